@@ -1,0 +1,501 @@
+"""The NOM file store: Nectar's durable log.
+
+Layout under the root (``NOM_ROOT``)::
+
+    <jobId>/<ns>.json         data: one JSON array of NOM objects per file;
+                              <ns> is the write time in ns, so names sort in time order
+    <jobId>/index             what each data file holds (see nom.index); a cache
+    <jobId>/clock             the job's id clock (see nom.ids)
+    <jobId>/<name>.json       metadata and checkpoints: names that are not all digits
+    <jobId>/quarantine/       files that could not be read, with ``log`` saying why
+    <jobId>/.tmp-<pid>-<ns>   writes in flight; never read, removed when their writer is gone
+
+Contract (tests/test_store_contract.py checks every point):
+
+- ``commit``/``append`` return only when the files are durable: data synced,
+  renamed into place, folder synced. A reader or a restart sees a whole file
+  or none. Group commit: one ``commit`` of many arrays costs one filesystem
+  sync and one folder sync per job, not one per file.
+- ``scan(job, from_id, to_id)`` yields objects with ids in the inclusive range,
+  in id order, opening only files whose indexed id range overlaps it.
+- A file that cannot be parsed, is not an array, or holds objects without a
+  valid id/type is moved to ``quarantine/``, logged and reported by the scan;
+  the rest of the job stays readable.
+- Retention: with a ``max_size`` (per job, else the store's default), the
+  newest files whose total size fits are kept and older ones deleted, before
+  new files land, so a job never holds more than its cap (unless one file alone
+  is larger).
+- Job ids are checked (nom.model.check_job_id) before anything touches the disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from nom.durable import atomic_write, fsync_dir, syncfs
+from nom.errors import CorruptFile, NomError, StoreError
+from nom.ids import IdClock
+from nom.index import FileInfo, JobIndex, is_data_name
+from nom.model import Nom, check_job_id, check_object, check_type
+
+__all__ = ["Store", "Scan", "Usage", "Quarantined"]
+
+Objects = Sequence[Nom | dict[str, Any]]
+_META_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one job holds, from the index (no data file is opened)."""
+
+    job: str
+    files: int
+    objects: int
+    bytes: int
+    oldest_id: int | None
+    newest_id: int | None
+    max_size: int | None
+    quarantined: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A file moved aside, and why."""
+
+    job: str
+    filename: str
+    reason: str
+
+
+@dataclass
+class Scan:
+    """An iteration over a job's objects; after it, ``quarantined`` lists the files moved aside."""
+
+    store: "Store"
+    job: str
+    from_id: int | None
+    to_id: int | None
+    files: list[FileInfo]
+    quarantined: list[Quarantined] = field(default_factory=list)
+    objects: int = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[dict[str, Any]]]:
+        """The objects in range, one list per file (or per cluster of files whose ranges overlap)."""
+        lo, hi = self.from_id, self.to_id
+        for cluster in _clusters(self.files):
+            objs: list[dict[str, Any]] = []
+            for info in cluster:
+                part = self.store.read_file(self.job, info, report=self.quarantined)
+                if not info.sorted:
+                    part.sort(key=_obj_id)
+                objs = part if not objs else objs + part
+            if len(cluster) > 1:
+                objs.sort(key=_obj_id)
+            if (lo is not None and objs and objs[0]["id"] < lo) or (hi is not None and objs and objs[-1]["id"] > hi):
+                objs = [o for o in objs if (lo is None or o["id"] >= lo) and (hi is None or o["id"] <= hi)]
+            if objs:
+                self.objects += len(objs)
+                yield objs
+
+
+class Store:
+    """The store under one root folder. Safe to share between threads; several processes may write one job."""
+
+    def __init__(self, root: str | Path, *, default_max_size: int | None = None, sync: str = "syncfs") -> None:
+        """Open (and create) the store at ``root``; ``sync`` is "syncfs" (group), "fsync" (per file) or "none"."""
+        if sync not in ("syncfs", "fsync", "none"):
+            raise ValueError(f"sync must be 'syncfs', 'fsync' or 'none', got {sync!r}")
+        self.root = Path(root).absolute()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.default_max_size = default_max_size
+        self.sync = sync
+        self._indexes: dict[str, JobIndex] = {}
+        self._clocks: dict[str, IdClock] = {}
+        self._lock = threading.RLock()
+        self._types_seen: set[str] = set()
+
+    # -- jobs ---------------------------------------------------------------
+
+    def job_dir(self, job: str, *, create: bool = False) -> Path:
+        """The folder of ``job``, after checking the id."""
+        folder = self.root / check_job_id(job)
+        if create:
+            folder.mkdir(exist_ok=True)
+        return folder
+
+    def jobs(self) -> list[str]:
+        """Every job in the store, sorted."""
+        from nom.model import is_job_id
+
+        return sorted(e.name for e in os.scandir(self.root) if e.is_dir() and is_job_id(e.name))
+
+    def exists(self, job: str) -> bool:
+        """True when ``job`` has a folder in the store."""
+        return self.job_dir(job).is_dir()
+
+    def clock(self, job: str) -> IdClock:
+        """The id clock of ``job``, shared with every process writing it."""
+        with self._lock:
+            clock = self._clocks.get(job)
+            if clock is None:
+                index = self._index(job, create=True)
+                clock = IdClock(self.job_dir(job) / "clock")
+                for info in index.entries.values():
+                    clock.observe(max(info.max_id, info.name))
+                self._clocks[job] = clock
+            return clock
+
+    def new_ids(self, job: str, count: int) -> range:
+        """Reserve ``count`` new object ids for ``job``."""
+        start = self.clock(job).take(count)
+        return range(start, start + count)
+
+    # -- writing ------------------------------------------------------------
+
+    def append(self, job: str, objects: Objects) -> FileInfo:
+        """Store one array durably; return its file."""
+        return self.commit([(job, objects)])[0]
+
+    def commit(self, arrays: Sequence[tuple[str, Objects]]) -> list[FileInfo]:
+        """Store many arrays (of any jobs) as one group: one sync for all. Returns when all are durable."""
+        if not arrays:
+            return []
+        pending: list[tuple[str, Path, FileInfo]] = []
+        try:
+            for job, objects in arrays:
+                pending.append(self._write_tmp(job, objects))
+            if self.sync == "syncfs":
+                syncfs(self.root)
+            jobs = {job for job, _, _ in pending}
+            for job in sorted(jobs):
+                new_bytes = sum(info.bytes for j, _, info in pending if j == job)
+                self.enforce_retention(job, reserve=new_bytes)
+            for job, tmp, info in pending:
+                os.rename(tmp, tmp.with_name(info.filename))
+        except OSError as exc:
+            for _, tmp, _ in pending:
+                tmp.unlink(missing_ok=True)
+            raise StoreError(exc.errno or errno.EIO, f"store write failed: {exc.strerror or exc}") from exc
+        except BaseException:
+            for _, tmp, _ in pending:
+                tmp.unlink(missing_ok=True)
+            raise
+        if self.sync != "none":
+            for job in sorted(jobs):
+                fsync_dir(self.job_dir(job))
+        for job in jobs:
+            self._index(job).add(info for j, _, info in pending if j == job)
+        return [info for _, _, info in pending]
+
+    def _write_tmp(self, job: str, objects: Objects) -> tuple[str, Path, FileInfo]:
+        if not objects:
+            raise NomError("cannot store an empty array", field="objects")
+        ids, is_sorted = self._check_objects(objects)
+        if not is_sorted:
+            objects = sorted(objects, key=_any_id)
+        raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
+        folder = self._index(job, create=True).folder
+        name = self.clock(job).next()
+        tmp = folder / f".tmp-{os.getpid()}-{name}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.sync == "fsync":
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        return job, tmp, FileInfo(name, min(ids), max(ids), len(ids), len(raw))
+
+    def _check_objects(self, objects: Objects) -> tuple[list[int], bool]:
+        """Cheap checks of every object (types are checked once per distinct name)."""
+        ids: list[int] = []
+        seen = self._types_seen
+        for i, obj in enumerate(objects):
+            if type(obj) is Nom:
+                ident, type_name = obj.id, obj.type
+            elif type(obj) is dict and type(obj.get("id")) is int and 0 <= obj["id"] < 2**63:
+                ident, type_name = obj["id"], obj.get("type")
+            else:
+                check_object(obj, where=f"objects[{i}]")
+                raise NomError(f"objects[{i}] is not a NOM object")  # pragma: no cover - check_object raised
+            if type_name not in seen:
+                check_type(type_name, field=f"objects[{i}].type")
+                seen.add(type_name)
+            ids.append(ident)
+        return ids, all(a < b for a, b in zip(ids, ids[1:]))
+
+    # -- reading ------------------------------------------------------------
+
+    def files(self, job: str, from_id: int | None = None, to_id: int | None = None) -> list[FileInfo]:
+        """The job's data files that can hold ids in the range, in name order (reconciled with the folder)."""
+        index = self._reconciled(job)
+        with index.lock:
+            chosen = [i for i in index.entries.values() if i.overlaps(from_id, to_id)]
+        return sorted(chosen, key=_file_name)
+
+    def scan(self, job: str, from_id: int | None = None, to_id: int | None = None) -> Scan:
+        """Iterate the job's objects with ids in ``[from_id, to_id]`` in id order."""
+        return Scan(self, job, from_id, to_id, self.files(job, from_id, to_id))
+
+    def read_file(self, job: str, info: FileInfo, *, report: list[Quarantined] | None = None) -> list[dict[str, Any]]:
+        """The objects of one data file; a bad file is quarantined (and added to ``report``) and reads as []."""
+        path = self.job_dir(job) / info.filename
+        try:
+            with open(path, "rb") as fh:
+                objs = orjson.loads(fh.read())
+            if type(objs) is not list:
+                raise CorruptFile(f"not a JSON array but {type(objs).__name__}")
+            if len(objs) != info.objects:  # replaced behind the index's back: check it whole, then re-index
+                _check_all(objs)
+                index = self._index(job)
+                index.remove([info.name])
+                index.add([self._describe(info.name, objs, path.stat().st_size)])
+            return objs
+        except FileNotFoundError:
+            return []  # deleted by retention since the listing
+        except (orjson.JSONDecodeError, NomError) as exc:
+            reason = f"truncated or invalid JSON: {exc}" if isinstance(exc, orjson.JSONDecodeError) else str(exc)
+            item = self.quarantine(job, info.name, reason)
+            if report is not None and item is not None:
+                report.append(item)
+            return []
+
+    def quarantine(self, job: str, name: int, reason: str) -> Quarantined | None:
+        """Move a data file aside into ``quarantine/`` and log why."""
+        folder = self.job_dir(job)
+        qdir = folder / "quarantine"
+        qdir.mkdir(exist_ok=True)
+        filename = f"{name}.json"
+        try:
+            os.rename(folder / filename, qdir / filename)
+        except FileNotFoundError:
+            return None  # another reader moved it first
+        line = orjson.dumps({"file": filename, "reason": reason, "time": time.time_ns()}) + b"\n"
+        with open(qdir / "log", "ab") as fh:
+            fh.write(line)
+        fsync_dir(folder)
+        self._index(job).remove([name])
+        return Quarantined(job, filename, reason)
+
+    def quarantined(self, job: str) -> list[Quarantined]:
+        """Every file of ``job`` in quarantine, with its reason."""
+        log = self.job_dir(job) / "quarantine" / "log"
+        if not log.exists():
+            return []
+        items = []
+        for line in log.read_bytes().splitlines():
+            try:
+                rec = orjson.loads(line)
+                items.append(Quarantined(job, rec["file"], rec["reason"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue
+        return items
+
+    def usage(self, job: str) -> Usage:
+        """Files, objects, bytes and id range of ``job``, from its index."""
+        index = self._reconciled(job)
+        with index.lock:
+            entries = list(index.entries.values())
+        qdir = self.job_dir(job) / "quarantine"
+        quarantined = sum(1 for n in os.listdir(qdir) if n.endswith(".json")) if qdir.is_dir() else 0
+        return Usage(
+            job=job,
+            files=len(entries),
+            objects=sum(e.objects for e in entries),
+            bytes=sum(e.bytes for e in entries),
+            oldest_id=min((e.min_id for e in entries), default=None),
+            newest_id=max((e.max_id for e in entries), default=None),
+            max_size=self.max_size(job),
+            quarantined=quarantined,
+        )
+
+    # -- retention ----------------------------------------------------------
+
+    def max_size(self, job: str) -> int | None:
+        """The retention cap of ``job`` in bytes (its own, else the store's default; None: no cap)."""
+        meta = self.read_meta(job, "retention", None)
+        if isinstance(meta, dict) and "max_size" in meta:
+            return meta["max_size"]
+        return self.default_max_size
+
+    def set_max_size(self, job: str, max_size: int | None) -> list[FileInfo]:
+        """Set the cap of ``job`` (None: back to the store's default) and apply it now; returns deleted files."""
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
+            raise NomError(f"max_size must be a whole number of bytes >= 1, got {max_size!r}", field="max_size")
+        self.job_dir(job, create=True)
+        self.write_meta(job, "retention", {"max_size": max_size} if max_size is not None else {})
+        return self.enforce_retention(job)
+
+    def enforce_retention(self, job: str, *, reserve: int = 0) -> list[FileInfo]:
+        """Delete the oldest files until the rest plus ``reserve`` new bytes fit the cap; returns them."""
+        cap = self.max_size(job)
+        if cap is None:
+            return []
+        index = self._index(job)
+        with index.lock:
+            index.refresh()
+            newest_first = sorted(index.entries.values(), key=_file_name, reverse=True)
+        total, doomed = reserve, []
+        for info in newest_first:
+            total += info.bytes
+            if total > cap:
+                doomed.append(info)
+        if not doomed:
+            return []
+        folder = index.folder
+        doomed.reverse()  # oldest first, so a crash part-way leaves only the newest files
+        for info in doomed:
+            try:
+                os.unlink(folder / info.filename)
+            except FileNotFoundError:
+                pass
+        fsync_dir(folder)
+        index.remove(info.name for info in doomed)
+        return doomed
+
+    # -- metadata -----------------------------------------------------------
+
+    def write_meta(self, job: str, name: str, value: Any) -> None:
+        """Durably replace the metadata record ``name`` of ``job`` (stored as ``<name>.json``)."""
+        path = self.job_dir(job, create=True) / f"{_check_meta_name(name)}.json"
+        atomic_write(path, orjson.dumps(value, option=orjson.OPT_INDENT_2))
+
+    def read_meta(self, job: str, name: str, default: Any = None) -> Any:
+        """The metadata record ``name`` of ``job``, or ``default`` when there is none."""
+        path = self.job_dir(job) / f"{_check_meta_name(name)}.json"
+        try:
+            return orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            return default
+        except orjson.JSONDecodeError as exc:
+            raise CorruptFile(f"{path}: metadata is not valid JSON: {exc}") from None
+
+    # -- internals ----------------------------------------------------------
+
+    def _index(self, job: str, *, create: bool = False) -> JobIndex:
+        with self._lock:
+            index = self._indexes.get(job)
+            if index is None:
+                folder = self.job_dir(job, create=create)
+                if not folder.is_dir():
+                    raise StoreError(errno.ENOENT, f"no job {job!r} in the store at {self.root}")
+                index = JobIndex(folder)
+                self._indexes[job] = index
+                _remove_orphans(folder)
+                self._reconcile(job, index)
+        index.refresh()
+        return index
+
+    def _reconciled(self, job: str) -> JobIndex:
+        index = self._index(job)
+        self._reconcile(job, index)
+        return index
+
+    def _reconcile(self, job: str, index: JobIndex) -> None:
+        index.refresh()
+        on_disk = {int(n[:-5]) for n in os.listdir(index.folder) if is_data_name(n)}
+        missing = index.reconcile(on_disk)
+        infos = []
+        for name in missing:
+            info = self._index_file(job, index.folder, name)
+            if info is not None:
+                infos.append(info)
+        index.add(infos)
+
+    def _index_file(self, job: str, folder: Path, name: int) -> FileInfo | None:
+        """Read an unindexed file (a foreign one, or one whose index line was lost) and describe it."""
+        path = folder / f"{name}.json"
+        try:
+            raw = path.read_bytes()
+            objs = orjson.loads(raw)
+            if type(objs) is not list:
+                raise CorruptFile(f"not a JSON array but {type(objs).__name__}")
+            if not objs:
+                raise CorruptFile("an empty array")
+            _check_all(objs)
+        except FileNotFoundError:
+            return None
+        except orjson.JSONDecodeError as exc:
+            self.quarantine(job, name, f"truncated or invalid JSON: {exc}")
+            return None
+        except NomError as exc:
+            self.quarantine(job, name, str(exc))
+            return None
+        return self._describe(name, objs, len(raw))
+
+    @staticmethod
+    def _describe(name: int, objs: list[dict[str, Any]], size: int) -> FileInfo:
+        ids = [o["id"] for o in objs]
+        return FileInfo(name, min(ids), max(ids), len(ids), size, all(a < b for a, b in zip(ids, ids[1:])))
+
+
+def _check_all(objs: list[Any]) -> None:
+    for i, obj in enumerate(objs):
+        check_object(obj, where=f"object {i}")
+
+
+def _check_meta_name(name: str) -> str:
+    if not name or name.isdigit() or not set(name) <= _META_OK or name.startswith(".") or name == "index":
+        raise NomError(f"metadata name must be lower-case letters, digits, '-', '_' or '.', "
+                       f"not all digits, got {name!r}", field="name")
+    return name
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove in-flight files left by writers that are gone (a crash mid-commit)."""
+    for entry in os.listdir(folder):
+        if entry.startswith(".tmp-"):
+            pid = entry.split("-")[1]
+            if pid.isdigit() and not _is_alive(int(pid)):
+                (folder / entry).unlink(missing_ok=True)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clusters(files: Iterable[FileInfo]) -> Iterator[list[FileInfo]]:
+    """Group files (by min id) so that no two groups' id ranges overlap."""
+    cluster: list[FileInfo] = []
+    high = -1
+    for info in sorted(files, key=lambda f: (f.min_id, f.name)):
+        if cluster and info.min_id > high:
+            yield cluster
+            cluster = []
+        cluster.append(info)
+        high = max(high, info.max_id) if len(cluster) > 1 else info.max_id
+    if cluster:
+        yield cluster
+
+
+def _obj_id(obj: dict[str, Any]) -> int:
+    return obj["id"]
+
+
+def _any_id(obj: Nom | dict[str, Any]) -> int:
+    return obj.id if isinstance(obj, Nom) else obj["id"]
+
+
+def _file_name(info: FileInfo) -> int:
+    return info.name

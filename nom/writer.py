@@ -1,0 +1,93 @@
+"""Group commit for many producers.
+
+Producers ``submit`` arrays and get a ``Future`` that resolves to the stored
+file once it is durable. One thread takes whatever has queued up while the
+previous group was syncing and commits it as the next group, so the cost of
+a sync is shared by every array that arrived meanwhile. The queue is bounded:
+a producer that outruns the disk blocks in ``submit`` (backpressure) instead
+of growing memory without limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from nom.index import FileInfo
+from nom.model import Nom, check_job_id
+from nom.store import Store
+
+__all__ = ["GroupWriter"]
+
+
+class GroupWriter:
+    """Commits submitted arrays in groups on a background thread."""
+
+    def __init__(self, store: Store, *, max_group: int = 64, max_pending: int = 1024) -> None:
+        """Commit at most ``max_group`` arrays per sync; block producers past ``max_pending`` queued arrays."""
+        self.store = store
+        self.max_group = max_group
+        self.max_pending = max_pending
+        self.groups = 0
+        self._queue: deque[tuple[str, Sequence[Nom | dict[str, Any]], Future[FileInfo]]] = deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="nom-group-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: str, objects: Sequence[Nom | dict[str, Any]]) -> Future[FileInfo]:
+        """Queue one array for ``job``; the future resolves when it is durable (or fails with StoreError)."""
+        check_job_id(job)
+        self.store._check_objects(objects)  # reject a bad array now, so it cannot fail a whole group
+        future: Future[FileInfo] = Future()
+        with self._cond:
+            while len(self._queue) >= self.max_pending and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise RuntimeError("the writer is closed")
+            self._queue.append((job, objects, future))
+            self._cond.notify_all()
+        return future
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted so far is committed (or failed); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Commit what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def pending(self) -> int:
+        """Arrays queued and not yet committed."""
+        with self._cond:
+            return len(self._queue)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closed)
+                if not self._queue:
+                    return
+                group = [self._queue.popleft() for _ in range(min(self.max_group, len(self._queue)))]
+                self._busy = True
+                self._cond.notify_all()
+            try:
+                infos = self.store.commit([(job, objects) for job, objects, _ in group])
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
+                for _, _, future in group:
+                    future.set_exception(exc)
+            else:
+                for (_, _, future), info in zip(group, infos):
+                    future.set_result(info)
+            with self._cond:
+                self.groups += 1
+                self._busy = False
+                self._cond.notify_all()
