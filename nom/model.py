@@ -28,9 +28,9 @@ __all__ = [
 # Ids are signed 64-bit nanoseconds, so they survive JSON readers (Spark, Java) that use longs.
 MAX_ID = 2**63 - 1
 
-# A dotted name of one or more parts; parts may hold letters, digits, '_' and '-'.
-_TYPE_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
-_TYPE_GLOB_RE = re.compile(r"[A-Za-z0-9_*?\[\]!-]+(\.[A-Za-z0-9_*?\[\]!-]+)*")
+# A dotted name of one or more parts; parts may hold (Unicode) letters, digits, '_' and '-'.
+_TYPE_RE = re.compile(r"[\w-]+(\.[\w-]+)*")
+_TYPE_GLOB_RE = re.compile(r"[\w*?\[\]!-]+(\.[\w*?\[\]!-]+)*")
 _JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_TYPE_LEN = 256
 

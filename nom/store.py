@@ -175,8 +175,11 @@ class Store:
             return []
         pending: list[tuple[str, Path, FileInfo]] = []
         try:
-            for job, objects in arrays:
-                pending.append(self._write_tmp(job, objects))
+            for n, (job, objects) in enumerate(arrays):
+                try:
+                    pending.append(self._write_tmp(job, objects))
+                except NomError as exc:
+                    raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
             if self.sync == "syncfs":
                 syncfs(self.root)
             jobs = {job for job, _, _ in pending}
@@ -228,11 +231,11 @@ class Store:
         for i, obj in enumerate(objects):
             if type(obj) is Nom:
                 ident, type_name = obj.id, obj.type
-            elif type(obj) is dict and type(obj.get("id")) is int and 0 <= obj["id"] < 2**63:
-                ident, type_name = obj["id"], obj.get("type")
+            elif type(obj) is dict and type(obj.get("id")) is int and 0 <= obj["id"] < 2**63 and "type" in obj:
+                ident, type_name = obj["id"], obj["type"]
             else:
                 check_object(obj, where=f"objects[{i}]")
-                raise NomError(f"objects[{i}] is not a NOM object")  # pragma: no cover - check_object raised
+                ident, type_name = obj["id"], obj["type"]
             if type_name not in seen:
                 check_type(type_name, field=f"objects[{i}].type")
                 seen.add(type_name)
@@ -241,16 +244,22 @@ class Store:
 
     # -- reading ------------------------------------------------------------
 
-    def files(self, job: str, from_id: int | None = None, to_id: int | None = None) -> list[FileInfo]:
-        """The job's data files that can hold ids in the range, in name order (reconciled with the folder)."""
-        index = self._reconciled(job)
+    def files(self, job: str, from_id: int | None = None, to_id: int | None = None, *,
+              report: list[Quarantined] | None = None) -> list[FileInfo]:
+        """The job's data files that can hold ids in the range, in name order (reconciled with the folder).
+
+        Files found unreadable while reconciling are quarantined and appended to ``report``.
+        """
+        index = self._reconciled(job, report)
         with index.lock:
             chosen = [i for i in index.entries.values() if i.overlaps(from_id, to_id)]
         return sorted(chosen, key=_file_name)
 
     def scan(self, job: str, from_id: int | None = None, to_id: int | None = None) -> Scan:
         """Iterate the job's objects with ids in ``[from_id, to_id]`` in id order."""
-        return Scan(self, job, from_id, to_id, self.files(job, from_id, to_id))
+        report: list[Quarantined] = []
+        files = self.files(job, from_id, to_id, report=report)
+        return Scan(self, job, from_id, to_id, files, quarantined=report)
 
     def read_file(self, job: str, info: FileInfo, *, report: list[Quarantined] | None = None) -> list[dict[str, Any]]:
         """The objects of one data file; a bad file is quarantined (and added to ``report``) and reads as []."""
@@ -401,23 +410,24 @@ class Store:
         index.refresh()
         return index
 
-    def _reconciled(self, job: str) -> JobIndex:
+    def _reconciled(self, job: str, report: list[Quarantined] | None = None) -> JobIndex:
         index = self._index(job)
-        self._reconcile(job, index)
+        self._reconcile(job, index, report)
         return index
 
-    def _reconcile(self, job: str, index: JobIndex) -> None:
+    def _reconcile(self, job: str, index: JobIndex, report: list[Quarantined] | None = None) -> None:
         index.refresh()
         on_disk = {int(n[:-5]) for n in os.listdir(index.folder) if is_data_name(n)}
         missing = index.reconcile(on_disk)
         infos = []
         for name in missing:
-            info = self._index_file(job, index.folder, name)
+            info = self._index_file(job, index.folder, name, report)
             if info is not None:
                 infos.append(info)
         index.add(infos)
 
-    def _index_file(self, job: str, folder: Path, name: int) -> FileInfo | None:
+    def _index_file(self, job: str, folder: Path, name: int,
+                    report: list[Quarantined] | None = None) -> FileInfo | None:
         """Read an unindexed file (a foreign one, or one whose index line was lost) and describe it."""
         path = folder / f"{name}.json"
         try:
@@ -430,11 +440,11 @@ class Store:
             _check_all(objs)
         except FileNotFoundError:
             return None
-        except orjson.JSONDecodeError as exc:
-            self.quarantine(job, name, f"truncated or invalid JSON: {exc}")
-            return None
-        except NomError as exc:
-            self.quarantine(job, name, str(exc))
+        except (orjson.JSONDecodeError, NomError) as exc:
+            reason = f"truncated or invalid JSON: {exc}" if isinstance(exc, orjson.JSONDecodeError) else str(exc)
+            item = self.quarantine(job, name, reason)
+            if report is not None and item is not None:
+                report.append(item)
             return None
         return self._describe(name, objs, len(raw))
 

@@ -1,0 +1,157 @@
+"""Store benchmark: crash-safe group-commit appends and scans, against baselines on the same bytes.
+
+Prints, in one run:
+- crash-safe append objects/s (Store.commit, groups of 50 files) as a ratio to the same files
+  written with no fsync at all (goal >= 0.6) and to one fsync + folder fsync per file (goal >= 5x);
+- a scan of one million objects as a ratio to a plain loop of orjson.loads over the same files (goal >= 0.7).
+
+Rounds alternate between the contenders so that a noisy neighbour hurts all of them alike; medians are shown.
+The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nom import Store  # noqa: E402
+from nom.durable import fsync_dir  # noqa: E402
+
+PER_FILE = 50
+WORDS = "the of and to in a is that for it as was with be by on not he this are or".split()
+
+
+def make_arrays(files: int, first_id: int) -> list[list[dict]]:
+    """``files`` arrays of 50 tweet-like objects of about 300 bytes each."""
+    rng = random.Random(7)
+    arrays, next_id = [], first_id
+    for _ in range(files):
+        array = []
+        for _ in range(PER_FILE):
+            text = " ".join(rng.choice(WORDS) for _ in range(22))
+            array.append({"id": next_id, "type": "data.tweet-bench",
+                          "data": {"id": str(next_id), "text": text, "lang": "en", "author_id": str(rng.randrange(10**9))}})
+            next_id += 1
+        arrays.append(array)
+    return arrays
+
+
+def write_no_fsync(folder: Path, arrays: list[list[dict]]) -> None:
+    folder.mkdir()
+    for n, array in enumerate(arrays):
+        with open(folder / f"{n:019d}.json", "wb") as fh:
+            fh.write(orjson.dumps(array))
+
+
+def write_fsync_each(folder: Path, arrays: list[list[dict]]) -> None:
+    folder.mkdir()
+    for n, array in enumerate(arrays):
+        tmp = folder / f".tmp-{n}"
+        with open(tmp, "wb") as fh:
+            fh.write(orjson.dumps(array))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, folder / f"{n:019d}.json")
+        fsync_dir(folder)
+
+
+def write_store(root: Path, arrays: list[list[dict]], group: int = 50) -> None:
+    store = Store(root)
+    for start in range(0, len(arrays), group):
+        store.commit([("bench", a) for a in arrays[start:start + group]])
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def bench_append(base: Path, files: int, rounds: int) -> dict:
+    arrays = make_arrays(files, 10**18)
+    objects = files * PER_FILE
+    times: dict[str, list[float]] = {"no_fsync": [], "fsync_each": [], "store": []}
+    for r in range(rounds):
+        for name, fn in (("no_fsync", write_no_fsync), ("fsync_each", write_fsync_each), ("store", write_store)):
+            target = base / f"{name}-{r}"
+            os.sync()  # start each contender with no dirty pages from the one before
+            times[name].append(timed(fn, target, arrays))
+            shutil.rmtree(target)
+    rate = {k: objects / statistics.median(v) for k, v in times.items()}
+    return {
+        "append_objects": objects,
+        "append_bytes_per_object": len(orjson.dumps(arrays[0])) // PER_FILE,
+        "append_store_objects_per_s": round(rate["store"]),
+        "append_no_fsync_objects_per_s": round(rate["no_fsync"]),
+        "append_fsync_each_objects_per_s": round(rate["fsync_each"]),
+        "append_ratio_to_no_fsync": round(rate["store"] / rate["no_fsync"], 3),
+        "append_ratio_to_fsync_each": round(rate["store"] / rate["fsync_each"], 2),
+    }
+
+
+def bench_scan(base: Path, objects: int, rounds: int) -> dict:
+    root = base / "scan"
+    store = Store(root, sync="none")  # building the data set is not what is measured
+    for start in range(0, objects // PER_FILE, 1000):
+        store.commit([("bench", a) for a in make_arrays(1000, 10**18 + start * PER_FILE)])
+    folder = root / "bench"
+    names = sorted(n for n in os.listdir(folder) if n[:-5].isdigit())
+
+    def plain() -> int:
+        count = 0
+        for name in names:
+            with open(folder / name, "rb") as fh:
+                count += len(orjson.loads(fh.read()))
+        return count
+
+    def scan() -> int:
+        count = 0
+        for _ in Store(root).scan("bench"):
+            count += 1
+        return count
+
+    assert plain() == scan() == objects
+    times: dict[str, list[float]] = {"plain": [], "scan": []}
+    for _ in range(rounds):
+        times["plain"].append(timed(plain))
+        times["scan"].append(timed(scan))
+    plain_s, scan_s = statistics.median(times["plain"]), statistics.median(times["scan"])
+    return {
+        "scan_objects": objects,
+        "scan_objects_per_s": round(objects / scan_s),
+        "plain_loads_objects_per_s": round(objects / plain_s),
+        "scan_ratio_to_plain_loads": round(plain_s / scan_s, 3),
+    }
+
+
+def main() -> None:
+    files = int(os.environ.get("BENCH_FILES", 2000))
+    scan_objects = int(os.environ.get("BENCH_SCAN_OBJECTS", 1_000_000))
+    base = Path(tempfile.mkdtemp(prefix="nectar-bench-store-"))
+    try:
+        figures = bench_append(base, files, rounds=3)
+        for key, value in figures.items():
+            print(f"{key:36} {value}")
+        scan = bench_scan(base, scan_objects, rounds=3)
+        for key, value in scan.items():
+            print(f"{key:36} {value}")
+        figures.update(scan)
+        figures["goals"] = {"append_ratio_to_no_fsync": 0.6, "append_ratio_to_fsync_each": 5.0,
+                            "scan_ratio_to_plain_loads": 0.7}
+        print(orjson.dumps(figures).decode())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
