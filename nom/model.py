@@ -81,6 +81,11 @@ def check_type(value: Any, *, field: str = "type", glob: bool = False) -> str:
     return value
 
 
+def is_type(value: str) -> bool:
+    """True when ``value`` is a valid dotted type name."""
+    return len(value) <= MAX_TYPE_LEN and _TYPE_RE.fullmatch(value) is not None
+
+
 def check_object(obj: Any, *, where: str = "object") -> None:
     """Raise NomError unless ``obj`` is a dict with a valid ``id`` and ``type``."""
     if not isinstance(obj, dict):

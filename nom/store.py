@@ -45,7 +45,7 @@ from nom.durable import atomic_write, fsync_dir, syncfs
 from nom.errors import CorruptFile, NomError, StoreError
 from nom.ids import IdClock
 from nom.index import FileInfo, JobIndex, is_data_name
-from nom.model import Nom, check_job_id, check_object, check_type
+from nom.model import MAX_ID, Nom, check_job_id, check_object, is_type
 
 __all__ = ["Store", "Scan", "Usage", "Quarantined"]
 
@@ -225,22 +225,42 @@ class Store:
         return job, tmp, FileInfo(name, min(ids), max(ids), len(ids), len(raw))
 
     def _check_objects(self, objects: Objects) -> tuple[list[int], bool]:
-        """Cheap checks of every object (types are checked once per distinct name)."""
-        ids: list[int] = []
+        """Check every object cheaply; return the ids and whether they are in order.
+
+        The common case (dicts with int ids and already-seen type names) runs in
+        comprehensions; anything else takes the slow path, which names the bad object.
+        """
         seen = self._types_seen
+        try:
+            if all(type(o) is dict for o in objects):
+                ids = [o["id"] for o in objects]
+                types = {o["type"] for o in objects}
+            elif all(type(o) is Nom for o in objects):  # checked when they were made
+                ids = [o.id for o in objects]
+                types = {o.type for o in objects}
+            else:
+                return self._check_slowly(objects)
+            if not all(type(i) is int for i in ids) or min(ids) < 0 or max(ids) > MAX_ID:
+                return self._check_slowly(objects)
+        except (KeyError, TypeError):
+            return self._check_slowly(objects)
+        if not types <= seen:
+            for type_name in types - seen:
+                if not isinstance(type_name, str) or not is_type(type_name):
+                    return self._check_slowly(objects)
+                seen.add(type_name)
+        return ids, ids == sorted(ids)
+
+    def _check_slowly(self, objects: Objects) -> tuple[list[int], bool]:
+        ids: list[int] = []
         for i, obj in enumerate(objects):
             if type(obj) is Nom:
-                ident, type_name = obj.id, obj.type
-            elif type(obj) is dict and type(obj.get("id")) is int and 0 <= obj["id"] < 2**63 and "type" in obj:
-                ident, type_name = obj["id"], obj["type"]
-            else:
-                check_object(obj, where=f"objects[{i}]")
-                ident, type_name = obj["id"], obj["type"]
-            if type_name not in seen:
-                check_type(type_name, field=f"objects[{i}].type")
-                seen.add(type_name)
-            ids.append(ident)
-        return ids, all(a < b for a, b in zip(ids, ids[1:]))
+                ids.append(obj.id)
+                continue
+            check_object(obj, where=f"objects[{i}]")
+            ids.append(obj["id"])
+            self._types_seen.add(obj["type"])
+        return ids, ids == sorted(ids)
 
     # -- reading ------------------------------------------------------------
 
