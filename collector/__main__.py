@@ -1,0 +1,68 @@
+"""``nectar-collector`` / ``python -m collector``: run the collector service until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import zmq
+
+from collector.protocol import CONTROL_ENDPOINT
+from collector.service import Collector
+from collector.sources import x_token
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="nectar-collector", description="The Nectar Collector service.")
+    parser.add_argument("--nom-root", default=os.environ.get("NOM_ROOT", "NOM_ROOT"),
+                        help="the store's root folder (default: $NOM_ROOT, else ./NOM_ROOT)")
+    parser.add_argument("--control", default=CONTROL_ENDPOINT, help=f"control endpoint (default {CONTROL_ENDPOINT})")
+    parser.add_argument("--host-name", default="127.0.0.1",
+                        help="the address peers use to reach this collector, reported as hostName (default 127.0.0.1)")
+    parser.add_argument("--bind-host", default="127.0.0.1",
+                        help="the address the job sockets bind (default 127.0.0.1, loopback only)")
+    parser.add_argument("--log-dir", default=None, help="write collector.log there (default: stderr)")
+    parser.add_argument("--flush-latency", type=float, default=1.0,
+                        help="seconds a partly filled array may wait before it is stored (default 1)")
+    parser.add_argument("--publish-hwm", type=int, default=2000,
+                        help="messages queued per subscriber before newer ones are dropped (seen as a seq gap)")
+    parser.add_argument("--pid-file", default=None, help="write the process id there")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the service; exit 0 after a clean shutdown."""
+    args = parse_args(argv)
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if args.log_dir:
+        Path(args.log_dir).mkdir(parents=True, exist_ok=True)
+        handlers = [logging.FileHandler(Path(args.log_dir) / "collector.log")]
+    logging.basicConfig(level=logging.INFO, handlers=handlers,
+                        format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
+    collector = Collector(args.nom_root, control=args.control, host_name=args.host_name, bind_host=args.bind_host,
+                          x_token=x_token(), flush_latency=args.flush_latency, publish_hwm=args.publish_hwm)
+    try:
+        collector.start()
+    except zmq.ZMQError as exc:
+        print(f"nectar-collector: cannot bind {args.control}: {exc} (is another collector running?)", file=sys.stderr)
+        return 2
+    if args.pid_file:
+        Path(args.pid_file).write_text(f"{os.getpid()}\n")
+
+    def stop(signum: int, frame: object) -> None:
+        collector.running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"nectar-collector: control {collector.control_endpoint}, store {collector.store.root}", flush=True)
+    collector.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

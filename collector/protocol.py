@@ -1,0 +1,202 @@
+"""The collector's wire protocol: every request, reply and message shape, in one place.
+
+Control socket (REP, JSON object per request, JSON object per reply)::
+
+    {"action": "newCollectorJob", "jobName": str, "searchTerms": str,
+     "collectorObjectsPerFile": int 1..100000, "delayInMsBetweenObjects": int 0..3600000,
+     "source": {"kind": "synthetic" | "replay" | "x", ...}?, "jobMaxSize": int?}
+        -> NOM object {"id", "type": "data.collector.job", "data": {jobId, jobName, searchTerms,
+           hostName, dispatchPort, collectorPort, typeReturned, source}}
+    {"action": "stopCollectorJob", "jobId": str}        -> {"jobId", "state"}
+    {"action": "listJobs"}                              -> {"jobs": [status, ...]}
+    {"action": "jobStatus", "jobId": str}               -> status
+    {"action": "setJobMaxSize", "jobId": str, "maxSize": int | null} -> {"jobId", "maxSize", "deletedFiles"}
+    {"action": "ping"}                                  -> {"pong": true, "pid", "uptime", "jobs"}
+
+Errors: ``{"error": "<what to fix>", "field": "<request field>"}``; a request that gets
+an error changes nothing.
+
+Publish socket of a job (PUB, bound at ``dispatchPort``), one message per stored file::
+
+    [jobId, header JSON {"epoch", "seq", "count", "first_id", "last_id", "file"}, JSON array of NOM objects]
+
+``seq`` numbers the job's objects from 0, across restarts: the objects of a
+message are ``seq .. seq + count - 1``, so a subscriber that sees ``seq`` jump
+knows exactly how many it missed, and their ids lie between the last id it has
+and ``first_id``: it reads them from the store.
+
+Storage inlet of a job (PULL, bound at ``collectorPort``), one JSON object per message::
+
+    {"job": "<jobId> or <jobId>.<name>", "objects": [NOM object, ...]}
+
+stored under that job; anything else is rejected, counted and logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from nom import NomError, check_job_id, check_type
+from nom.model import check_object
+
+__all__ = [
+    "ACTIONS", "CONTROL_ENDPOINT", "MAX_MESSAGE_BYTES", "JobRequest", "ProtocolError",
+    "decode_request", "decode_inlet", "encode_publish", "decode_publish", "error_reply",
+]
+
+CONTROL_ENDPOINT = "tcp://127.0.0.1:5555"
+MAX_MESSAGE_BYTES = 16 * 2**20  # every socket refuses bigger messages (zmq.MAXMSGSIZE)
+MAX_OBJECTS_PER_FILE = 100_000
+MAX_DELAY_MS = 3_600_000
+MAX_INLET_OBJECTS = 100_000
+ACTIONS = ("newCollectorJob", "stopCollectorJob", "listJobs", "jobStatus", "setJobMaxSize", "ping")
+SOURCE_KINDS = ("synthetic", "replay", "x")
+
+
+class ProtocolError(NomError):
+    """A request or message that cannot be served; ``field`` names the part to blame."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A checked ``newCollectorJob`` request."""
+
+    job_name: str
+    search_terms: str
+    objects_per_file: int
+    delay_ms: int
+    source: dict[str, Any] | None = None
+    max_size: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def error_reply(message: str, field_name: str | None = None) -> dict[str, Any]:
+    """The JSON error reply."""
+    return {"error": message, "field": field_name} if field_name else {"error": message}
+
+
+def decode_request(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """Parse a control request; return its action and the request object."""
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"request is not valid JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise ProtocolError(f"request must be a JSON object, got {type(request).__name__}")
+    action = request.get("action")
+    if action not in ACTIONS:
+        raise ProtocolError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}", field="action")
+    return action, request
+
+
+def _int(request: dict[str, Any], name: str, low: int, high: int) -> int:
+    if name not in request:
+        raise ProtocolError(f"{name} is required (an integer from {low} to {high})", field=name)
+    value = request[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ProtocolError(f"{name} must be an integer from {low} to {high}, got {value!r}", field=name)
+    return value
+
+
+def _text(request: dict[str, Any], name: str, limit: int = 512) -> str:
+    if name not in request:
+        raise ProtocolError(f"{name} is required (a non-empty string)", field=name)
+    value = request[name]
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise ProtocolError(f"{name} must be a non-empty string of at most {limit} characters, got {value!r}",
+                            field=name)
+    return value
+
+
+def job_id_field(request: dict[str, Any]) -> str:
+    """The checked ``jobId`` of a request."""
+    if "jobId" not in request:
+        raise ProtocolError("jobId is required", field="jobId")
+    try:
+        return check_job_id(request["jobId"])
+    except NomError as exc:
+        raise ProtocolError(str(exc), field="jobId") from None
+
+
+def decode_job_request(request: dict[str, Any]) -> JobRequest:
+    """Check every field of a ``newCollectorJob`` request."""
+    known = {"action", "jobName", "searchTerms", "collectorObjectsPerFile", "delayInMsBetweenObjects", "source",
+             "jobMaxSize"}
+    unknown = sorted(set(request) - known)
+    if unknown:
+        raise ProtocolError(f"unknown field {unknown[0]!r}; newCollectorJob takes {', '.join(sorted(known))}",
+                            field=unknown[0])
+    source = request.get("source")
+    if source is not None:
+        if not isinstance(source, dict):
+            raise ProtocolError(f"source must be an object such as {{\"kind\": \"synthetic\"}}, got {source!r}",
+                                field="source")
+        if source.get("kind") not in SOURCE_KINDS:
+            raise ProtocolError(f"source.kind must be one of {', '.join(SOURCE_KINDS)}, got {source.get('kind')!r}",
+                                field="source.kind")
+    max_size = request.get("jobMaxSize")
+    if max_size is not None:
+        max_size = _int(request, "jobMaxSize", 1, 2**62)
+    return JobRequest(
+        job_name=_text(request, "jobName"),
+        search_terms=_text(request, "searchTerms"),
+        objects_per_file=_int(request, "collectorObjectsPerFile", 1, MAX_OBJECTS_PER_FILE),
+        delay_ms=_int(request, "delayInMsBetweenObjects", 0, MAX_DELAY_MS),
+        source=source,
+        max_size=max_size,
+        raw=request,
+    )
+
+
+def decode_max_size(request: dict[str, Any]) -> int | None:
+    """The ``maxSize`` of a ``setJobMaxSize`` request (null: back to the default)."""
+    if "maxSize" not in request:
+        raise ProtocolError("maxSize is required (bytes, or null for the default)", field="maxSize")
+    if request["maxSize"] is None:
+        return None
+    return _int(request, "maxSize", 1, 2**62)
+
+
+def decode_inlet(raw: bytes, owner: str) -> tuple[str, list[dict[str, Any]]]:
+    """Check a storage-inlet message for job ``owner``; return the target job and its objects."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(raw)} bytes exceeds the cap of {MAX_MESSAGE_BYTES}")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"message is not valid JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(f"message must be a JSON object {{job, objects}}, got {type(message).__name__}")
+    job = message.get("job")
+    try:
+        check_job_id(job, field="job")
+    except NomError as exc:
+        raise ProtocolError(str(exc), field="job") from None
+    if job != owner and not job.startswith(owner + "."):
+        raise ProtocolError(f"job must be {owner!r} or {owner!r} + '.<name>' on this port, got {job!r}", field="job")
+    objects = message.get("objects")
+    if not isinstance(objects, list) or not objects or len(objects) > MAX_INLET_OBJECTS:
+        raise ProtocolError(f"objects must be a non-empty array of at most {MAX_INLET_OBJECTS} NOM objects",
+                            field="objects")
+    for i, obj in enumerate(objects):
+        try:
+            check_object(obj, where=f"objects[{i}]")
+            check_type(obj["type"], field=f"objects[{i}].type")
+        except NomError as exc:
+            raise ProtocolError(str(exc), field=exc.field or "objects") from None
+    return job, objects
+
+
+def encode_publish(job: str, header: dict[str, Any], body: bytes) -> list[bytes]:
+    """The frames of one published message."""
+    return [job.encode(), orjson.dumps(header), body]
+
+
+def decode_publish(frames: list[bytes]) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """Job, header and objects of a published message."""
+    if len(frames) != 3:
+        raise ProtocolError(f"a published message has 3 frames, got {len(frames)}")
+    return frames[0].decode(), orjson.loads(frames[1]), orjson.loads(frames[2])

@@ -1,0 +1,347 @@
+"""One running collector job: source -> dedup -> arrays -> group commit -> publish, a step at a time.
+
+A ``JobRunner`` owns the job's two sockets (PUB at ``dispatchPort``, PULL at
+``collectorPort``, see collector.protocol) and does one step of work per
+``step(now)`` call, so the service loop and the tests drive it alike.
+
+Exactly once across restarts: the checkpoint (``checkpoint.json``) records the
+source position, the next sequence number and the newest file, all of them
+describing only durable objects. A restarted runner resumes the source there,
+rebuilds its dedup keys from the files written after that (and a window of
+recent ones), and so drops every tweet the source gives again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import zmq
+
+from collector import protocol
+from collector.job import JobRecord, JobState
+from collector.sources import Item, Source
+from nom import GroupWriter, NomError, Store
+from nom.index import FileInfo
+
+__all__ = ["JobRunner", "RecentKeys"]
+
+log = logging.getLogger("collector")
+
+MAX_IN_FLIGHT = 64  # files submitted and not yet durable, per job (backpressure on the source)
+MAX_READ = 5000  # items taken from a source in one step
+RETRY_SECONDS = 1.0
+
+
+class RecentKeys:
+    """The dedup keys of a job's recent tweets, bounded (oldest forgotten first)."""
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self.limit = limit
+        self._set: set[str] = set()
+        self._order: deque[str] = deque()
+
+    def add(self, key: str) -> bool:
+        """Remember ``key``; False when it was already there (a duplicate)."""
+        if key in self._set:
+            return False
+        self._set.add(key)
+        self._order.append(key)
+        if len(self._order) > self.limit:
+            self._set.discard(self._order.popleft())
+        return True
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+
+@dataclass
+class _InFlight:
+    future: Future[FileInfo]
+    objects: list[dict[str, Any]]
+    pos: Any
+
+
+class JobRunner:
+    """Runs one job; see the module docstring."""
+
+    def __init__(self, record: JobRecord, source: Source, store: Store, writer: GroupWriter, ctx: zmq.Context,
+                 *, bind_host: str = "127.0.0.1", flush_latency: float = 1.0, publish_hwm: int = 2000,
+                 checkpoint_interval: float = 1.0, epoch: int = 0) -> None:
+        self.record = record
+        self.job = record.job_id
+        self.source = source
+        self.store = store
+        self.writer = writer
+        self.type = record.reply["data"]["typeReturned"]
+        self.per_file = record.request["collectorObjectsPerFile"]
+        rate_interval = 1.0 / source.rate if source.rate else 0.0
+        self.interval = max(record.request["delayInMsBetweenObjects"] / 1000.0, rate_interval)
+        self.flush_latency = flush_latency
+        self.checkpoint_interval = checkpoint_interval
+        self.epoch = epoch
+        self.keys = RecentKeys()
+        self.buffer: list[Item] = []
+        self.buffer_since = 0.0
+        self.in_flight: deque[_InFlight] = deque()
+        self.retry: deque[_InFlight] = deque()
+        self.retry_at = 0.0
+        self.stats = {"stored": 0, "duplicates": 0, "published": 0, "files": 0, "inlet_stored": 0,
+                      "inlet_rejected": 0}
+        self.last_inlet_error: str | None = None
+        self._started = time.monotonic()
+        self._taken = 0
+        self._last_checkpoint = 0.0
+        self._checkpoint_dirty = False
+        checkpoint = store.read_meta(self.job, "checkpoint", {}) or {}
+        self.position = checkpoint.get("position")
+        self.seq = int(checkpoint.get("seq", 0))
+        self.last_file = int(checkpoint.get("last_file", 0))
+        self._recover()
+        self.pub = ctx.socket(zmq.PUB)
+        self.pub.setsockopt(zmq.SNDHWM, publish_hwm)
+        self.pull = ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
+        self.pull.setsockopt(zmq.RCVHWM, 1000)
+        record.dispatch_port = _bind(self.pub, bind_host, record.dispatch_port)
+        record.collector_port = _bind(self.pull, bind_host, record.collector_port)
+
+    # -- recovery -----------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Rebuild dedup keys and the sequence from files the checkpoint does not cover yet."""
+        if not self.store.exists(self.job):
+            return
+        files = self.store.files(self.job)
+        window, recent = 0, []
+        for info in reversed(files):
+            if info.name <= self.last_file and window >= self.keys.limit // 2:
+                break
+            recent.append(info)
+            window += info.objects
+        for info in reversed(recent):
+            for obj in self.store.read_file(self.job, info):
+                data = obj.get("data")
+                if isinstance(data, dict) and "id" in data:
+                    self.keys.add(str(data["id"]))
+            if info.name > self.last_file:
+                self.seq += info.objects
+                self.last_file = info.name
+
+    # -- the step -----------------------------------------------------------
+
+    def step(self, now: float | None = None) -> int:
+        """Do what is due now: collect, store, publish, checkpoint. Returns how many items moved."""
+        now = time.monotonic() if now is None else now
+        moved = self._finish_commits(now)
+        moved += self._take_inlet()
+        state = self.record.state
+        if state is JobState.PAUSED and self.retry and now >= self.retry_at:
+            self._resubmit(now)
+        if state is JobState.RUNNING:
+            moved += self._collect(now)
+            if self.source.error:
+                self._fail(self.source.error)
+            elif self.source.done and not self.buffer and not self.in_flight and not self.retry:
+                self.record.state = JobState.FINISHED
+                self._checkpoint(now, force=True)
+                log.info("job %s finished: %d objects stored", self.job, self.stats["stored"])
+        if self._checkpoint_dirty and now - self._last_checkpoint >= self.checkpoint_interval:
+            self._checkpoint(now)
+        return moved
+
+    def next_due(self, now: float) -> float:
+        """Seconds until this job has something to do (0: now)."""
+        if self.record.state is not JobState.RUNNING:
+            return 0.05
+        waits = [0.05]
+        if self.in_flight:
+            waits.append(0.002)
+        if self.buffer:
+            waits.append(max(0.0, self.buffer_since + self.flush_latency - now))
+        if self.interval:
+            waits.append(max(0.0, self._started + (self._taken + 1) * self.interval - now))
+        elif not self.source.done and len(self.in_flight) < MAX_IN_FLIGHT:
+            waits.append(0.0)
+        return min(waits)
+
+    def _collect(self, now: float) -> int:
+        if len(self.in_flight) >= MAX_IN_FLIGHT:
+            return 0  # the disk is behind: let it catch up before reading more
+        if self.interval:
+            due = int((now - self._started) / self.interval) - self._taken
+            if due > MAX_READ:  # far behind schedule (a pause): do not burst to catch up
+                self._started = now - self._taken * self.interval
+                due = MAX_READ
+        else:
+            due = MAX_READ
+        items = self.source.read(due) if due > 0 else []
+        self._taken += len(items)
+        for item in items:
+            if self.keys.add(item.key):
+                if not self.buffer:
+                    self.buffer_since = now
+                self.buffer.append(item)
+            else:
+                self.stats["duplicates"] += 1
+                self.position = item.pos if not self.buffer and not self.in_flight else self.position
+        while len(self.buffer) >= self.per_file:
+            self._submit(self.buffer[: self.per_file])
+            del self.buffer[: self.per_file]
+        if self.buffer and (now - self.buffer_since >= self.flush_latency or self.source.done):
+            self._submit(self.buffer)
+            self.buffer = []
+        return len(items)
+
+    def _submit(self, items: list[Item]) -> None:
+        ids = self.store.new_ids(self.job, len(items))
+        objects = [{"id": i, "type": self.type, "data": item.data} for i, item in zip(ids, items)]
+        self.in_flight.append(_InFlight(self.writer.submit(self.job, objects), objects, items[-1].pos))
+
+    def _resubmit(self, now: float) -> None:
+        log.info("job %s: retrying %d files after a store error", self.job, len(self.retry))
+        self.record.state = JobState.RUNNING
+        while self.retry:
+            entry = self.retry.popleft()
+            entry.future = self.writer.submit(self.job, entry.objects)
+            self.in_flight.append(entry)
+
+    def _finish_commits(self, now: float) -> int:
+        done = 0
+        while self.in_flight and self.in_flight[0].future.done():
+            entry = self.in_flight.popleft()
+            exc = entry.future.exception()
+            if exc is not None:
+                self._pause(entry, exc, now)
+                continue
+            info = entry.future.result()
+            self._publish(entry.objects, info)
+            self.position, self.last_file = entry.pos, info.name
+            self.stats["stored"] += info.objects
+            self.stats["files"] += 1
+            self._checkpoint_dirty = True
+            done += info.objects
+        return done
+
+    def _pause(self, entry: _InFlight, exc: BaseException, now: float) -> None:
+        """A write failed (disk full...): keep the objects, pause, retry later, in order."""
+        if self.record.state is not JobState.PAUSED:
+            log.error("job %s paused: %s", self.job, exc)
+        self.record.state = JobState.PAUSED
+        self.record.error = f"store write failed, retrying every {RETRY_SECONDS:.0f}s: {exc}"
+        self.retry.append(entry)
+        while self.in_flight:  # later files must not land before this one
+            later = self.in_flight.popleft()
+            later.future.exception()  # wait for it: the writer may still hold it
+            if later.future.exception() is None:
+                info = later.future.result()
+                self._publish(later.objects, info)
+                self.position, self.last_file = later.pos, info.name
+                self.stats["stored"] += info.objects
+            else:
+                self.retry.append(later)
+        self.retry_at = now + RETRY_SECONDS
+
+    def _publish(self, objects: list[dict[str, Any]], info: FileInfo) -> None:
+        header = {"epoch": self.epoch, "seq": self.seq, "count": len(objects), "first_id": objects[0]["id"],
+                  "last_id": objects[-1]["id"], "file": info.name}
+        self.seq += len(objects)
+        try:
+            self.pub.send_multipart(protocol.encode_publish(self.job, header, orjson.dumps(objects)), zmq.NOBLOCK)
+            self.stats["published"] += len(objects)
+        except zmq.Again:  # no room: subscribers see the gap in seq and heal from the store
+            pass
+
+    def _take_inlet(self) -> int:
+        stored = 0
+        for _ in range(100):
+            try:
+                raw = self.pull.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            except zmq.ZMQError as exc:
+                self._reject(f"receive failed: {exc}")
+                continue
+            try:
+                target, objects = protocol.decode_inlet(raw, self.job)
+                ids = self.store.new_ids(target, len(objects))
+                renumbered = [{"id": i, "type": o["type"], "data": o.get("data")} for i, o in zip(ids, objects)]
+                self.writer.submit(target, renumbered).add_done_callback(self._inlet_done)
+                self.stats["inlet_stored"] += len(objects)
+                stored += len(objects)
+            except NomError as exc:
+                self._reject(str(exc))
+        return stored
+
+    def _inlet_done(self, future: Future[FileInfo]) -> None:
+        if future.exception() is not None:
+            self._reject(f"store write failed: {future.exception()}")
+
+    def _reject(self, reason: str) -> None:
+        self.stats["inlet_rejected"] += 1
+        self.last_inlet_error = reason
+        log.warning("job %s: collectorPort message rejected: %s", self.job, reason)
+
+    # -- state --------------------------------------------------------------
+
+    def _fail(self, message: str) -> None:
+        self.record.state = JobState.FAILED
+        self.record.error = message
+        log.error("job %s failed: %s", self.job, message)
+
+    def _checkpoint(self, now: float, *, force: bool = False) -> None:
+        if not (self._checkpoint_dirty or force):
+            return
+        self.store.write_meta(self.job, "checkpoint",
+                              {"position": self.position, "seq": self.seq, "last_file": self.last_file})
+        self._last_checkpoint = now
+        self._checkpoint_dirty = False
+
+    def drain(self, timeout: float = 4.0) -> None:
+        """Store what is buffered, wait for the writes, publish and checkpoint (for stop and shutdown)."""
+        if self.buffer and self.record.state is JobState.RUNNING:
+            self._submit(self.buffer)
+            self.buffer = []
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            self.in_flight[0].future.exception(timeout=max(0.0, deadline - time.monotonic()))
+            self._finish_commits(time.monotonic())
+        self._checkpoint(time.monotonic(), force=True)
+
+    def status(self) -> dict[str, Any]:
+        """What ``jobStatus`` reports."""
+        usage = self.store.usage(self.job) if self.store.exists(self.job) else None
+        elapsed = max(1e-9, time.monotonic() - self._started)
+        return {
+            "jobId": self.job, "jobName": self.record.request["jobName"], "state": self.record.state.value,
+            "lastError": self.record.error, "source": self.source.kind, "note": self.record.note or self.source.note,
+            "typeReturned": self.type, "dispatchPort": self.record.dispatch_port,
+            "collectorPort": self.record.collector_port, "seq": self.seq, "epoch": self.epoch,
+            "rate": round(self.stats["stored"] / elapsed, 1), "warnings": self.source.warnings[-5:],
+            "skippedRecords": self.source.skipped, "lastInletError": self.last_inlet_error,
+            "objects": usage.objects if usage else 0, "files": usage.files if usage else 0,
+            "bytes": usage.bytes if usage else 0, "newestId": usage.newest_id if usage else None,
+            "maxSize": usage.max_size if usage else None, **self.stats,
+        }
+
+    def close(self) -> None:
+        """Stop the source and close the sockets."""
+        self.source.close()
+        self.pub.close(linger=0)
+        self.pull.close(linger=0)
+
+
+def _bind(socket: zmq.Socket, host: str, port: int) -> int:
+    """Bind ``port`` if given and free (a restart keeps its ports), else a random one."""
+    if port:
+        try:
+            socket.bind(f"tcp://{host}:{port}")
+            return port
+        except zmq.ZMQError:
+            log.warning("port %d is taken; binding another", port)
+    return socket.bind_to_random_port(f"tcp://{host}")

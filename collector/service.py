@@ -1,0 +1,220 @@
+"""The Nectar Collector service.
+
+Sockets:
+
+- control: REP, bound at ``--control`` (default ``tcp://127.0.0.1:5555``); JSON
+  requests and replies, see collector.protocol.
+- per job, PUB bound at ``tcp://<bind host>:<dispatchPort>``: every stored file's
+  objects, with per-job sequence numbers.
+- per job, PULL bound at ``tcp://<bind host>:<collectorPort>``: the storage inlet;
+  NOM arrays pushed by peers (Dispatch's reducer outputs) to be stored.
+
+One thread runs the loop (``step``), one more commits files in groups
+(nom.GroupWriter), and the X source fetches on a thread of its own. A
+restarted collector resumes every job whose record says running or paused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zmq
+
+from collector import protocol
+from collector.job import JobRecord, JobState, new_job_id
+from collector.protocol import ProtocolError, error_reply
+from collector.runner import JobRunner
+from collector.sources import SourceError, make_source
+from nom import GroupWriter, Nom, NomError, Store, tweet_type
+
+__all__ = ["Collector"]
+
+log = logging.getLogger("collector")
+
+
+class Collector:
+    """Serves job requests and runs the jobs."""
+
+    def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT,
+                 host_name: str = "127.0.0.1", bind_host: str = "127.0.0.1", x_token: str | None = None,
+                 flush_latency: float = 1.0, publish_hwm: int = 2000, base_dir: str | None = None,
+                 ctx: zmq.Context | None = None) -> None:
+        """Open the store; nothing is bound until ``start``."""
+        self.store = Store(nom_root)
+        self.writer = GroupWriter(self.store)
+        self.control_endpoint = control
+        self.host_name = host_name
+        self.bind_host = bind_host
+        self.x_token = x_token
+        self.flush_latency = flush_latency
+        self.publish_hwm = publish_hwm
+        self.base_dir = base_dir or os.getcwd()
+        self.ctx = ctx or zmq.Context.instance()
+        self.jobs: dict[str, JobRunner] = {}
+        self.epoch = time.time_ns()
+        self.started = time.monotonic()
+        self.running = False
+        self.requests = 0
+        self.bad_requests = 0
+        self.control: zmq.Socket | None = None
+
+    def start(self) -> None:
+        """Bind the control socket (refusing an endpoint in use) and resume unfinished jobs."""
+        self.control = self.ctx.socket(zmq.REP)
+        self.control.setsockopt(zmq.LINGER, 0)
+        self.control.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
+        self.control.bind(self.control_endpoint)
+        self.control_endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.running = True
+        log.info("collector %d started: control %s, store %s", os.getpid(), self.control_endpoint, self.store.root)
+        for job in self.store.jobs():
+            record = self.store.read_meta(job, "job")
+            if isinstance(record, dict) and JobState(record.get("state", "stopped")).is_live:
+                try:
+                    self._launch(JobRecord.from_dict(record))
+                    log.info("job %s resumed", job)
+                except (SourceError, NomError, ValueError, KeyError) as exc:
+                    log.error("job %s could not be resumed: %s", job, exc)
+
+    # -- the loop -----------------------------------------------------------
+
+    def step(self, now: float | None = None, max_wait: float = 0.05) -> int:
+        """Answer pending requests and advance every job once; wait at most ``max_wait`` for a request."""
+        assert self.control is not None, "start() first"
+        now = time.monotonic() if now is None else now
+        wait = min([max_wait] + [runner.next_due(now) for runner in self.jobs.values()])
+        if self.control.poll(int(wait * 1000)):
+            self._answer()
+        moved = 0
+        for runner in list(self.jobs.values()):
+            before = runner.record.state
+            moved += runner.step()
+            if runner.record.state is not before:
+                self._save(runner.record)
+        return moved
+
+    def run(self) -> None:
+        """Step until ``running`` is cleared (by SIGTERM or ``stop``), then shut down cleanly."""
+        try:
+            while self.running:
+                self.step()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Store what is buffered, checkpoint every job, close every socket."""
+        self.running = False
+        for runner in self.jobs.values():
+            runner.drain()
+            self._save(runner.record)
+            runner.close()
+        self.writer.close()
+        if self.control is not None:
+            self.control.close(linger=0)
+            self.control = None
+        log.info("collector %d stopped", os.getpid())
+
+    # -- requests -----------------------------------------------------------
+
+    def _answer(self) -> None:
+        assert self.control is not None
+        try:
+            raw = self.control.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        reply = self.handle(raw)
+        self.control.send(orjson.dumps(reply, default=str))
+
+    def handle(self, raw: bytes) -> dict[str, Any]:
+        """Serve one control request (a JSON document) and return the reply; never raises."""
+        self.requests += 1
+        try:
+            action, request = protocol.decode_request(raw)
+            handler = getattr(self, "_on_" + action)
+            return handler(request)
+        except (ProtocolError, SourceError, NomError) as exc:
+            self.bad_requests += 1
+            log.warning("bad request: %s", exc)
+            return error_reply(str(exc), getattr(exc, "field", None))
+        except Exception as exc:  # noqa: BLE001 - the service stays up whatever a request does
+            self.bad_requests += 1
+            log.exception("request failed")
+            return error_reply(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _on_newCollectorJob(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - the action's name
+        job_request = protocol.decode_job_request(request)
+        job_id = new_job_id(job_request.search_terms)
+        while self.store.exists(job_id):
+            job_id = new_job_id(job_request.search_terms)
+        type_returned = tweet_type(job_request.search_terms)
+        record = JobRecord(job_id=job_id, request=request, reply={}, created=time.time_ns())
+        runner = self._launch(record, max_size=job_request.max_size)
+        reply = Nom(self.store.new_ids(job_id, 1)[0], "data.collector.job", {
+            "jobId": job_id, "jobName": job_request.job_name, "searchTerms": job_request.search_terms,
+            "hostName": self.host_name, "dispatchPort": record.dispatch_port, "collectorPort": record.collector_port,
+            "typeReturned": type_returned, "source": runner.source.kind, "note": runner.source.note,
+        }).to_dict()
+        record.reply = reply
+        record.note = runner.source.note
+        self._save(record)
+        log.info("job %s started: %s source, ports %d/%d", job_id, runner.source.kind, record.dispatch_port,
+                 record.collector_port)
+        return reply
+
+    def _launch(self, record: JobRecord, max_size: int | None = None) -> JobRunner:
+        request = record.request
+        checkpoint = self.store.read_meta(record.job_id, "checkpoint", {}) if self.store.exists(record.job_id) else {}
+        source = make_source(request.get("source"), request["searchTerms"], (checkpoint or {}).get("position"),
+                             token=self.x_token, base_dir=self.base_dir)
+        if not record.reply:  # a new job: the reply's typeReturned is needed by the runner
+            record.reply = {"data": {"typeReturned": tweet_type(request["searchTerms"])}}
+        self.store.job_dir(record.job_id, create=True)
+        if max_size is not None:
+            self.store.set_max_size(record.job_id, max_size)
+        runner = JobRunner(record, source, self.store, self.writer, self.ctx, bind_host=self.bind_host,
+                           flush_latency=self.flush_latency, publish_hwm=self.publish_hwm, epoch=self.epoch)
+        record.state = JobState.RUNNING if record.state is JobState.PAUSED else record.state
+        self.jobs[record.job_id] = runner
+        return runner
+
+    def _save(self, record: JobRecord) -> None:
+        self.store.write_meta(record.job_id, "job", record.to_dict())
+
+    def _runner(self, request: dict[str, Any]) -> JobRunner:
+        job_id = protocol.job_id_field(request)
+        runner = self.jobs.get(job_id)
+        if runner is None:
+            raise ProtocolError(f"no job {job_id!r} in this collector (listJobs shows them)", field="jobId")
+        return runner
+
+    def _on_stopCollectorJob(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        runner = self._runner(request)
+        if runner.record.state.is_live:
+            runner.drain()
+            runner.record.state = JobState.STOPPED
+            runner.source.close()
+            self._save(runner.record)
+            log.info("job %s stopped", runner.job)
+        return {"jobId": runner.job, "state": runner.record.state.value}
+
+    def _on_listJobs(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"jobs": [runner.status() for runner in self.jobs.values()]}
+
+    def _on_jobStatus(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return self._runner(request).status()
+
+    def _on_setJobMaxSize(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        runner = self._runner(request)
+        max_size = protocol.decode_max_size(request)
+        deleted = self.store.set_max_size(runner.job, max_size)
+        return {"jobId": runner.job, "maxSize": self.store.max_size(runner.job), "deletedFiles": len(deleted)}
+
+    def _on_ping(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"pong": True, "service": "collector", "pid": os.getpid(), "uptime": time.monotonic() - self.started,
+                "jobs": len(self.jobs), "requests": self.requests, "badRequests": self.bad_requests,
+                "writerPending": self.writer.pending(), "nomRoot": str(self.store.root)}

@@ -1,0 +1,164 @@
+"""The synthetic source: seeded, realistic X API v2 tweets, the embedded default.
+
+Tweet ``n`` of a seed is always the same tweet (so a restarted job resumes at
+``n`` and deduplication recognises what it already stored). Texts follow a
+Zipf vocabulary; tweets carry hashtags, mentions and urls with v2 ``entities``
+offsets, an author (as a v2 ``includes.users`` expansion would attach), a
+language and ``created_at``. A share of them (``match``, 0.3 by default)
+contain the job's search terms.
+
+Generation is cheap per tweet: a pool of texts is made once per seed and
+search terms, and tweet ``n`` picks its text, author and language by a hash
+of ``(seed, n)``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+import random
+import time
+from typing import Any
+
+from collector.sources.base import Item, Source, SourceError
+
+__all__ = ["SyntheticSource"]
+
+POOL = 8192
+AUTHORS = 4096
+ID_BASE = 1_600_000_000_000_000_000
+LANGS = ["en"] * 150 + ["es"] * 30 + ["fr"] * 15 + ["de"] * 12 + ["pt"] * 15 + ["ja"] * 14 + ["und"] * 20
+DOMAINS = ["example.com", "news.example.org", "blog.example.net", "video.example.com", "pics.example.io"]
+_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "an", "el", "is", "or", "um", "ba", "de", "fo",
+              "gu", "hi", "jo", "pe", "qu", "ti", "we", "zy", "ch", "st", "th", "tr", "ph", "br"]
+_MASK = 2**64 - 1
+
+
+def _mix(value: int) -> int:
+    """splitmix64: a fast, well-spread 64-bit hash."""
+    value = (value + 0x9E3779B97F4A7C15) & _MASK
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK
+    return value ^ (value >> 31)
+
+
+class SyntheticSource(Source):
+    """Tweets made up on the spot, ``rate`` per second (None: as fast as the collector takes them)."""
+
+    def __init__(self, search_terms: str, *, seed: int = 0, rate: float | None = 100.0, count: int | None = None,
+                 match: float = 0.3, start: int = 0) -> None:
+        super().__init__(kind="synthetic", rate=rate)
+        self.seed = seed
+        self.count = count
+        self.next = start
+        self.bodies, self.authors = _pool(seed, search_terms, match)
+        self.done = count is not None and start >= count
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], search_terms: str, position: Any) -> "SyntheticSource":
+        """Build from a request's ``source`` object: ``seed``, ``rate``, ``count``, ``match``."""
+        unknown = sorted(set(spec) - {"kind", "seed", "rate", "count", "match"})
+        if unknown:
+            raise SourceError(f"unknown synthetic source field {unknown[0]!r} (takes seed, rate, count, match)",
+                              field=f"source.{unknown[0]}")
+        seed = spec.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise SourceError(f"source.seed must be an integer from 0 to 2**32-1, got {seed!r}", field="source.seed")
+        rate = spec.get("rate", 100)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+            raise SourceError(f"source.rate must be a positive number of objects per second or null, got {rate!r}",
+                              field="source.rate")
+        count = spec.get("count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            raise SourceError(f"source.count must be a whole number >= 0 or null, got {count!r}",
+                              field="source.count")
+        match = spec.get("match", 0.3)
+        if isinstance(match, bool) or not isinstance(match, (int, float)) or not 0 <= match <= 1:
+            raise SourceError(f"source.match must be a share from 0 to 1, got {match!r}", field="source.match")
+        start = position if isinstance(position, int) and position >= 0 else 0
+        return cls(search_terms, seed=seed, rate=rate, count=count, match=float(match), start=start)
+
+    def read(self, limit: int) -> list[Item]:
+        """The next ``limit`` tweets (fewer when ``count`` is reached)."""
+        end = self.next + limit if self.count is None else min(self.next + limit, self.count)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
+        bodies, authors, seed = self.bodies, self.authors, self.seed << 40
+        items = []
+        for n in range(self.next, end):
+            h = _mix(seed + n)
+            text, entities = bodies[h % POOL]
+            author = authors[(h >> 16) % AUTHORS]
+            tweet_id = str(ID_BASE + n)
+            items.append(Item(tweet_id, {
+                "id": tweet_id, "text": text, "author_id": author["id"], "created_at": stamp,
+                "lang": LANGS[(h >> 32) % len(LANGS)], "entities": entities, "author": author,
+                "public_metrics": {"retweet_count": (h >> 40) % 50, "reply_count": (h >> 46) % 10,
+                                   "like_count": (h >> 50) % 200, "quote_count": (h >> 58) % 5},
+            }, n + 1))
+        self.next = end
+        if self.count is not None and end >= self.count:
+            self.done = True
+        return items
+
+
+@functools.lru_cache(maxsize=8)
+def _pool(seed: int, search_terms: str, match: float) -> tuple[list[tuple[str, dict]], list[dict[str, Any]]]:
+    """The texts (with entities) and authors that tweets of this seed draw from."""
+    rng = random.Random(seed)
+    vocab = _words(rng, 6000)
+    weights = list(itertools.accumulate(1.0 / (rank + 1) ** 1.07 for rank in range(len(vocab))))
+    tags = _words(rng, 400)
+    tag_weights = list(itertools.accumulate(1.0 / (rank + 1) ** 1.2 for rank in range(len(tags))))
+    terms = search_terms.split()
+    authors = []
+    for n in range(AUTHORS):
+        username = f"{rng.choice(vocab[:800])}_{rng.choice(vocab[:800])}{n}"
+        authors.append({"id": str(10**9 + n), "username": username, "name": username.replace("_", " ").title()})
+
+    def pick(cum: list[float], items: list[str]) -> str:
+        return items[bisect.bisect(cum, rng.random() * cum[-1])]
+
+    bodies = []
+    for _ in range(POOL):
+        words = [pick(weights, vocab) for _ in range(rng.randint(8, 20))]
+        if terms and rng.random() < match:
+            for term in terms:
+                words.insert(rng.randrange(len(words) + 1), term)
+        parts: list[tuple[str, str | None]] = [(w, None) for w in words]
+        for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
+            tag = rng.choice(terms) if terms and rng.random() < match / 2 else pick(tag_weights, tags)
+            parts.append(("#" + tag, "hashtag"))
+        for _ in range(rng.choice((0, 0, 0, 1, 1, 2))):
+            parts.insert(rng.randrange(len(parts) + 1), ("@" + rng.choice(authors)["username"], "mention"))
+        if rng.random() < 0.35:
+            domain = rng.choice(DOMAINS)
+            parts.append((f"https://t.co/{rng.getrandbits(40):010x}", domain))
+        bodies.append(_text_and_entities(parts))
+    return bodies, authors
+
+
+def _text_and_entities(parts: list[tuple[str, str | None]]) -> tuple[str, dict[str, Any]]:
+    """Join words into a text and record v2 entity offsets for hashtags, mentions and urls."""
+    text, entities = "", {}  # type: ignore[var-annotated]
+    for word, kind in parts:
+        start = len(text) + (1 if text else 0)
+        text = f"{text} {word}" if text else word
+        end = len(text)
+        if kind == "hashtag":
+            entities.setdefault("hashtags", []).append({"start": start, "end": end, "tag": word[1:]})
+        elif kind == "mention":
+            entities.setdefault("mentions", []).append({"start": start, "end": end, "username": word[1:]})
+        elif kind is not None:
+            path = word.rsplit("/", 1)[1]
+            entities.setdefault("urls", []).append({
+                "start": start, "end": end, "url": word, "expanded_url": f"https://{kind}/{path}",
+                "display_url": f"{kind}/{path}"})
+    return text, entities
+
+
+def _words(rng: random.Random, count: int) -> list[str]:
+    words: dict[str, None] = {}
+    while len(words) < count:
+        words["".join(rng.choice(_SYLLABLES) for _ in range(rng.choice((1, 2, 2, 3, 3, 4))))] = None
+    return list(words)

@@ -1,0 +1,1 @@
+"""The Dispatch service: attach to collector jobs, cache, map/reduce."""

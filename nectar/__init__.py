@@ -1,0 +1,1 @@
+"""The nectar shell and command line."""

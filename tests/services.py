@@ -1,0 +1,66 @@
+"""Real service processes for tests: started on random ports, stopped (or killed) at the end."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nectar.client import Client
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Service:
+    """One service process (``python -m collector`` or ``python -m dispatch``) on a random control port."""
+
+    def __init__(self, module: str, nom_root: Path, *args: str, log_dir: Path | None = None) -> None:
+        self.module = module
+        self.nom_root = nom_root
+        self.args = list(args)
+        self.log_dir = log_dir or nom_root.parent / "logs"
+        self.proc: subprocess.Popen | None = None
+        self.endpoint = ""
+        self.client: Client | None = None
+
+    def start(self, endpoint: str = "tcp://127.0.0.1:*", timeout: float = 20.0) -> "Service":
+        """Start the process and wait for it to print its control endpoint."""
+        cmd = [sys.executable, "-m", self.module, "--nom-root", str(self.nom_root), "--control", endpoint,
+               "--log-dir", str(self.log_dir), *self.args]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout
+        line = b""
+        while b"\n" not in line:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.poll() is not None else ""
+                self.kill()
+                raise RuntimeError(f"{self.module} did not start: {err[-2000:]}")
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                line += os.read(self.proc.stdout.fileno(), 4096)
+        self.endpoint = line.split(b"control ")[1].split(b",")[0].decode()
+        self.client = Client(self.endpoint, timeout=10)
+        return self
+
+    def call(self, action: str, **fields):
+        """A control request."""
+        assert self.client is not None
+        return self.client.call(action, **fields)
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, if still running."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
