@@ -16,14 +16,10 @@ Control socket (REP, JSON object per request, JSON object per reply)::
 Errors: ``{"error": "<what to fix>", "field": "<request field>"}``; a request that gets
 an error changes nothing.
 
-Publish socket of a job (PUB, bound at ``dispatchPort``), one message per stored file::
-
-    [jobId, header JSON {"epoch", "seq", "count", "first_id", "last_id", "file"}, JSON array of NOM objects]
-
-``seq`` numbers the job's objects from 0, across restarts: the objects of a
-message are ``seq .. seq + count - 1``, so a subscriber that sees ``seq`` jump
-knows exactly how many it missed, and their ids lie between the last id it has
-and ``first_id``: it reads them from the store.
+Publish socket of a job (PUB, bound at ``dispatchPort``), one message per stored file,
+in the batch form of nom.wire: ``[jobId, header, JSON array]``. ``seq`` numbers the
+job's objects from 0 and carries on across restarts; ``epoch`` is the collector's
+start time, so a subscriber also learns of a restart.
 
 Storage inlet of a job (PULL, bound at ``collectorPort``), one JSON object per message::
 
@@ -44,7 +40,7 @@ from nom.model import check_object
 
 __all__ = [
     "ACTIONS", "CONTROL_ENDPOINT", "MAX_MESSAGE_BYTES", "JobRequest", "ProtocolError",
-    "decode_request", "decode_inlet", "encode_publish", "decode_publish", "error_reply",
+    "decode_request", "decode_inlet", "error_reply",
 ]
 
 CONTROL_ENDPOINT = "tcp://127.0.0.1:5555"
@@ -188,15 +184,3 @@ def decode_inlet(raw: bytes, owner: str) -> tuple[str, list[dict[str, Any]]]:
         except NomError as exc:
             raise ProtocolError(str(exc), field=exc.field or "objects") from None
     return job, objects
-
-
-def encode_publish(job: str, header: dict[str, Any], body: bytes) -> list[bytes]:
-    """The frames of one published message."""
-    return [job.encode(), orjson.dumps(header), body]
-
-
-def decode_publish(frames: list[bytes]) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-    """Job, header and objects of a published message."""
-    if len(frames) != 3:
-        raise ProtocolError(f"a published message has 3 frames, got {len(frames)}")
-    return frames[0].decode(), orjson.loads(frames[1]), orjson.loads(frames[2])

@@ -28,6 +28,7 @@ from collector.job import JobRecord, JobState
 from collector.sources import Item, Source
 from nom import GroupWriter, NomError, Store
 from nom.index import FileInfo
+from nom.wire import encode_batch
 
 __all__ = ["JobRunner", "RecentKeys"]
 
@@ -252,7 +253,7 @@ class JobRunner:
                   "last_id": objects[-1]["id"], "file": info.name}
         self.seq += len(objects)
         try:
-            self.pub.send_multipart(protocol.encode_publish(self.job, header, orjson.dumps(objects)), zmq.NOBLOCK)
+            self.pub.send_multipart(encode_batch(self.job, header, orjson.dumps(objects)), zmq.NOBLOCK)
             self.stats["published"] += len(objects)
         except zmq.Again:  # no room: subscribers see the gap in seq and heal from the store
             pass

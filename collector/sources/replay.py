@@ -13,7 +13,9 @@ A ``.json`` file may also be one NOM array (a store file). Pages without
 tweets (counts, users, compliance) are skipped and counted; a line that is
 not valid JSON (a truncated last line) is reported in ``warnings`` and
 skipped. The position ``[pass, file, byte offset, item]`` lets a restarted job
-resume where its durable objects end.
+resume where its durable objects end. Tweets are keyed by their id, so with
+``loop`` a pass stores only the tweets the files did not hold before (a file
+that grows is followed, like ``tail -f``).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class ReplaySource(Source):
                 self.item += 1
                 if not self._pending:
                     self._advance()
-                out.append(Item(f"{self.pass_}:{key}", tweet, [self.pass_, self.file, self.offset, self.item]))
+                out.append(Item(key, tweet, [self.pass_, self.file, self.offset, self.item]))
         return out
 
     def _advance(self) -> None:

@@ -1,0 +1,37 @@
+"""NOM objects on the wire: the frames of a published batch, shared by every publisher and subscriber.
+
+A batch is three frames: ``[jobId, header, body]``. The header is a JSON
+object ``{"epoch", "seq", "count", "first_id", "last_id", "file"}``: the objects
+of the batch are numbered ``seq .. seq + count - 1`` within the job; the body
+is the JSON array of the objects. A subscriber that sees ``seq`` jump knows
+how many objects it missed, and that their ids lie between the last id it has
+and ``first_id``, so it reads them from the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from nom.errors import NomError
+
+__all__ = ["encode_batch", "decode_batch"]
+
+
+def encode_batch(job: str, header: dict[str, Any], body: bytes) -> list[bytes]:
+    """The frames of one published batch (``body`` is the already-encoded JSON array)."""
+    return [job.encode(), orjson.dumps(header), body]
+
+
+def decode_batch(frames: list[bytes]) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """Job, header and objects of a published batch; NomError when it is malformed."""
+    if len(frames) != 3:
+        raise NomError(f"a published batch has 3 frames, got {len(frames)}")
+    try:
+        job, header, objects = frames[0].decode(), orjson.loads(frames[1]), orjson.loads(frames[2])
+    except (UnicodeDecodeError, orjson.JSONDecodeError) as exc:
+        raise NomError(f"malformed published batch: {exc}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("seq"), int) or not isinstance(objects, list):
+        raise NomError("malformed published batch: header needs an integer seq and the body must be an array")
+    return job, header, objects
