@@ -57,6 +57,19 @@ class RecentKeys:
             self._set.discard(self._order.popleft())
         return True
 
+    def add_many(self, items: list[Item]) -> list[Item]:
+        """Remember the keys of ``items``; return the items whose keys were new."""
+        seen, order, fresh = self._set, self._order, []
+        for item in items:
+            key = item.key
+            if key not in seen:
+                seen.add(key)
+                order.append(key)
+                fresh.append(item)
+        while len(order) > self.limit:
+            seen.discard(order.popleft())
+        return fresh
+
     def __len__(self) -> int:
         return len(self._set)
 
@@ -65,6 +78,7 @@ class RecentKeys:
 class _InFlight:
     future: Future[FileInfo]
     objects: list[dict[str, Any]]
+    encoded: bytes
     pos: Any
 
 
@@ -160,15 +174,16 @@ class JobRunner:
         """Seconds until this job has something to do (0: now)."""
         if self.record.state is not JobState.RUNNING:
             return 0.05
+        can_read = not self.source.done and len(self.in_flight) < MAX_IN_FLIGHT
+        if can_read and not self.interval:
+            return 0.0
         waits = [0.05]
         if self.in_flight:
             waits.append(0.002)
         if self.buffer:
             waits.append(max(0.0, self.buffer_since + self.flush_latency - now))
-        if self.interval:
+        if can_read and self.interval:
             waits.append(max(0.0, self._started + (self._taken + 1) * self.interval - now))
-        elif not self.source.done and len(self.in_flight) < MAX_IN_FLIGHT:
-            waits.append(0.0)
         return min(waits)
 
     def _collect(self, now: float) -> int:
@@ -183,14 +198,14 @@ class JobRunner:
             due = MAX_READ
         items = self.source.read(due) if due > 0 else []
         self._taken += len(items)
-        for item in items:
-            if self.keys.add(item.key):
-                if not self.buffer:
-                    self.buffer_since = now
-                self.buffer.append(item)
-            else:
-                self.stats["duplicates"] += 1
-                self.position = item.pos if not self.buffer and not self.in_flight else self.position
+        if items and not self.buffer:
+            self.buffer_since = now
+        fresh = self.keys.add_many(items)
+        if len(fresh) < len(items):
+            self.stats["duplicates"] += len(items) - len(fresh)
+            if not fresh and not self.buffer and not self.in_flight:
+                self.position = items[-1].pos  # only repeats: the checkpoint may move past them
+        self.buffer.extend(fresh)
         while len(self.buffer) >= self.per_file:
             self._submit(self.buffer[: self.per_file])
             del self.buffer[: self.per_file]
@@ -202,14 +217,16 @@ class JobRunner:
     def _submit(self, items: list[Item]) -> None:
         ids = self.store.new_ids(self.job, len(items))
         objects = [{"id": i, "type": self.type, "data": item.data} for i, item in zip(ids, items)]
-        self.in_flight.append(_InFlight(self.writer.submit(self.job, objects), objects, items[-1].pos))
+        encoded = orjson.dumps(objects)  # once, for the store and the subscribers alike
+        future = self.writer.submit(self.job, objects, encoded)
+        self.in_flight.append(_InFlight(future, objects, encoded, items[-1].pos))
 
     def _resubmit(self, now: float) -> None:
         log.info("job %s: retrying %d files after a store error", self.job, len(self.retry))
         self.record.state = JobState.RUNNING
         while self.retry:
             entry = self.retry.popleft()
-            entry.future = self.writer.submit(self.job, entry.objects)
+            entry.future = self.writer.submit(self.job, entry.objects, entry.encoded)
             self.in_flight.append(entry)
 
     def _finish_commits(self, now: float) -> int:
@@ -221,7 +238,7 @@ class JobRunner:
                 self._pause(entry, exc, now)
                 continue
             info = entry.future.result()
-            self._publish(entry.objects, info)
+            self._publish(entry, info)
             self.position, self.last_file = entry.pos, info.name
             self.stats["stored"] += info.objects
             self.stats["files"] += 1
@@ -241,19 +258,20 @@ class JobRunner:
             later.future.exception()  # wait for it: the writer may still hold it
             if later.future.exception() is None:
                 info = later.future.result()
-                self._publish(later.objects, info)
+                self._publish(later, info)
                 self.position, self.last_file = later.pos, info.name
                 self.stats["stored"] += info.objects
             else:
                 self.retry.append(later)
         self.retry_at = now + RETRY_SECONDS
 
-    def _publish(self, objects: list[dict[str, Any]], info: FileInfo) -> None:
+    def _publish(self, entry: _InFlight, info: FileInfo) -> None:
+        objects = entry.objects
         header = {"epoch": self.epoch, "seq": self.seq, "count": len(objects), "first_id": objects[0]["id"],
                   "last_id": objects[-1]["id"], "file": info.name}
         self.seq += len(objects)
         try:
-            self.pub.send_multipart(encode_batch(self.job, header, orjson.dumps(objects)), zmq.NOBLOCK)
+            self.pub.send_multipart(encode_batch(self.job, header, entry.encoded), zmq.NOBLOCK, copy=False)
             self.stats["published"] += len(objects)
         except zmq.Again:  # no room: subscribers see the gap in seq and heal from the store
             pass

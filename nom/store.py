@@ -169,15 +169,19 @@ class Store:
         """Store one array durably; return its file."""
         return self.commit([(job, objects)])[0]
 
-    def commit(self, arrays: Sequence[tuple[str, Objects]]) -> list[FileInfo]:
-        """Store many arrays (of any jobs) as one group: one sync for all. Returns when all are durable."""
+    def commit(self, arrays: Sequence[tuple[str, Objects] | tuple[str, Objects, bytes]]) -> list[FileInfo]:
+        """Store many arrays (of any jobs) as one group: one sync for all. Returns when all are durable.
+
+        Each entry is ``(job, objects)`` or ``(job, objects, encoded)`` where ``encoded`` is
+        ``orjson.dumps(objects)`` made by a caller that needs the bytes too (to publish them).
+        """
         if not arrays:
             return []
         pending: list[tuple[str, Path, FileInfo]] = []
         try:
-            for n, (job, objects) in enumerate(arrays):
+            for n, (job, objects, *encoded) in enumerate(arrays):
                 try:
-                    pending.append(self._write_tmp(job, objects))
+                    pending.append(self._write_tmp(job, objects, encoded[0] if encoded else None))
                 except NomError as exc:
                     raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
             if self.sync == "syncfs":
@@ -203,13 +207,13 @@ class Store:
             self._index(job).add(info for j, _, info in pending if j == job)
         return [info for _, _, info in pending]
 
-    def _write_tmp(self, job: str, objects: Objects) -> tuple[str, Path, FileInfo]:
+    def _write_tmp(self, job: str, objects: Objects, raw: bytes | None = None) -> tuple[str, Path, FileInfo]:
         if not objects:
             raise NomError("cannot store an empty array", field="objects")
         ids, is_sorted = self._check_objects(objects)
-        if not is_sorted:
-            objects = sorted(objects, key=_any_id)
-        raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
+        if not is_sorted or raw is None:
+            objects = sorted(objects, key=_any_id) if not is_sorted else objects
+            raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
         folder = self._index(job, create=True).folder
         name = self.clock(job).next()
         tmp = folder / f".tmp-{os.getpid()}-{name}"

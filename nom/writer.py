@@ -32,15 +32,18 @@ class GroupWriter:
         self.max_group = max_group
         self.max_pending = max_pending
         self.groups = 0
-        self._queue: deque[tuple[str, Sequence[Nom | dict[str, Any]], Future[FileInfo]]] = deque()
+        self._queue: deque[tuple[str, Sequence[Nom | dict[str, Any]], bytes | None, Future[FileInfo]]] = deque()
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="nom-group-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, job: str, objects: Sequence[Nom | dict[str, Any]]) -> Future[FileInfo]:
-        """Queue one array for ``job``; the future resolves when it is durable (or fails with StoreError)."""
+    def submit(self, job: str, objects: Sequence[Nom | dict[str, Any]], encoded: bytes | None = None) -> Future[FileInfo]:
+        """Queue one array for ``job``; the future resolves when it is durable (or fails with StoreError).
+
+        ``encoded`` may carry ``orjson.dumps(objects)`` when the caller made it anyway.
+        """
         check_job_id(job)
         self.store._check_objects(objects)  # reject a bad array now, so it cannot fail a whole group
         future: Future[FileInfo] = Future()
@@ -49,7 +52,7 @@ class GroupWriter:
                 self._cond.wait()
             if self._closed:
                 raise RuntimeError("the writer is closed")
-            self._queue.append((job, objects, future))
+            self._queue.append((job, objects, encoded, future))
             self._cond.notify_all()
         return future
 
@@ -80,12 +83,13 @@ class GroupWriter:
                 self._busy = True
                 self._cond.notify_all()
             try:
-                infos = self.store.commit([(job, objects) for job, objects, _ in group])
+                infos = self.store.commit([(job, objects, raw) if raw else (job, objects)
+                                           for job, objects, raw, _ in group])
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
-                for _, _, future in group:
+                for *_, future in group:
                     future.set_exception(exc)
             else:
-                for (_, _, future), info in zip(group, infos):
+                for (*_, future), info in zip(group, infos):
                     future.set_result(info)
             with self._cond:
                 self.groups += 1
