@@ -1,0 +1,65 @@
+"""Dates for ``apply``'s range, turned into NOM ids (nanoseconds since the epoch, UTC).
+
+Accepted: ISO 8601 dates and times (UTC unless an offset is given), epoch
+seconds (``1700000000``, ``1700000000.5``), epoch nanoseconds (a NOM id, 19
+digits), relative times (``-15m``, ``-2h``, ``-7d``, ``-30s``, ``-1w``), ``today``
+(midnight UTC) and ``now``. A bad date, or a range whose start is after its
+end, is an error naming the argument.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+
+from nom import NomError
+
+__all__ = ["DateError", "parse_date", "parse_range"]
+
+_RELATIVE = re.compile(r"-(\d+(?:\.\d+)?)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class DateError(NomError):
+    """A date argument that cannot be read; ``field`` is "fromDate" or "toDate"."""
+
+
+def parse_date(text: object, *, field: str, now_ns: int | None = None) -> int:
+    """The NOM id (ns) that ``text`` names."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise DateError(f"{field} must be a date, got {text!r}", field=field)
+    value = str(text).strip()
+    if value == "now":
+        return now_ns
+    if value == "today":
+        return (now_ns // (86400 * 10**9)) * 86400 * 10**9
+    match = _RELATIVE.fullmatch(value)
+    if match:
+        return now_ns - int(float(match.group(1)) * _UNITS[match.group(2)] * 10**9)
+    if re.fullmatch(r"\d{16,19}", value):
+        return int(value)  # nanoseconds: a NOM id
+    if re.fullmatch(r"\d{1,11}(\.\d+)?", value):
+        return int(float(value) * 10**9)  # epoch seconds
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise DateError(
+            f"{field} {value!r} is not a date: use ISO 8601 (2026-11-23 or 2026-11-23T10:00:00+01:00), epoch "
+            f"seconds or nanoseconds, -15m / -2h / -7d, today or now", field=field) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return int(stamp.timestamp()) * 10**9 + stamp.microsecond * 1000
+
+
+def parse_range(from_date: object = None, to_date: object = None, *,
+                now_ns: int | None = None) -> tuple[int | None, int | None, bool]:
+    """``(from_id, to_id, standing)``: None for an open end; standing when toDate is ``now``."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    lo = None if from_date in (None, "", "start") else parse_date(from_date, field="fromDate", now_ns=now_ns)
+    standing = isinstance(to_date, str) and to_date.strip() == "now"
+    hi = None if to_date in (None, "", "end") or standing else parse_date(to_date, field="toDate", now_ns=now_ns)
+    if lo is not None and hi is not None and lo > hi:
+        raise DateError(f"fromDate ({from_date}) is after toDate ({to_date})", field="fromDate")
+    return lo, hi, standing

@@ -1,0 +1,279 @@
+"""Engines run an apply over a list of store files. ``LocalEngine``: worker processes on this machine.
+
+Socket: ROUTER, bound at ``tcp://127.0.0.1:<random>``; each worker (dispatch.worker)
+connects a DEALER. Chunks of files go to workers as they have room (at most
+``CREDIT`` chunks outstanding each), so a fast worker takes more; each worker
+combines all its chunks of an apply into one accumulator and sends it back
+when asked. A worker that stops sending heartbeats for ``DEAD_AFTER`` seconds,
+or whose process exits, is replaced, and every chunk it had folded for a
+running apply is folded again by the others from the chunk's start: the
+result is unchanged.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import zmq
+
+from dispatch.functions import ReduceFn, merge_into, new_accumulator, resolve_map, resolve_reduce
+from nom.index import FileInfo
+
+__all__ = ["ApplySpec", "Engine", "LocalEngine", "Run"]
+
+CREDIT = 2
+DEAD_AFTER = 3.0
+TARGET_CHUNKS_PER_WORKER = 8
+
+
+@dataclass(frozen=True)
+class ApplySpec:
+    """What to compute: functions, job, id range, error policy."""
+
+    apply_id: str
+    job: str
+    map: str
+    reduce: str
+    from_id: int | None = None
+    to_id: int | None = None
+    skip_errors: bool = False
+
+
+@dataclass
+class Run:
+    """One apply on an engine: its progress and, once ``done``, its accumulator or error."""
+
+    spec: ApplySpec
+    reducer: ReduceFn
+    total_objects: int
+    acc: dict[Any, Any]
+    objects: int = 0
+    skipped: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    error: str | None = None
+    done: bool = False
+    # engine bookkeeping
+    pending: deque[int] = field(default_factory=deque)
+    chunks: dict[int, list[list[int]]] = field(default_factory=dict)
+    chunk_objects: dict[int, int] = field(default_factory=dict)
+    owner: dict[int, bytes] = field(default_factory=dict)
+    completed: set[int] = field(default_factory=set)
+    merged: set[int] = field(default_factory=set)  # chunks whose worker's result is in acc
+    awaiting: set[bytes] = field(default_factory=set)
+
+    def progress(self) -> dict[str, Any]:
+        """Objects done of total, and the rate so far."""
+        elapsed = (self.finished or time.monotonic()) - self.started
+        return {"objects": self.objects, "total": self.total_objects, "skipped": self.skipped,
+                "rate": round(self.objects / elapsed) if elapsed > 0 else 0, "seconds": round(elapsed, 3)}
+
+
+class Engine:
+    """What every engine offers Dispatch."""
+
+    name = "engine"
+
+    def start(self, spec: ApplySpec, files: list[FileInfo]) -> Run:
+        """Begin an apply over ``files``; the run advances in ``step``."""
+        raise NotImplementedError  # pragma: no cover
+
+    def step(self, max_wait: float = 0.05) -> None:
+        """Move every run forward."""
+        raise NotImplementedError  # pragma: no cover
+
+    def cancel(self, apply_id: str) -> None:
+        """Stop a run."""
+
+    def close(self) -> None:
+        """Release workers and sessions."""
+
+
+@dataclass
+class _Worker:
+    identity: bytes
+    proc: subprocess.Popen[bytes] | None
+    last_seen: float
+    outstanding: int = 0
+
+
+class LocalEngine(Engine):
+    """Worker processes on this machine, reading the store directly."""
+
+    name = "local"
+
+    def __init__(self, nom_root: str, workers: int, *, ctx: zmq.Context | None = None,
+                 start_workers: bool = True) -> None:
+        self.nom_root = str(nom_root)
+        self.size = max(1, workers)
+        self.ctx = ctx or zmq.Context.instance()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        port = self.router.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        self.workers: dict[bytes, _Worker] = {}
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.runs: dict[str, Run] = {}
+        self.replaced = 0
+        if start_workers:
+            for _ in range(self.size):
+                self._spawn()
+
+    def _spawn(self) -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "dispatch.worker", "--connect", self.endpoint,
+                                 "--nom-root", self.nom_root])
+        self.procs.append(proc)
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Step until every worker has said ready."""
+        deadline = time.monotonic() + timeout
+        while len(self.workers) < self.size and time.monotonic() < deadline:
+            self.step(0.05)
+        return len(self.workers) >= self.size
+
+    def start(self, spec: ApplySpec, files: list[FileInfo]) -> Run:
+        """Split the files into chunks and queue them."""
+        mapper, reducer = resolve_map(spec.map), resolve_reduce(spec.reduce)
+        run = Run(spec, reducer, sum(f.objects for f in files), new_accumulator(mapper, reducer))
+        per_chunk = max(1, -(-len(files) // (self.size * TARGET_CHUNKS_PER_WORKER)))
+        per_chunk = min(per_chunk, 400)
+        for n, start in enumerate(range(0, len(files), per_chunk)):
+            part = files[start:start + per_chunk]
+            run.chunks[n] = [[f.name, f.min_id, f.max_id, f.objects, f.bytes, int(f.sorted)] for f in part]
+            run.chunk_objects[n] = sum(f.objects for f in part)
+            run.pending.append(n)
+        self.runs[spec.apply_id] = run
+        if not files:
+            run.done, run.finished = True, time.monotonic()
+        return run
+
+    def step(self, max_wait: float = 0.05) -> None:
+        """Dispatch chunks, take replies, notice dead workers."""
+        self._dispatch()
+        if self.router.poll(int(max_wait * 1000)):
+            for _ in range(1000):
+                try:
+                    identity, raw = self.router.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except ValueError:
+                    continue  # not two frames: not one of ours
+                self._on_message(identity, raw)
+        self._check_liveness()
+        self._dispatch()
+
+    def _send(self, identity: bytes, message: dict[str, Any]) -> None:
+        self.router.send_multipart([identity, orjson.dumps(message)])
+
+    def _dispatch(self) -> None:
+        for run in self.runs.values():
+            if run.done or run.error:
+                continue
+            while run.pending:
+                worker = min(self.workers.values(), key=lambda w: w.outstanding, default=None)
+                if worker is None or worker.outstanding >= CREDIT:
+                    return
+                chunk = run.pending.popleft()
+                spec = run.spec
+                self._send(worker.identity, {"op": "chunk", "apply": spec.apply_id, "chunk": chunk, "job": spec.job,
+                                             "map": spec.map, "reduce": spec.reduce, "from": spec.from_id,
+                                             "to": spec.to_id, "skip": spec.skip_errors, "files": run.chunks[chunk]})
+                run.owner[chunk] = worker.identity
+                worker.outstanding += 1
+
+    def _on_message(self, identity: bytes, raw: bytes) -> None:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(message, dict):
+            return
+        worker = self.workers.get(identity)
+        if worker is None:
+            worker = self.workers[identity] = _Worker(identity, None, time.monotonic())
+        worker.last_seen = time.monotonic()
+        op, run = message.get("op"), self.runs.get(str(message.get("apply", "")))
+        if op in ("done", "error"):
+            worker.outstanding = max(0, worker.outstanding - 1)
+        if run is None or run.done or run.error:
+            return
+        chunk = message.get("chunk")
+        if op == "done" and run.owner.get(chunk) == identity and chunk not in run.completed:
+            run.completed.add(chunk)
+            run.objects += message["objects"]
+            run.skipped += message["skipped"]
+            if len(run.completed) == len(run.chunks):
+                run.awaiting = {run.owner[c] for c in run.completed if c not in run.merged}
+                for owner in run.awaiting:
+                    self._send(owner, {"op": "collect", "apply": run.spec.apply_id})
+        elif op == "result" and identity in run.awaiting:
+            merge_into(run.acc, message["pairs"], run.reducer)
+            run.merged.update(c for c in run.completed if run.owner.get(c) == identity)
+            run.awaiting.discard(identity)
+            if not run.awaiting:
+                run.done, run.finished = True, time.monotonic()
+        elif op == "error" and run.owner.get(chunk) == identity:
+            run.error, run.finished = message["message"], time.monotonic()
+            self._drop(run)
+
+    def _check_liveness(self) -> None:
+        now = time.monotonic()
+        for identity, worker in list(self.workers.items()):
+            if now - worker.last_seen > DEAD_AFTER:
+                self._lose(identity)
+        for proc in list(self.procs):
+            if proc.poll() is not None:
+                self.procs.remove(proc)
+                self._spawn()  # its identity times out above; its chunks are redone from there
+                self.replaced += 1
+
+    def _lose(self, identity: bytes) -> None:
+        """A worker is gone: every chunk it folded for a running apply, not yet merged, is folded again elsewhere."""
+        del self.workers[identity]
+        for run in self.runs.values():
+            if run.done or run.error:
+                continue
+            self._send(identity, {"op": "drop", "apply": run.spec.apply_id})  # in case it was only stalled
+            lost = sorted(c for c, owner in run.owner.items() if owner == identity and c not in run.merged)
+            for chunk in lost:
+                del run.owner[chunk]
+                if chunk in run.completed:
+                    run.completed.discard(chunk)
+                    run.objects -= run.chunk_objects[chunk]
+                if chunk not in run.pending:
+                    run.pending.appendleft(chunk)
+            run.awaiting.discard(identity)
+
+    def _drop(self, run: Run) -> None:
+        for owner in set(run.owner.values()):
+            if owner in self.workers:
+                self._send(owner, {"op": "drop", "apply": run.spec.apply_id})
+
+    def cancel(self, apply_id: str) -> None:
+        """Forget a run and tell its workers to drop their accumulators."""
+        run = self.runs.pop(apply_id, None)
+        if run is not None:
+            self._drop(run)
+
+    def forget(self, apply_id: str) -> None:
+        """Drop a finished run's bookkeeping."""
+        self.runs.pop(apply_id, None)
+
+    def close(self) -> None:
+        """Stop the workers and close the socket."""
+        for identity in list(self.workers):
+            self._send(identity, {"op": "exit"})
+        deadline = time.monotonic() + 3
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.router.close(linger=0)
