@@ -1,0 +1,74 @@
+"""An apply as Dispatch tracks it: its spec, state, progress, result and where its results go."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from dispatch.engine import ApplySpec, Run
+from dispatch.functions import finish
+from dispatch.standing import StandingReduction
+
+__all__ = ["Apply", "ApplyState"]
+
+
+class ApplyState(str, Enum):
+    """Where an apply is in its life."""
+
+    RUNNING = "running"  # the batch part is on an engine
+    STANDING = "standing"  # folding new objects as they arrive
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class Apply:
+    """One apply."""
+
+    spec: ApplySpec
+    standing: bool
+    engine: str
+    state: ApplyState = ApplyState.RUNNING
+    run: Run | None = None
+    reduction: StandingReduction | None = None
+    result: list[list[Any]] | None = None
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    files: int = 0
+    total: int = 0
+    last_emit: float = 0.0
+    emitted: int = 0
+    pending_follower: dict[str, Any] | None = None  # a standing apply's position once its batch part is done
+
+    def current(self) -> list[list[Any]]:
+        """The result as it stands: the final one, or the standing reduction's now."""
+        if self.reduction is not None:
+            return finish(self.reduction.acc, self.reduction.reducer)
+        if self.result is not None:
+            return self.result
+        return []
+
+    def objects(self) -> int:
+        """Objects folded so far."""
+        if self.reduction is not None:
+            return self.reduction.objects
+        return self.run.objects if self.run is not None else 0
+
+    def describe(self) -> dict[str, Any]:
+        """What ``listApplies`` and ``status`` say about it (without the result)."""
+        spec = self.spec
+        info: dict[str, Any] = {
+            "applyId": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce,
+            "from": spec.from_id, "to": "now" if self.standing else spec.to_id, "standing": self.standing,
+            "engine": self.engine, "state": self.state.value, "objects": self.objects(), "files": self.files,
+            "total": self.total, "lastError": self.error, "created": self.created,
+        }
+        if self.run is not None:
+            info["progress"] = self.run.progress()
+        if self.reduction is not None:
+            info.update(position=self.reduction.follower.watermark, lastUpdate=self.reduction.updated,
+                        lag=self.reduction.lag(), skipped=self.reduction.skipped)
+        return info

@@ -1,0 +1,99 @@
+"""Dispatch's wire protocol: every control request and reply shape, in one place.
+
+Control socket (REP, one JSON object per request and per reply)::
+
+    {"action": "attach", "job": <data.collector.job NOM object>}   -> {"jobId", "attached": true}
+    {"action": "detach", "jobId"}                                    -> {"jobId", "attached": false}
+    {"action": "apply", "map", "reduce", "jobId", "fromDate"?, "toDate"?, "engine"?, "skipErrors"?}
+        -> {"applyId", "state", "standing", "from", "to", "files", "total"}
+    {"action": "status", "applyId"?, "top"?}   -> one apply (progress, and its result once there is one),
+                                                  or the service (workers, engine, applies, attached jobs)
+    {"action": "cancel", "applyId"}            -> {"applyId", "state": "cancelled"}
+    {"action": "listApplies"}                  -> {"applies": [...]}
+    {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}
+    {"action": "ping"}                         -> {"pong": true, ...}
+
+Errors: ``{"error": "<what to fix>", "field": "<request field>"}``; a request that
+gets an error changes nothing.
+
+Results are stored as NOM objects of type ``data.<jobId>.<reduce>`` under the
+derived job ``<jobId>.<reduce>`` (the reduce name with characters other than
+letters, digits, '_' and '-' made '-'), at most ``RESULT_PAIRS_PER_OBJECT``
+pairs per object.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from nom import NomError, check_job_id
+
+__all__ = ["ACTIONS", "CONTROL_ENDPOINT", "ProtocolError", "decode_request", "error_reply", "result_type",
+           "result_job", "field_text"]
+
+CONTROL_ENDPOINT = "tcp://127.0.0.1:5556"
+MAX_MESSAGE_BYTES = 16 * 2**20
+RESULT_PAIRS_PER_OBJECT = 1000
+ACTIONS = ("attach", "detach", "apply", "status", "cancel", "listApplies", "showCache", "ping")
+ENGINES = ("local", "spark")
+
+
+class ProtocolError(NomError):
+    """A request that cannot be served; ``field`` names the part to blame."""
+
+
+def error_reply(message: str, field: str | None = None) -> dict[str, Any]:
+    """The JSON error reply."""
+    return {"error": message, "field": field} if field else {"error": message}
+
+
+def decode_request(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """Parse a control request; return its action and the request object."""
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"request is not valid JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise ProtocolError(f"request must be a JSON object, got {type(request).__name__}")
+    action = request.get("action")
+    if action not in ACTIONS:
+        raise ProtocolError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}", field="action")
+    return action, request
+
+
+def field_text(request: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    """A string field of the request."""
+    value = request.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(f"{name} is required (a non-empty string)" if value is None else
+                            f"{name} must be a non-empty string, got {value!r}", field=name)
+    return value
+
+
+def job_id_of(request: dict[str, Any], name: str = "jobId") -> str:
+    """The checked job id in field ``name``."""
+    value = field_text(request, name)
+    try:
+        return check_job_id(value, field=name)
+    except NomError as exc:
+        raise ProtocolError(str(exc), field=name) from None
+
+
+def reduce_slug(reduce_name: str) -> str:
+    """The reduce's name as a type or job-id part: ``topk:10`` -> ``topk-10``."""
+    return re.sub(r"[^\w-]", "-", reduce_name).strip("-")[:60] or "reduce"
+
+
+def result_type(job: str, reduce_name: str) -> str:
+    """``data.<jobId>.<reduce>``."""
+    return f"data.{job}.{reduce_slug(reduce_name)}"
+
+
+def result_job(job: str, reduce_name: str) -> str:
+    """The derived job that stores an apply's results: ``<jobId>.<reduce>``."""
+    return f"{job}.{reduce_slug(reduce_name)}"[:128]

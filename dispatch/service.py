@@ -1,0 +1,355 @@
+"""The Dispatch service.
+
+Sockets:
+
+- control: REP, bound at ``--control`` (default ``tcp://127.0.0.1:5556``); JSON
+  requests and replies, see dispatch.protocol.
+- per attached job, SUB connected to ``tcp://<hostName>:<dispatchPort>`` (objects in)
+  and PUSH connected to ``tcp://<hostName>:<collectorPort>`` (results out), see dispatch.attach.
+- the local engine's ROUTER on a random loopback port, one DEALER per worker process,
+  see dispatch.engine and dispatch.worker.
+
+One thread runs ``step``: requests, attachments, engine progress, standing
+reductions, result emission and checkpoints. Results of jobs that are not
+attached are written straight to the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zmq
+
+from dispatch import protocol
+from dispatch.applies import Apply, ApplyState
+from dispatch.attach import Attachment, Cache
+from dispatch.dates import parse_range
+from dispatch.engine import ApplySpec, Engine, LocalEngine
+from dispatch.functions import finish, resolve_map, resolve_reduce
+from dispatch.protocol import ProtocolError, error_reply, result_job, result_type
+from dispatch.standing import StandingReduction, checkpoint_name
+from nom import NomError, Store, StoreError
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger("dispatch")
+
+EMIT_EVERY = 1.0  # seconds between stored updates of a standing result (while it changes)
+CHECKPOINT_EVERY = 0.5
+STANDING_EMIT_TOP = 1000
+KEEP_FINISHED = 50
+
+
+class Dispatcher:
+    """Attaches to jobs and runs applies."""
+
+    def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT, workers: int | None = None,
+                 cache_objects: int = 200_000, cache_bytes: int = 256 * 2**20, ctx: zmq.Context | None = None,
+                 engine: Engine | None = None) -> None:
+        self.store = Store(nom_root)
+        self.ctx = ctx or zmq.Context.instance()
+        self.control_endpoint = control
+        self.cache = Cache(cache_objects, cache_bytes)
+        self.workers = workers or os.cpu_count() or 2
+        self.engine = engine
+        self.attached: dict[str, Attachment] = {}
+        self.applies: dict[str, Apply] = {}
+        self.control: zmq.Socket | None = None
+        self.running = False
+        self.started = time.monotonic()
+        self._last_checkpoint = 0.0
+
+    # -- life ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the control socket, start the engine, resume standing reductions."""
+        self.control = self.ctx.socket(zmq.REP)
+        self.control.setsockopt(zmq.LINGER, 0)
+        self.control.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
+        self.control.bind(self.control_endpoint)
+        self.control_endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
+        if self.engine is None:
+            self.engine = LocalEngine(str(self.store.root), self.workers, ctx=self.ctx)
+        self.running = True
+        self._resume()
+        log.info("dispatch %d started: control %s, %d workers", os.getpid(), self.control_endpoint, self.workers)
+
+    def _resume(self) -> None:
+        for job in self.store.jobs():
+            for path in sorted(self.store.job_dir(job).glob("apply-*.json")):
+                try:
+                    record = self.store.read_meta(job, path.stem)
+                    spec = ApplySpec(**record["spec"])
+                    apply = Apply(spec, standing=True, engine=record.get("engine", "local"))
+                    if record.get("phase") == "standing":
+                        apply.reduction = StandingReduction(
+                            self.store, spec, self.cache, acc=record["acc"], follower_state=record["follower"],
+                            objects=record.get("objects", 0), skipped=record.get("skipped", 0))
+                        apply.state = ApplyState.STANDING
+                    else:  # killed during the batch part: do it again over the same files
+                        self._start_batch(apply, record["follower"])
+                    self.applies[spec.apply_id] = apply
+                    log.info("standing apply %s resumed (%s)", spec.apply_id, apply.state.value)
+                except (NomError, KeyError, TypeError, ValueError) as exc:
+                    log.error("cannot resume %s/%s: %s", job, path.name, exc)
+
+    def step(self, max_wait: float = 0.05) -> None:
+        """One round: a request if one is waiting, attachments, engine, standing reductions, emission."""
+        assert self.control is not None and self.engine is not None, "start() first"
+        busy = any(a.state is ApplyState.RUNNING for a in self.applies.values())
+        if self.control.poll(0 if busy else int(max_wait * 1000)):
+            self._answer()
+        for attachment in self.attached.values():
+            attachment.step()
+        self.engine.step(0.005 if busy else 0)
+        now = time.monotonic()
+        for apply in list(self.applies.values()):
+            self._advance(apply, now)
+        if now - self._last_checkpoint >= CHECKPOINT_EVERY:
+            self._checkpoint_all()
+            self._last_checkpoint = now
+
+    def run(self) -> None:
+        """Step until ``running`` is cleared, then shut down cleanly."""
+        try:
+            while self.running:
+                self.step()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Checkpoint standing reductions, stop the engine, close every socket."""
+        self.running = False
+        self._checkpoint_all(force=True)
+        for apply in self.applies.values():
+            if apply.reduction is not None:
+                apply.reduction.close()
+        for attachment in self.attached.values():
+            attachment.close()
+        if self.engine is not None:
+            self.engine.close()
+        if self.control is not None:
+            self.control.close(linger=0)
+            self.control = None
+        log.info("dispatch %d stopped", os.getpid())
+
+    # -- applies ------------------------------------------------------------
+
+    def _start_batch(self, apply: Apply, follower_state: dict[str, Any] | None = None) -> None:
+        spec = apply.spec
+        files = self.store.files(spec.job, spec.from_id, spec.to_id)
+        if follower_state is not None:  # a resumed standing apply: exactly the files it had counted as its batch
+            consumed = set(follower_state.get("recent", []))
+            files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - 30 * 10**9]
+        apply.files, apply.total = len(files), sum(f.objects for f in files)
+        assert self.engine is not None
+        apply.run = self.engine.start(spec, files)
+        apply.state = ApplyState.RUNNING
+        if apply.standing:
+            state = follower_state or StandingReduction.consumed_state(self.store.files(spec.job))
+            self.store.write_meta(spec.job, checkpoint_name(spec.apply_id),
+                                  {"spec": asdict(spec), "engine": apply.engine, "phase": "batch", "follower": state})
+            apply.pending_follower = state
+
+    def _advance(self, apply: Apply, now: float) -> None:
+        run = apply.run
+        if apply.state is ApplyState.RUNNING and run is not None and (run.done or run.error):
+            assert self.engine is not None
+            self.engine.forget(apply.spec.apply_id)
+            if run.error:
+                apply.state, apply.error = ApplyState.FAILED, run.error
+                self._drop_checkpoint(apply)
+                log.error("apply %s failed: %s", apply.spec.apply_id, run.error)
+                return
+            if apply.standing:
+                apply.reduction = StandingReduction(self.store, apply.spec, self.cache, acc=run.acc,
+                                                    follower_state=apply.pending_follower,
+                                                    objects=run.objects, skipped=run.skipped)
+                apply.state = ApplyState.STANDING
+                apply.reduction.checkpoint(self._record(apply))
+                self._emit(apply, now)
+            else:
+                apply.result = finish(run.acc, run.reducer)
+                apply.state = ApplyState.DONE
+                self._emit(apply, now)
+                self._trim_finished()
+            log.info("apply %s: %d objects in %.3fs", apply.spec.apply_id, run.objects, run.progress()["seconds"])
+        elif apply.state is ApplyState.STANDING and apply.reduction is not None:
+            apply.reduction.step()
+            if apply.reduction.changed and now - apply.last_emit >= EMIT_EVERY:
+                self._emit(apply, now)
+
+    def _record(self, apply: Apply) -> dict[str, Any]:
+        return {"spec": asdict(apply.spec), "engine": apply.engine}
+
+    def _checkpoint_all(self, force: bool = False) -> None:
+        for apply in self.applies.values():
+            reduction = apply.reduction
+            if apply.state is ApplyState.STANDING and reduction is not None and (reduction.changed or force):
+                reduction.checkpoint(self._record(apply))
+
+    def _drop_checkpoint(self, apply: Apply) -> None:
+        path = self.store.job_dir(apply.spec.job) / f"{checkpoint_name(apply.spec.apply_id)}.json"
+        path.unlink(missing_ok=True)
+
+    def _emit(self, apply: Apply, now: float) -> None:
+        """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job."""
+        spec = apply.spec
+        pairs = apply.current()
+        if apply.standing:
+            pairs = pairs[:STANDING_EMIT_TOP]
+        chunks = [pairs[i:i + protocol.RESULT_PAIRS_PER_OBJECT]
+                  for i in range(0, len(pairs), protocol.RESULT_PAIRS_PER_OBJECT)] or [[]]
+        target, type_name = result_job(spec.job, spec.reduce), result_type(spec.job, spec.reduce)
+        ids = self.store.new_ids(target, len(chunks)) if target not in self.attached else range(len(chunks))
+        objects = [{"id": i, "type": type_name, "data": {
+            "apply": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce, "from": spec.from_id,
+            "to": "now" if apply.standing else spec.to_id, "objects": apply.objects(), "engine": apply.engine,
+            "final": not apply.standing, "part": n, "parts": len(chunks), "result": chunk}}
+            for n, (i, chunk) in enumerate(zip(ids, chunks))]
+        objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
+        attachment = self.attached.get(spec.job)
+        try:
+            if attachment is not None:
+                attachment.send_results(target, objects)
+            else:
+                self.store.append(target, objects)
+        except (StoreError, zmq.ZMQError) as exc:
+            log.error("apply %s: results not stored: %s", spec.apply_id, exc)
+        apply.last_emit = now
+        apply.emitted += 1
+        if apply.reduction is not None:
+            apply.reduction.changed = False
+
+    def _trim_finished(self) -> None:
+        finished = [a for a in self.applies.values() if a.state in (ApplyState.DONE, ApplyState.FAILED,
+                                                                      ApplyState.CANCELLED)]
+        for apply in sorted(finished, key=lambda a: a.created)[:-KEEP_FINISHED]:
+            del self.applies[apply.spec.apply_id]
+
+    # -- requests -----------------------------------------------------------
+
+    def _answer(self) -> None:
+        assert self.control is not None
+        try:
+            raw = self.control.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        self.control.send(orjson.dumps(self.handle(raw), option=orjson.OPT_NON_STR_KEYS, default=str))
+
+    def handle(self, raw: bytes) -> dict[str, Any]:
+        """Serve one control request and return the reply; never raises."""
+        try:
+            action, request = protocol.decode_request(raw)
+            return getattr(self, "_on_" + action)(request)
+        except NomError as exc:
+            log.warning("bad request: %s", exc)
+            return error_reply(str(exc), exc.field)
+        except Exception as exc:  # noqa: BLE001 - the service stays up whatever a request does
+            log.exception("request failed")
+            return error_reply(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _on_attach(self, request: dict[str, Any]) -> dict[str, Any]:
+        job_object = request.get("job")
+        if job_object is None:
+            raise ProtocolError("job is required: the data.collector.job object from newCollectorJob", field="job")
+        attachment = Attachment(job_object, self.store, self.cache, self.ctx)
+        old = self.attached.pop(attachment.job, None)
+        if old is not None:
+            old.close()
+        self.attached[attachment.job] = attachment
+        log.info("attached %s at %s:%s", attachment.job, attachment.data["hostName"], attachment.data["dispatchPort"])
+        return {"jobId": attachment.job, "attached": True}
+
+    def _on_detach(self, request: dict[str, Any]) -> dict[str, Any]:
+        job = protocol.job_id_of(request)
+        attachment = self.attached.pop(job, None)
+        if attachment is None:
+            raise ProtocolError(f"job {job!r} is not attached", field="jobId")
+        attachment.close()
+        self.cache.drop(job)
+        return {"jobId": job, "attached": False}
+
+    def _on_apply(self, request: dict[str, Any]) -> dict[str, Any]:
+        job = protocol.job_id_of(request)
+        map_name, reduce_name = protocol.field_text(request, "map"), protocol.field_text(request, "reduce")
+        resolve_map(map_name)
+        resolve_reduce(reduce_name)
+        lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
+        engine = request.get("engine") or self.engine.name  # type: ignore[union-attr]
+        if engine not in protocol.ENGINES:
+            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {engine!r}",
+                                field="engine")
+        if engine != self.engine.name:  # type: ignore[union-attr]
+            raise ProtocolError(f"engine {engine!r} is not running in this Dispatch (it runs "
+                                f"{self.engine.name!r}); start it with --engine {engine}", field="engine")  # type: ignore[union-attr]
+        if not self.store.exists(job):
+            raise ProtocolError(f"no job {job!r} in the store at {self.store.root}", field="jobId")
+        skip = request.get("skipErrors", False)
+        if not isinstance(skip, bool):
+            raise ProtocolError(f"skipErrors must be true or false, got {skip!r}", field="skipErrors")
+        apply_id = secrets.token_hex(3)
+        while apply_id in self.applies:
+            apply_id = secrets.token_hex(3)
+        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip)  # type: ignore[arg-type]
+        apply = Apply(spec, standing=standing, engine=engine)
+        self._start_batch(apply)
+        self.applies[apply_id] = apply
+        log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
+                 ", standing" if standing else "")
+        return {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
+                "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine}
+
+    def _apply_of(self, request: dict[str, Any]) -> Apply:
+        apply_id = protocol.field_text(request, "applyId")
+        apply = self.applies.get(apply_id)  # type: ignore[arg-type]
+        if apply is None:
+            raise ProtocolError(f"no apply {apply_id!r} (listApplies shows them)", field="applyId")
+        return apply
+
+    def _on_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("applyId") is None:
+            return {"service": "dispatch", "pid": os.getpid(), "engine": self.engine.name,  # type: ignore[union-attr]
+                    "workers": len(getattr(self.engine, "workers", {})), "attached": [
+                        a.report() for a in self.attached.values()],
+                    "applies": len(self.applies), "uptime": time.monotonic() - self.started}
+        apply = self._apply_of(request)
+        top = request.get("top", 20)
+        if not isinstance(top, int) or isinstance(top, bool) or top < 0:
+            raise ProtocolError(f"top must be a whole number (0: all), got {top!r}", field="top")
+        info = apply.describe()
+        if apply.state in (ApplyState.DONE, ApplyState.STANDING):
+            result = apply.current()
+            info["keys"] = len(result)
+            info["result"] = result[:top] if top else result
+        return info
+
+    def _on_cancel(self, request: dict[str, Any]) -> dict[str, Any]:
+        apply = self._apply_of(request)
+        if apply.state in (ApplyState.RUNNING, ApplyState.STANDING):
+            if apply.run is not None:
+                self.engine.cancel(apply.spec.apply_id)  # type: ignore[union-attr]
+            if apply.reduction is not None:
+                apply.reduction.close()
+            apply.state = ApplyState.CANCELLED
+            self._drop_checkpoint(apply)
+            log.info("apply %s cancelled", apply.spec.apply_id)
+        return {"applyId": apply.spec.apply_id, "state": apply.state.value}
+
+    def _on_listApplies(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - the action's name
+        return {"applies": [a.describe() for a in self.applies.values()]}
+
+    def _on_showCache(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {"jobs": self.cache.report(), "objects": self.cache.objects, "bytes": self.cache.bytes,
+                "maxObjects": self.cache.max_objects, "maxBytes": self.cache.max_bytes}
+
+    def _on_ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"pong": True, "service": "dispatch", "pid": os.getpid(), "uptime": time.monotonic() - self.started,
+                "workers": len(getattr(self.engine, "workers", {})), "nomRoot": str(self.store.root)}
