@@ -6,9 +6,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import os
+import sys
+
 import pytest
 
 from nom import Store
+
+# user functions for the tests live in tests/userfuncs; service processes started by tests import them too
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_TESTS, os.environ.get("PYTHONPATH", "")) if p)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
