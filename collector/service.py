@@ -203,16 +203,43 @@ class Collector:
         return {"jobId": runner.job, "state": runner.record.state.value}
 
     def _on_listJobs(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        return {"jobs": [runner.status() for runner in self.jobs.values()]}
+        """Every job in the store: live ones from their runners, the rest (and derived jobs) from the store."""
+        out = [runner.status() for runner in self.jobs.values()]
+        out += [self._stored_status(job) for job in self.store.jobs() if job not in self.jobs]
+        return {"jobs": out}
 
     def _on_jobStatus(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        return self._runner(request).status()
+        job_id = protocol.job_id_field(request)
+        if job_id in self.jobs:
+            status = self.jobs[job_id].status()
+        elif self.store.exists(job_id):
+            status = self._stored_status(job_id)
+        else:
+            raise ProtocolError(f"no job {job_id!r} in the store at {self.store.root}", field="jobId")
+        usage = self.store.usage(job_id)
+        status.update(oldestId=usage.oldest_id, quarantined=usage.quarantined,
+                      request=self.store.read_meta(job_id, "job", {}).get("request"))
+        return status
+
+    def _stored_status(self, job_id: str) -> dict[str, Any]:
+        """What the store knows of a job no runner holds: finished, stopped, or derived (results)."""
+        record = self.store.read_meta(job_id, "job", None)
+        usage = self.store.usage(job_id)
+        request = record.get("request", {}) if isinstance(record, dict) else {}
+        return {"jobId": job_id, "jobName": request.get("jobName", ""),
+                "state": record.get("state", "stored") if isinstance(record, dict) else "stored",
+                "lastError": record.get("error") if isinstance(record, dict) else None,
+                "source": (request.get("source") or {}).get("kind", "synthetic") if request else "results",
+                "objects": usage.objects, "files": usage.files, "bytes": usage.bytes, "newestId": usage.newest_id,
+                "maxSize": usage.max_size, "rate": 0.0, "stored": usage.objects}
 
     def _on_setJobMaxSize(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        runner = self._runner(request)
+        job_id = protocol.job_id_field(request)
+        if job_id not in self.jobs and not self.store.exists(job_id):
+            raise ProtocolError(f"no job {job_id!r} in the store at {self.store.root}", field="jobId")
         max_size = protocol.decode_max_size(request)
-        deleted = self.store.set_max_size(runner.job, max_size)
-        return {"jobId": runner.job, "maxSize": self.store.max_size(runner.job), "deletedFiles": len(deleted)}
+        deleted = self.store.set_max_size(job_id, max_size)
+        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted)}
 
     def _on_ping(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         return {"pong": True, "service": "collector", "pid": os.getpid(), "uptime": time.monotonic() - self.started,

@@ -178,6 +178,11 @@ def _hour(obj: dict[str, Any]) -> list[str]:
     return [stamp.strftime("%Y-%m-%dT%H:00Z")]
 
 
+def _minute(obj: dict[str, Any]) -> list[str]:
+    # when the object entered Nectar (its id), for rates over time
+    return [datetime.fromtimestamp(obj["id"] // 10**9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")]
+
+
 def _batch(fn: Callable[[dict[str, Any]], list[Any]]) -> Callable[[list[dict[str, Any]]], list[Any]]:
     def keys(objs: list[dict[str, Any]]) -> list[Any]:
         out: list[Any] = []
@@ -197,7 +202,7 @@ def _length(obj: dict[str, Any]) -> list[Pair]:
 
 _KEY_MAPS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "words": _words, "hashtags": _hashtags, "mentions": _mentions, "urls": _urls, "domains": _domains,
-    "lang": _lang, "authors": _authors, "count": _count, "hour": _hour,
+    "lang": _lang, "authors": _authors, "count": _count, "hour": _hour, "minute": _minute,
 }
 MAP_NAMES = sorted([*_KEY_MAPS, "length", "field:<dotted.path>", "package.module:function"])
 

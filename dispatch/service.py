@@ -32,7 +32,7 @@ from dispatch.applies import Apply, ApplyState
 from dispatch.attach import Attachment, Cache
 from dispatch.dates import parse_range
 from dispatch.engine import ApplySpec, Engine, LocalEngine
-from dispatch.functions import finish, resolve_map, resolve_reduce
+from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
 from dispatch.protocol import ProtocolError, error_reply, result_job, result_type
 from dispatch.standing import StandingReduction, checkpoint_name
 from nom import NomError, Store, StoreError
@@ -104,6 +104,8 @@ class Dispatcher:
         """One round: a request if one is waiting, attachments, engine, standing reductions, emission."""
         assert self.control is not None and self.engine is not None, "start() first"
         busy = any(a.state is ApplyState.RUNNING for a in self.applies.values())
+        if any(a.state is ApplyState.STANDING for a in self.applies.values()):
+            max_wait = min(max_wait, 0.01)  # new files are noticed within 10 ms
         if self.control.poll(0 if busy else int(max_wait * 1000)):
             self._answer()
         for attachment in self.attached.values():
@@ -173,7 +175,7 @@ class Dispatcher:
                                                     follower_state=apply.pending_follower,
                                                     objects=run.objects, skipped=run.skipped)
                 apply.state = ApplyState.STANDING
-                apply.reduction.checkpoint(self._record(apply))
+                apply.reduction.checkpoint(self._record(apply), wait=True)
                 self._emit(apply, now)
             else:
                 apply.result = finish(run.acc, run.reducer)
@@ -192,8 +194,9 @@ class Dispatcher:
     def _checkpoint_all(self, force: bool = False) -> None:
         for apply in self.applies.values():
             reduction = apply.reduction
-            if apply.state is ApplyState.STANDING and reduction is not None and (reduction.changed or force):
-                reduction.checkpoint(self._record(apply))
+            if apply.state is ApplyState.STANDING and reduction is not None and (
+                    reduction.changed_since_checkpoint or force):
+                reduction.checkpoint(self._record(apply), wait=force)
 
     def _drop_checkpoint(self, apply: Apply) -> None:
         path = self.store.job_dir(apply.spec.job) / f"{checkpoint_name(apply.spec.apply_id)}.json"
@@ -352,4 +355,5 @@ class Dispatcher:
 
     def _on_ping(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"pong": True, "service": "dispatch", "pid": os.getpid(), "uptime": time.monotonic() - self.started,
-                "workers": len(getattr(self.engine, "workers", {})), "nomRoot": str(self.store.root)}
+                "workers": len(getattr(self.engine, "workers", {})), "nomRoot": str(self.store.root),
+                "maps": MAP_NAMES, "reduces": REDUCE_NAMES}

@@ -11,6 +11,7 @@ Dispatch resumes with every object counted exactly once.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -19,10 +20,14 @@ from dispatch.attach import Cache
 from dispatch.engine import ApplySpec
 from dispatch.functions import fold_objects, merge_into, new_accumulator, resolve_map, resolve_reduce
 from nom import Store
+from nom.durable import atomic_write
 from nom.index import FileInfo
 from nom.watch import Follower
 
 __all__ = ["StandingReduction", "checkpoint_name"]
+
+
+_SAVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
 
 
 def checkpoint_name(apply_id: str) -> str:
@@ -49,7 +54,9 @@ class StandingReduction:
         self.updated = time.time()
         self.folded_files = 0
         self.changed = False
+        self.changed_since_checkpoint = False
         self.last_fold = 0.0
+        self._saving: Future[None] | None = None
 
     @staticmethod
     def consumed_state(files: list[FileInfo]) -> dict[str, Any]:
@@ -75,6 +82,7 @@ class StandingReduction:
             folded += len(objs)
             self.folded_files += 1
         if folded:
+            self.changed_since_checkpoint = True
             self.objects += folded
             self.updated = time.time()
             self.changed = True
@@ -83,17 +91,32 @@ class StandingReduction:
 
     def lag(self) -> dict[str, Any]:
         """How far behind the job's newest file the reduction is."""
-        newest = self.store.files(self.spec.job)[-1:] if self.store.exists(self.spec.job) else []
-        pending = [f for f in self.store.files(self.spec.job) if f.name > self.follower.watermark] if newest else []
+        files = self.store.files(self.spec.job, reconcile=False)
+        pending = [f for f in files if f.name > self.follower.watermark]
         return {"files": len(pending), "objects": sum(f.objects for f in pending)}
 
-    def checkpoint(self, extra: dict[str, Any]) -> None:
-        """Write the accumulator and the position together, atomically."""
+    def checkpoint(self, extra: dict[str, Any], *, wait: bool = False) -> None:
+        """Write the accumulator and the position together, atomically.
+
+        The snapshot is taken here, in the loop; the write (and its fsync) happens on a thread of its own
+        so that folding does not stall on the disk. A snapshot is skipped while the previous one is still
+        being written (the next one supersedes it); ``wait`` writes and waits (at shutdown).
+        """
+        if self._saving is not None and not self._saving.done():
+            if not wait:
+                return
+            self._saving.result()
         record = {**extra, "phase": "standing", "follower": self.follower.state(), "objects": self.objects,
                   "skipped": self.skipped, "updated": self.updated, "acc": list(self.acc.items())}
-        self.store.write_meta(self.spec.job, checkpoint_name(self.spec.apply_id),
-                              orjson.loads(orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)))
+        raw = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_INDENT_2)
+        path = self.store.job_dir(self.spec.job) / f"{checkpoint_name(self.spec.apply_id)}.json"
+        self._saving = _SAVER.submit(atomic_write, path, raw)
+        self.changed_since_checkpoint = False
+        if wait:
+            self._saving.result()
 
     def close(self) -> None:
-        """Stop following."""
+        """Stop following (after the last checkpoint write, if one is in flight)."""
+        if self._saving is not None:
+            self._saving.result()
         self.follower.close()

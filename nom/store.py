@@ -269,12 +269,14 @@ class Store:
     # -- reading ------------------------------------------------------------
 
     def files(self, job: str, from_id: int | None = None, to_id: int | None = None, *,
-              report: list[Quarantined] | None = None) -> list[FileInfo]:
-        """The job's data files that can hold ids in the range, in name order (reconciled with the folder).
+              report: list[Quarantined] | None = None, reconcile: bool = True) -> list[FileInfo]:
+        """The job's data files that can hold ids in the range, in name order.
 
-        Files found unreadable while reconciling are quarantined and appended to ``report``.
+        With ``reconcile`` (the default) the index is first checked against the folder listing, and
+        files found unreadable are quarantined and appended to ``report``; without it only the index's
+        new lines are read, which stays cheap however many files the job has (for followers that poll).
         """
-        index = self._reconciled(job, report)
+        index = self._reconciled(job, report) if reconcile else self._index(job)
         with index.lock:
             chosen = [i for i in index.entries.values() if i.overlaps(from_id, to_id)]
         return sorted(chosen, key=_file_name)

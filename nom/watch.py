@@ -13,6 +13,7 @@ or its polling observer where inotify is unavailable) or a timeout passes.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from nom.index import FileInfo
@@ -21,6 +22,7 @@ from nom.store import Store
 __all__ = ["Follower"]
 
 GRACE_NS = 30 * 10**9
+RECONCILE_EVERY = 5.0
 
 
 class Follower:
@@ -36,13 +38,23 @@ class Follower:
         self.watermark: int = int(state.get("watermark", 0))
         self.recent: set[int] = {int(n) for n in state.get("recent", [])}
         self._changed = threading.Event()
+        self._reconciled = 0.0
         self._observer = _start_observer(store.job_dir(job, create=True), self._changed) if watch else None
 
     def poll(self) -> list[FileInfo]:
-        """The files not returned before, in name order; counts them as returned."""
+        """The files not returned before, in name order; counts them as returned.
+
+        New files are learnt from the job's index (cheap); every ``RECONCILE_EVERY`` seconds the
+        folder is listed too, to find files written by hand or by a writer whose index line was lost.
+        """
         self._changed.clear()
         floor = self.watermark - self.grace_ns
-        fresh = [f for f in self.store.files(self.job) if f.name > floor and f.name not in self.recent]
+        now = time.monotonic()
+        reconcile = now - self._reconciled >= RECONCILE_EVERY
+        if reconcile:
+            self._reconciled = now
+        files = self.store.files(self.job, reconcile=reconcile)
+        fresh = [f for f in files if f.name > floor and f.name not in self.recent]
         if fresh:
             self.watermark = max(self.watermark, fresh[-1].name)
             self.recent.update(f.name for f in fresh)

@@ -48,7 +48,7 @@ BAD_REQUESTS = [
     ({**GOOD, "extra": 1}, "extra", "unknown field 'extra'"),
     ({"action": "jobStatus"}, "jobId", "jobId is required"),
     ({"action": "jobStatus", "jobId": "../../etc"}, "jobId", "jobId must be"),
-    ({"action": "jobStatus", "jobId": "nope"}, "jobId", "no job 'nope'"),
+    ({"action": "jobStatus", "jobId": "nope"}, "jobId", "no job 'nope' in the store"),
     ({"action": "stopCollectorJob", "jobId": "x\u0000y"}, "jobId", "jobId must be"),
     ({"action": "setJobMaxSize", "jobId": "nope", "maxSize": 10}, "jobId", "no job"),
 ]

@@ -66,6 +66,7 @@ def test_default_source_is_synthetic_and_says_so(collector, tmp_path):
     assert status["source"] == "synthetic" and "no X bearer token" in status["note"]
     listed = collector.call("listJobs")["jobs"]
     assert [j["jobId"] for j in listed] == [job]
+    assert listed[0]["source"] == "synthetic" and listed[0]["state"] == "running"
     assert collector.call("stopCollectorJob", jobId=job)["state"] == "stopped"
     assert collector.call("jobStatus", jobId=job)["state"] == "stopped"
 

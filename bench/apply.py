@@ -1,0 +1,195 @@
+"""Apply benchmark: ``apply words sum`` over one million tweet-like objects, against two hand-written baselines.
+
+Generates 1,000,000 objects (about 15 words each from a Zipf vocabulary, 50 per file) in a fresh
+store, then, in one run and on the same files:
+
+- (a) one process: orjson.loads per file, Counter.update(regex.findall(text.lower())) per object;
+- (b) multiprocessing.Pool(2) over two halves of the files, one regex pass over each file's joined text;
+- Nectar: a real Dispatch process (2 workers), timed from the apply request until its result is read back.
+
+Speed-up = baseline wall time / Nectar's. Then a standing reduction: its fold rate over the same files
+(goal >= 100k objects/s) and, with a real collector publishing 10k objects/s, the p50/p99 delay from an
+object's publication until a query of the standing result counts it (goal p99 <= 250 ms).
+The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import os
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from multiprocessing import Pool
+from pathlib import Path
+
+import orjson
+import zmq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from dispatch.engine import ApplySpec  # noqa: E402
+from dispatch.standing import StandingReduction  # noqa: E402
+from nom import Store  # noqa: E402
+from services import Service  # noqa: E402
+
+PER_FILE = 50
+WORD = re.compile(r"\w+")
+
+
+def generate(root: Path, objects: int) -> list[str]:
+    """The data set: tweet-like objects, 15 Zipf-distributed words each."""
+    rng = random.Random(1)
+    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "an", "el", "is", "or", "um", "ba", "de"]
+    vocab = list(dict.fromkeys("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+                               for _ in range(60_000)))[:20_000]
+    cum = list(itertools.accumulate(1 / (r + 1) ** 1.1 for r in range(len(vocab))))
+    store = Store(root, sync="none")
+    next_id = 10**18
+    for start in range(0, objects, 50_000):
+        arrays = []
+        for _ in range(min(50_000, objects - start) // PER_FILE):
+            array = []
+            for _ in range(PER_FILE):
+                words = [vocab[bisect.bisect(cum, rng.random() * cum[-1])] for _ in range(15)]
+                array.append({"id": next_id, "type": "data.tweet-bench",
+                              "data": {"id": str(next_id), "text": " ".join(words).capitalize(), "lang": "en"}})
+                next_id += 1
+            arrays.append(array)
+        store.commit([("bench", a) for a in arrays])
+    folder = root / "bench"
+    return sorted(str(folder / n) for n in os.listdir(folder) if n[:-5].isdigit())
+
+
+def baseline_a(paths: list[str]) -> Counter:
+    counts: Counter = Counter()
+    for path in paths:
+        with open(path, "rb") as fh:
+            for obj in orjson.loads(fh.read()):
+                counts.update(WORD.findall(obj["data"]["text"].lower()))
+    return counts
+
+
+def _half(paths: list[str]) -> Counter:
+    counts: Counter = Counter()
+    for path in paths:
+        with open(path, "rb") as fh:
+            objs = orjson.loads(fh.read())
+        counts.update(WORD.findall("\n".join(o["data"]["text"] for o in objs).lower()))
+    return counts
+
+
+def baseline_b(paths: list[str]) -> Counter:
+    mid = len(paths) // 2
+    with Pool(2) as pool:
+        left, right = pool.map(_half, [paths[:mid], paths[mid:]])
+    return left + right
+
+
+def nectar_apply(dispatch: Service) -> tuple[float, dict]:
+    started = time.perf_counter()
+    apply_id = dispatch.call("apply", map="words", reduce="sum", jobId="bench")["applyId"]
+    while True:
+        status = dispatch.client.call("status", applyId=apply_id, top=0)
+        if status["state"] != "running":
+            break
+        time.sleep(0.005)
+    return time.perf_counter() - started, status
+
+
+def fold_rate(root: Path) -> float:
+    store = Store(root)
+    reduction = StandingReduction(store, ApplySpec("bench", "bench", "words", "sum"), None, watch=False)
+    started = time.perf_counter()
+    folded = reduction.step()
+    elapsed = time.perf_counter() - started
+    reduction.close()
+    return folded / elapsed
+
+
+def standing_delay(base: Path, rate: int, seconds: float) -> dict:
+    root = base / "live"
+    collector = Service("collector", root).start()
+    dispatch = Service("dispatch", root, "--workers", "2").start()
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    try:
+        reply = collector.call("newCollectorJob", jobName="delay", searchTerms="biden harris",
+                               collectorObjectsPerFile=50, delayInMsBetweenObjects=0,
+                               source={"kind": "synthetic", "rate": rate})
+        job = reply["data"]["jobId"]
+        sub.setsockopt(zmq.SUBSCRIBE, job.encode())
+        sub.connect(f"tcp://127.0.0.1:{reply['data']['dispatchPort']}")
+        dispatch.call("attach", job=reply)
+        apply_id = dispatch.call("apply", map="count", reduce="sum", jobId=job, toDate="now")["applyId"]
+        time.sleep(1.0)
+        published: list[tuple[int, float]] = []  # (objects published up to and including the batch, when seen)
+        counted: list[tuple[float, int]] = []  # (when queried, objects the standing result counted)
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            while sub.poll(0):
+                header = orjson.loads(sub.recv_multipart()[1])
+                published.append((header["seq"] + header["count"], time.monotonic()))
+            status = dispatch.client.call("status", applyId=apply_id, top=1)
+            counted.append((time.monotonic(), status["objects"]))
+            time.sleep(0.002)
+        delays = []
+        for upto, seen in published:
+            first = next((t for t, n in counted if n >= upto and t >= seen), None)
+            if first is not None:
+                delays.append(first - seen)
+        collector.call("stopCollectorJob", jobId=job)
+    finally:
+        sub.close()
+        dispatch.terminate()
+        collector.terminate()
+    delays.sort()
+    return {"standing_rate_objects_per_s": rate, "standing_batches_measured": len(delays),
+            "standing_delay_p50_ms": round(1000 * delays[len(delays) // 2], 1),
+            "standing_delay_p99_ms": round(1000 * delays[int(len(delays) * 0.99)], 1)}
+
+
+def main() -> None:
+    objects = int(os.environ.get("BENCH_OBJECTS", 1_000_000))
+    base = Path(tempfile.mkdtemp(prefix="nectar-bench-apply-"))
+    try:
+        paths = generate(base / "root", objects)
+        print(f"generated {objects} objects in {len(paths)} files", flush=True)
+        dispatch = Service("dispatch", base / "root", "--workers", "2").start()
+        try:
+            dispatch.client.timeout = 120
+            times: dict[str, list[float]] = {"a": [], "b": [], "nectar": []}
+            for _ in range(2):
+                for name, fn in (("a", baseline_a), ("b", baseline_b)):
+                    started = time.perf_counter()
+                    expected = fn(paths)
+                    times[name].append(time.perf_counter() - started)
+                elapsed, status = nectar_apply(dispatch)
+                times["nectar"].append(elapsed)
+                assert dict(map(tuple, status["result"])) == expected, "Nectar's result differs from the baseline"
+        finally:
+            dispatch.terminate()
+        a, b, n = (statistics.median(times[k]) for k in ("a", "b", "nectar"))
+        figures = {"objects": objects, "files": len(paths), "baseline_a_s": round(a, 3), "baseline_b_s": round(b, 3),
+                   "nectar_apply_s": round(n, 3), "speedup_over_a": round(a / n, 2), "speedup_over_b": round(b / n, 2),
+                   "standing_fold_objects_per_s": round(fold_rate(base / "root"))}
+        figures.update(standing_delay(base, 10_000, float(os.environ.get("BENCH_DELAY_SECONDS", 10))))
+        figures["goals"] = {"speedup_over_a": 2.5, "speedup_over_b": 1.2, "standing_fold_objects_per_s": 100_000,
+                            "standing_delay_p99_ms": 250}
+        for key, value in figures.items():
+            print(f"{key:32} {value}")
+        print(orjson.dumps(figures).decode())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

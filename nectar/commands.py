@@ -1,0 +1,356 @@
+"""The shell's verbs. Each handler takes the session's ``Context`` and parsed values and returns a result
+(nectar.results); none prints. Registering here is all it takes to get parsing, help and completion."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from nectar.client import Client, ServiceError
+from nectar.config import Config
+from nectar.registry import COMMANDS, Arg, Option, command, help_table, usage
+from nectar.results import (ApplyResult, CacheReport, ConfigReport, DiskReport, HelpText, JobDetail, JobList,
+                            JobStarted, Message, ServiceReport, SizeReport, StandingView, StatReport)
+from nectar.services import SERVICE_NAMES, Services
+from nectar.sizes import parse_size
+from nom import NomError, check_job_id
+
+__all__ = ["Context", "CommandError"]
+
+
+class CommandError(Exception):
+    """A command that cannot be done; the message is the one line the user sees."""
+
+
+class Progress:
+    """Where a long handler reports progress; the renderer supplies a real one (a bar), tests a silent one."""
+
+    def update(self, done: int, total: int, rate: float = 0.0) -> None:
+        """Objects done of total."""
+
+
+@dataclass
+class Context:
+    """A shell session: configuration, services, what was last started, and how to report progress."""
+
+    config: Config
+    services: Services
+    progress: Progress = field(default_factory=Progress)
+    interactive: bool = False
+    last_job: str | None = None
+    last_apply: str | None = None
+    cwd: Path = field(default_factory=Path.cwd)
+    sleep: Callable[[float], None] = time.sleep
+
+    def job(self, value: str) -> str:
+        """A job id from an argument (``@last``: the job started last in this session)."""
+        if value == "@last":
+            if self.last_job is None:
+                raise CommandError("@last names the job started last in this session, and none was started")
+            return self.last_job
+        try:
+            return check_job_id(value)
+        except NomError as exc:
+            raise CommandError(str(exc)) from None
+
+    def apply_id(self, value: str) -> str:
+        """An apply id (``@last``: the apply started last)."""
+        if value == "@last":
+            if self.last_apply is None:
+                raise CommandError("@last names the apply started last in this session, and none was started")
+            return self.last_apply
+        return value
+
+
+def _call(client: Client, action: str, **fields: Any) -> Any:
+    try:
+        return client.call(action, **fields)
+    except ServiceError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def read_job_file(path: Path) -> dict[str, Any]:
+    """A job request from ``path``, with the file and line named in every error."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such job file") from None
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot read it: {exc.strerror}") from None
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CommandError(f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(request, dict):
+        raise CommandError(f"{path}, line 1: a job file holds one JSON object, not a {type(request).__name__}")
+    return request
+
+
+def _line_of(path: Path, field_name: str | None) -> str:
+    if not field_name:
+        return ""
+    key = f'"{field_name.split(".")[0]}"'
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if key in line:
+            return f", line {number}"
+    return ""
+
+
+def _status_rows(ctx: Context) -> list[dict[str, Any]]:
+    return _call(ctx.services.collector, "listJobs")["jobs"]
+
+
+# -- jobs ---------------------------------------------------------------------
+
+@command("start", Arg("job.json", "file"), help="start a collector job from a job file and attach Dispatch to it",
+         needs=("collector", "dispatch"), example="start examples/job.json")
+def start(ctx: Context, values: dict[str, Any]) -> JobStarted:
+    """Send the job request to the collector, hand its data.collector.job to Dispatch."""
+    path = (ctx.cwd / values["job.json"]).resolve()
+    request = read_job_file(path)
+    request.pop("action", None)
+    try:
+        reply = ctx.services.collector.call("newCollectorJob", **request)
+    except ServiceError as exc:
+        raise CommandError(f"{path}{_line_of(path, exc.field)}: {exc}") from None
+    _call(ctx.services.dispatch, "attach", job=reply)
+    data = reply["data"]
+    ctx.last_job = data["jobId"]
+    return JobStarted(data["jobId"], data["jobName"], data.get("source", ""), data["typeReturned"],
+                      data["dispatchPort"], data["collectorPort"], data.get("note", ""), reply)
+
+
+@command("stop", Arg("jobId", "job"), help="stop a collector job (what it stored stays)", needs=("collector",),
+         example="stop @last")
+def stop(ctx: Context, values: dict[str, Any]) -> Message:
+    """Stop collecting."""
+    job = ctx.job(values["jobId"])
+    reply = _call(ctx.services.collector, "stopCollectorJob", jobId=job)
+    return Message(f"job {job} is {reply['state']}", {"jobId": job, "state": reply["state"]})
+
+
+@command("show jobs", help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest",
+         needs=("collector",))
+def show_jobs(ctx: Context, values: dict[str, Any]) -> JobList:
+    """Every job in the store."""
+    return JobList(_status_rows(ctx))
+
+
+@command("show cache", help="what Dispatch holds in its cache, per job", needs=("dispatch",))
+def show_cache(ctx: Context, values: dict[str, Any]) -> CacheReport:
+    """Dispatch's cache."""
+    reply = _call(ctx.services.dispatch, "showCache")
+    return CacheReport(reply["jobs"], reply["objects"], reply["bytes"], reply["maxObjects"], reply["maxBytes"])
+
+
+@command("show", Arg("jobId", "job"), help="one job: its request, its data.collector.job, its standing reductions",
+         needs=("collector", "dispatch"), example="show @last")
+def show_job(ctx: Context, values: dict[str, Any]) -> JobDetail:
+    """One job in full."""
+    job = ctx.job(values["jobId"])
+    status = _call(ctx.services.collector, "jobStatus", jobId=job)
+    applies = _call(ctx.services.dispatch, "listApplies")["applies"]
+    standing = [a for a in applies if a["job"] == job and a["standing"] and a["state"] in ("standing", "running")]
+    return JobDetail(job, status, status.pop("request", None), standing)
+
+
+# -- map/reduce ---------------------------------------------------------------
+
+def _apply_result(reply: dict[str, Any]) -> ApplyResult:
+    progress = reply.get("progress") or {}
+    return ApplyResult(reply["applyId"], reply["job"], reply["map"], reply["reduce"], reply["from"], reply["to"],
+                       reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
+                       reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)))
+
+
+def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
+              *, engine: str | None = None, top: int = 20, skip_errors: bool = False) -> ApplyResult | str:
+    """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
+    request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
+    if from_date is not None:
+        request["fromDate"] = from_date
+    if to_date is not None:
+        request["toDate"] = to_date
+    if engine:
+        request["engine"] = engine
+    if skip_errors:
+        request["skipErrors"] = True
+    dispatch = ctx.services.dispatch
+    started = _call(dispatch, "apply", **request)
+    apply_id = started["applyId"]
+    ctx.last_apply = apply_id
+    while True:
+        reply = _call(dispatch, "status", applyId=apply_id, top=top)
+        progress = reply.get("progress") or {}
+        ctx.progress.update(progress.get("objects", 0), max(1, progress.get("total", started["total"])),
+                            progress.get("rate", 0))
+        if reply["state"] == "failed":
+            raise CommandError(f"apply {apply_id} failed: {reply['lastError']}")
+        if reply["state"] != "running":
+            return apply_id if started["standing"] else _apply_result(reply)
+        ctx.sleep(0.05)
+
+
+@command("apply", Arg("mapFun", "map"), Arg("reduceFun", "reduce"), Arg("jobId", "job"),
+         Arg("fromDate", "date", optional=True), Arg("toDate", "date", optional=True),
+         options=(Option("engine", "word", help="local or spark"), Option("top", "word", help="rows shown (0: all)"),
+                  Option("for", "seconds", help="with toDate now: watch this many seconds, then leave it standing"),
+                  Option("skip-errors", flag=True, help="skip and count objects a function fails on")),
+         help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
+         needs=("dispatch",), example="apply hashtags topk:10 @last -1h now",
+         details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now.")
+def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
+    """Reduce; a standing apply is shown live until Ctrl-C (or --for seconds) and keeps running."""
+    job = ctx.job(values["jobId"])
+    top = _whole(values.get("top", "20"), "--top")
+    outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
+                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False))
+    if isinstance(outcome, ApplyResult):
+        return outcome
+    dispatch = ctx.services.dispatch
+
+    def fetch() -> ApplyResult:
+        return _apply_result(_call(dispatch, "status", applyId=outcome, top=top))
+
+    seconds = float(_whole(values["for"], "--for")) if "for" in values else None
+    return StandingView(outcome, fetch, seconds if seconds is not None or ctx.interactive else 0.0, fetch())
+
+
+@command("cancel", Arg("applyId", "apply"), help="end a standing reduction (or a running apply)",
+         needs=("dispatch",), example="cancel @last")
+def cancel(ctx: Context, values: dict[str, Any]) -> Message:
+    """Cancel an apply."""
+    apply_id = ctx.apply_id(values["applyId"])
+    reply = _call(ctx.services.dispatch, "cancel", applyId=apply_id)
+    return Message(f"apply {apply_id} is {reply['state']}", {"applyId": apply_id, "state": reply["state"]})
+
+
+def _job_or_file(ctx: Context, value: str) -> str:
+    if value.endswith(".json") and (ctx.cwd / value).is_file():
+        name = read_job_file(ctx.cwd / value).get("jobName")
+        for row in _status_rows(ctx):
+            if row.get("jobName") == name:
+                return row["jobId"]
+        raise CommandError(f"{value}: no job in the store was started from it (jobName {name!r})")
+    return ctx.job(value)
+
+
+@command("stat", Arg("job", "job_or_file"), help="statistics of a job: objects, rate over time, languages, "
+         "top hashtags and authors", needs=("dispatch",), example="stat @last")
+def stat(ctx: Context, values: dict[str, Any]) -> StatReport:
+    """Runs the stats reducers over the whole job."""
+    job = _job_or_file(ctx, values["job"])
+    parts = {}
+    for key, map_name, reduce_name, top in (("count", "count", "sum", 1), ("minute", "minute", "sum", 0),
+                                            ("lang", "lang", "sum", 10), ("hashtags", "hashtags", "topk:10", 10),
+                                            ("authors", "authors", "topk:10", 10)):
+        result = run_apply(ctx, job, map_name, reduce_name, None, None, top=top)
+        assert isinstance(result, ApplyResult)
+        parts[key] = result
+    per_minute = sorted(parts["minute"].result, key=lambda kv: kv[0])
+    return StatReport(job, parts["count"].objects, per_minute, parts["lang"].result, parts["hashtags"].result,
+                      parts["authors"].result)
+
+
+@command("disk", Arg("job", "job_or_file"), help="a job's files, objects, bytes, oldest and newest, quarantined "
+         "files, share of jobMaxSize", needs=("collector",), example="disk @last")
+def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
+    """Storage use of one job."""
+    job = _job_or_file(ctx, values["job"])
+    s = _call(ctx.services.collector, "jobStatus", jobId=job)
+    return DiskReport(job, s["files"], s["objects"], s["bytes"], s.get("oldestId"), s.get("newestId"),
+                      s.get("quarantined", 0), s.get("maxSize"))
+
+
+@command("jobMaxSize", Arg("size", "size", optional=True), Arg("jobId", "job", optional=True),
+         help="show or set the retention cap in bytes (10000, 10kB, 2GiB); without a job: every live job",
+         needs=("collector",), example="jobMaxSize 10MB @last")
+def job_max_size(ctx: Context, values: dict[str, Any]) -> SizeReport:
+    """Keep the newest files that fit in the cap; delete the oldest."""
+    collector = ctx.services.collector
+    rows = _status_rows(ctx)
+    if "size" in values and values["size"] != "show":
+        try:
+            size = parse_size(values["size"])
+        except ValueError as exc:
+            raise CommandError(f"jobMaxSize: {exc}") from None
+        targets = [ctx.job(values["jobId"])] if "jobId" in values else [
+            r["jobId"] for r in rows if r["state"] in ("running", "paused")]
+        if not targets:
+            raise CommandError("jobMaxSize: no live job to set it on; name a job")
+        out = []
+        for job in targets:
+            reply = _call(collector, "setJobMaxSize", jobId=job, maxSize=size)
+            status = _call(collector, "jobStatus", jobId=job)
+            out.append({"jobId": job, "maxSize": reply["maxSize"], "bytes": status["bytes"],
+                        "deletedFiles": reply["deletedFiles"]})
+        return SizeReport(out)
+    wanted = {ctx.job(values["jobId"])} if "jobId" in values else None
+    return SizeReport([{"jobId": r["jobId"], "maxSize": r.get("maxSize"), "bytes": r["bytes"], "deletedFiles": 0}
+                       for r in rows if wanted is None or r["jobId"] in wanted])
+
+
+# -- services and the shell ---------------------------------------------------
+
+@command("services", help="whether the collector and Dispatch answer, and where")
+def services(ctx: Context, values: dict[str, Any]) -> ServiceReport:
+    """Status of both services."""
+    return ServiceReport(ctx.services.status())
+
+
+@command("up", help="start the collector and Dispatch in the background if they are not running")
+def up(ctx: Context, values: dict[str, Any]) -> Message:
+    """Start both services."""
+    return Message("; ".join(ctx.services.start(name) for name in SERVICE_NAMES))
+
+
+@command("down", help="stop the collector and Dispatch gracefully (jobs and standing reductions resume on 'up')")
+def down(ctx: Context, values: dict[str, Any]) -> Message:
+    """Stop both services."""
+    return Message("; ".join(ctx.services.stop(name) for name in reversed(SERVICE_NAMES)))
+
+
+@command("config", help="the effective configuration and where each value came from")
+def config(ctx: Context, values: dict[str, Any]) -> ConfigReport:
+    """Every setting."""
+    return ConfigReport([(key, value, ctx.config.sources[key]) for key, value in ctx.config.values.items()])
+
+
+@command("sleep", Arg("seconds", "seconds"), help="wait (in scripts, to let a job collect)", example="sleep 3")
+def sleep(ctx: Context, values: dict[str, Any]) -> Message:
+    """Pause a script."""
+    seconds = _whole(values["seconds"], "seconds")
+    ctx.sleep(seconds)
+    return Message(f"waited {seconds} s")
+
+
+@command("help", Arg("command", "command", optional=True), help="list the commands, or explain one")
+def help_(ctx: Context, values: dict[str, Any]) -> HelpText:
+    """The command table from the registry."""
+    name = values.get("command")
+    if name is None:
+        return HelpText(help_table())
+    matches = [c for c in COMMANDS.values() if c.name == name or c.words[0] == name]
+    if not matches:
+        raise CommandError(f"help: no command {name!r}; 'help' lists them")
+    details = "\n".join(filter(None, [m.details for m in matches] + [f"example: {m.example}" for m in matches
+                                                                     if m.example]))
+    options = "\n".join(f"  --{o.name}: {o.help}" for m in matches for o in m.options)
+    return HelpText([(usage(m), m.help) for m in matches], "\n".join(filter(None, [details, options])))
+
+
+@command("quit", help="leave the shell (Ctrl-D too); the services keep running")
+def quit_(ctx: Context, values: dict[str, Any]) -> Message:
+    """Leave."""
+    return Message("bye", quit=True)
+
+
+def _whole(value: str, name: str) -> int:
+    if not str(value).isdigit():
+        raise CommandError(f"{name} must be a whole number, got {value!r}")
+    return int(value)

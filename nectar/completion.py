@@ -1,0 +1,92 @@
+"""Completion from the registry: command words, then each argument by its kind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
+from prompt_toolkit.document import Document
+
+from nectar.registry import COMMANDS, find, split
+
+__all__ = ["NectarCompleter", "Lookups"]
+
+DATE_WORDS = ["now", "today", "-15m", "-1h", "-6h", "-1d", "-7d"]
+
+
+class Lookups:
+    """Job ids, apply ids and function names for completion, refreshed in the background, never blocking typing."""
+
+    def __init__(self, fetch: Callable[[], dict[str, list[str]]], every: float = 3.0) -> None:
+        self.fetch = fetch
+        self.every = every
+        self.values: dict[str, list[str]] = {"job": [], "apply": [], "map": [], "reduce": []}
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, kind: str) -> list[str]:
+        """The known values of ``kind`` (refreshing them when stale)."""
+        if time.monotonic() - self._at > self.every and self._lock.acquire(blocking=False):
+            self._at = time.monotonic()
+            threading.Thread(target=self._refresh, daemon=True).start()
+        return self.values.get(kind, [])
+
+    def refresh_now(self) -> None:
+        """Fetch synchronously (tests, and the first completion)."""
+        self._at = time.monotonic()
+        self.values.update(self.fetch())
+
+    def _refresh(self) -> None:
+        try:
+            self.values.update(self.fetch())
+        except Exception:  # noqa: BLE001 - completion must never break the prompt
+            pass
+        finally:
+            self._lock.release()
+
+
+class NectarCompleter(Completer):
+    """Completes command names, job ids, apply ids, functions, paths and date words."""
+
+    def __init__(self, lookups: Lookups) -> None:
+        self.lookups = lookups
+        self.paths = PathCompleter(expanduser=True)
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        try:
+            words = split(text)
+        except ValueError:
+            return
+        current = "" if text.endswith(" ") or not words else words[-1]
+        done = words if text.endswith(" ") else words[:-1]
+        cmd, used = find(done) if done else (None, 0)
+        if cmd is None:
+            prefix = " ".join(done + [current]).lower()
+            for name in COMMANDS:
+                if name.lower().startswith(prefix) and len(name.split()) > len(done):
+                    yield Completion(name.split()[len(done)], start_position=-len(current))
+            return
+        position = len([w for w in done[used:] if not w.startswith("--")])
+        if position >= len(cmd.args):
+            return
+        kind = cmd.args[position].kind
+        if kind in ("file", "job_or_file"):
+            sub = Document(current, len(current))
+            yield from self.paths.get_completions(sub, complete_event)
+            if kind == "file":
+                return
+        choices = {"job": "job", "job_or_file": "job", "apply": "apply", "map": "map", "reduce": "reduce"}
+        if kind in choices:
+            values = self.lookups.get(choices[kind])
+        elif kind == "date":
+            values = DATE_WORDS
+        elif kind == "command":
+            values = sorted({n.split()[0] for n in COMMANDS})
+        else:
+            values = []
+        for value in values:
+            if value.startswith(current):
+                yield Completion(value, start_position=-len(current))

@@ -1,0 +1,91 @@
+"""Configuration: defaults, then the XDG config file, then ./nectar.toml, then the environment.
+
+``nectar config`` shows every effective value and where it came from. Keys::
+
+    nom_root = "NOM_ROOT"                       # NOM_ROOT
+    collector = "tcp://127.0.0.1:5555"          # NECTAR_COLLECTOR
+    dispatch = "tcp://127.0.0.1:5556"           # NECTAR_DISPATCH
+    workers = 2                                 # dispatch's local engine
+    toolbar = true                              # the REPL's bottom toolbar
+    auto_suggest = true                         # suggestions from history
+    auto_start = true                           # start services when none answers
+    timeout = 10.0                              # seconds to wait for a service's answer
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "load_config", "state_dir", "config_dir"]
+
+DEFAULTS: dict[str, Any] = {
+    "nom_root": "NOM_ROOT", "collector": "tcp://127.0.0.1:5555", "dispatch": "tcp://127.0.0.1:5556",
+    "workers": os.cpu_count() or 2, "toolbar": True, "auto_suggest": True, "auto_start": True, "timeout": 10.0,
+}
+ENVIRONMENT = {"nom_root": "NOM_ROOT", "collector": "NECTAR_COLLECTOR", "dispatch": "NECTAR_DISPATCH"}
+
+
+def config_dir() -> Path:
+    """$XDG_CONFIG_HOME/nectar (default ~/.config/nectar)."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "nectar"
+
+
+def state_dir() -> Path:
+    """$XDG_STATE_HOME/nectar (default ~/.local/state/nectar): history, pid files, logs."""
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "nectar"
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be read, or a value of the wrong kind."""
+
+
+@dataclass
+class Config:
+    """The effective configuration and where each value came from."""
+
+    values: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
+    sources: dict[str, str] = field(default_factory=lambda: {k: "default" for k in DEFAULTS})
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, key: str, value: Any, source: str) -> None:
+        """Set ``key`` from ``source``, checking its kind against the default's."""
+        if key not in DEFAULTS:
+            raise ConfigError(f"{source}: unknown setting {key!r} (known: {', '.join(sorted(DEFAULTS))})")
+        kind = type(DEFAULTS[key])
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{source}: {key} must be a {kind.__name__}, got {value!r}")
+        self.values[key] = value
+        self.sources[key] = source
+
+    @property
+    def nom_root_path(self) -> Path:
+        """NOM_ROOT as an absolute path."""
+        return Path(self.values["nom_root"]).expanduser().absolute()
+
+
+def load_config(cwd: Path | None = None) -> Config:
+    """Defaults, then $XDG_CONFIG_HOME/nectar/config.toml, then ./nectar.toml, then the environment."""
+    config = Config()
+    for path in (config_dir() / "config.toml", (cwd or Path.cwd()) / "nectar.toml"):
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            for key, value in data.items():
+                config.set(key, value, str(path))
+    for key, variable in ENVIRONMENT.items():
+        if os.environ.get(variable):
+            config.set(key, os.environ[variable], f"${variable}")
+    return config

@@ -1,0 +1,165 @@
+"""The one command registry: parsing, help, completion and the README's command table all come from it.
+
+Each shell verb is registered once with ``@command``: its words, its arguments
+(with a kind that completion understands), its options and its help.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Arg", "Command", "Option", "COMMANDS", "ParseError", "command", "parse", "usage", "help_table"]
+
+# argument kinds, for completion and messages
+KINDS = ("job", "job_or_file", "file", "apply", "map", "reduce", "date", "size", "seconds", "command", "word")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A positional argument."""
+
+    name: str
+    kind: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Option:
+    """A ``--name value`` option (or a ``--name`` flag)."""
+
+    name: str
+    kind: str = "word"
+    flag: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One shell verb."""
+
+    name: str
+    args: tuple[Arg, ...]
+    help: str
+    handler: Callable[..., Any]
+    options: tuple[Option, ...] = ()
+    needs: tuple[str, ...] = ()  # services it talks to
+    example: str = ""
+    details: str = ""
+
+    @property
+    def words(self) -> list[str]:
+        """The command's words (``show jobs`` -> ["show", "jobs"])."""
+        return self.name.split()
+
+
+@dataclass
+class Parsed:
+    """A parsed line: the command and its values by argument and option name."""
+
+    command: Command
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+class ParseError(ValueError):
+    """A line that does not parse; the message says what was expected."""
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, *args: Arg, help: str, options: tuple[Option, ...] = (), needs: tuple[str, ...] = (),
+            example: str = "", details: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a handler as the shell verb ``name``."""
+    def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+        if name in COMMANDS:
+            raise ValueError(f"command {name!r} registered twice")
+        COMMANDS[name] = Command(name, args, help, handler, options, needs, example, details)
+        return handler
+    return register
+
+
+def usage(cmd: Command) -> str:
+    """``apply mapFun reduceFun jobId [fromDate [toDate]] [--engine E]``."""
+    parts = [cmd.name]
+    optional = [a for a in cmd.args if a.optional]
+    parts += [a.name for a in cmd.args if not a.optional]
+    if optional:
+        nested = ""
+        for arg in reversed(optional):
+            nested = f"[{arg.name}{' ' + nested if nested else ''}]"
+        parts.append(nested)
+    parts += [f"[--{o.name}]" if o.flag else f"[--{o.name} {o.kind.upper()}]" for o in cmd.options]
+    return " ".join(parts)
+
+
+def split(line: str) -> list[str]:
+    """Shell-like words of ``line``."""
+    try:
+        return shlex.split(line, comments=True)
+    except ValueError as exc:
+        raise ParseError(f"cannot read the line: {exc}") from None
+
+
+def find(words: list[str]) -> tuple[Command | None, int]:
+    """The command the words start with (the longest name wins) and how many words it used."""
+    for size in (2, 1):
+        name = " ".join(words[:size])
+        if len(words) >= size and name in COMMANDS:
+            return COMMANDS[name], size
+    return None, 0
+
+
+def parse(line: str) -> Parsed | None:
+    """Parse one line; None for an empty line or a comment."""
+    words = split(line)
+    if not words:
+        return None
+    cmd, used = find(words)
+    if cmd is None:
+        close = [n for n in COMMANDS if n.split()[0].lower() == words[0].lower()]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ParseError(f"unknown command {words[0]!r}{hint}; 'help' lists the commands")
+    values: dict[str, Any] = {}
+    positional: list[str] = []
+    rest = words[used:]
+    options = {o.name: o for o in cmd.options}
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word.startswith("--") and len(word) > 2 and not word[2].isdigit():
+            name = word[2:]
+            if name not in options:
+                known = ", ".join(f"--{o}" for o in options) or "no options"
+                raise ParseError(f"{cmd.name}: unknown option {word} (it takes {known})")
+            if options[name].flag:
+                values[name] = True
+            else:
+                if i + 1 >= len(rest):
+                    raise ParseError(f"{cmd.name}: option {word} needs a value")
+                values[name] = rest[i + 1]
+                i += 1
+        else:
+            positional.append(word)
+        i += 1
+    required = [a for a in cmd.args if not a.optional]
+    if not len(required) <= len(positional) <= len(cmd.args):
+        raise ParseError(f"{cmd.name} takes {_count_text(cmd)}, got {len(positional)}: usage: {usage(cmd)}")
+    for arg, value in zip(cmd.args, positional):
+        values[arg.name] = value
+    return Parsed(cmd, values)
+
+
+def _count_text(cmd: Command) -> str:
+    low = sum(1 for a in cmd.args if not a.optional)
+    high = len(cmd.args)
+    if low == high:
+        return f"{low} argument{'s' if low != 1 else ''}"
+    return f"{low} to {high} arguments"
+
+
+def help_table() -> list[tuple[str, str]]:
+    """(usage, help) of every command, in registration order."""
+    return [(usage(cmd), cmd.help) for cmd in COMMANDS.values()]

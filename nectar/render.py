@@ -1,0 +1,255 @@
+"""The one module that prints: results become rich tables, charts and live views, or JSON with ``--json``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from functools import singledispatchmethod
+from typing import Any
+
+import orjson
+from rich.console import Console, Group
+from rich.text import Text
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nectar import commands
+from nectar.results import (ApplyResult, CacheReport, ConfigReport, DiskReport, HelpText, JobDetail, JobList,
+                            JobStarted, Message, Result, ServiceReport, SizeReport, StandingView, StatReport)
+from nectar.sizes import format_size
+
+__all__ = ["Renderer", "ProgressBar"]
+
+
+def when(ns: int | None) -> str:
+    """A NOM id as a UTC time."""
+    if not ns:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ProgressBar(commands.Progress):
+    """A rich progress bar for applies, shown only on a terminal and only once work takes a moment."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar: Progress | None = None
+        self.task: Any = None
+        self.started = time.monotonic()
+
+    def update(self, done: int, total: int, rate: float = 0.0) -> None:
+        """Advance the bar (it appears after a quarter second)."""
+        if self.bar is None:
+            if time.monotonic() - self.started < 0.25 or not self.console.is_terminal:
+                return
+            self.bar = Progress(TextColumn("apply"), BarColumn(), MofNCompleteColumn(), TextColumn("objects"),
+                                TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), console=self.console,
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("apply", total=total, rate=0)
+        self.bar.update(self.task, completed=done, total=total, rate=f"{rate:,.0f}")
+
+    def close(self) -> None:
+        """Remove the bar."""
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+class Renderer:
+    """Shows results on ``console`` (stdout) or as one JSON document each."""
+
+    def __init__(self, console: Console | None = None, *, json_mode: bool = False, interactive: bool = False) -> None:
+        self.console = console or Console(highlight=False, markup=False)  # keys may hold [brackets]
+        self.json_mode = json_mode
+        self.interactive = interactive
+
+    def error(self, message: str) -> None:
+        """One clear line on stderr."""
+        print(f"error: {message}", file=sys.stderr, flush=True)
+
+    def notice(self, message: str) -> None:
+        """A side note (a service was started) on stderr, so stdout stays clean for --json."""
+        print(message, file=sys.stderr, flush=True)
+
+    def render(self, result: Result) -> None:
+        """Print one result."""
+        if isinstance(result, StandingView):
+            result = self._standing(result)
+        if self.json_mode:
+            sys.stdout.write(orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+            sys.stdout.flush()
+            return
+        self.show(result)
+
+    def _standing(self, view: StandingView) -> ApplyResult:
+        """Watch a standing apply for ``view.seconds`` (None: until Ctrl-C); it keeps running after."""
+        if view.seconds == 0:
+            return view.first
+        deadline = None if view.seconds is None else time.monotonic() + view.seconds
+        latest = view.first
+        if self.json_mode or not self.console.is_terminal:
+            while deadline is not None and time.monotonic() < deadline:
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            return view.fetch()
+        try:
+            with Live(self._apply_table(latest, live=True), console=self.console, refresh_per_second=4) as live:
+                while deadline is None or time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    latest = view.fetch()
+                    live.update(self._apply_table(latest, live=True))
+        except KeyboardInterrupt:
+            self.console.print(f"left apply {view.apply_id} standing; 'cancel {view.apply_id}' ends it", style="dim")
+            return latest
+        self.console.print(f"apply {view.apply_id} keeps standing; 'cancel {view.apply_id}' ends it", style="dim")
+        return latest
+
+    @singledispatchmethod
+    def show(self, result: Result) -> None:
+        """Print a result as a person reads it."""
+        self.console.print(result.to_json())
+
+    @show.register
+    def _(self, result: Message) -> None:
+        self.console.print(result.text)
+
+    @show.register
+    def _(self, result: JobStarted) -> None:
+        self.console.print(f"started job {result.job_id} ({result.job_name}): {result.source} source, "
+                           f"type {result.type_returned}, dispatchPort {result.dispatch_port}, "
+                           f"collectorPort {result.collector_port}; Dispatch attached")
+        if result.note:
+            self.console.print(f"{result.note}", style="dim")
+
+    @show.register
+    def _(self, result: JobList) -> None:
+        table = Table(title="jobs", title_justify="left")
+        for column in ("job", "name", "source", "state", "objects", "files", "bytes", "rate/s", "newest"):
+            table.add_column(column, justify="right" if column in ("objects", "files", "bytes", "rate/s") else "left")
+        for job in result.jobs:
+            table.add_row(job["jobId"], job.get("jobName", ""), job.get("source", ""), job.get("state", ""),
+                          f"{job.get('objects', 0):,}", f"{job.get('files', 0):,}", format_size(job.get("bytes")),
+                          f"{job.get('rate', 0):,.0f}", when(job.get("newestId")))
+        self.console.print(table)
+
+    @show.register
+    def _(self, result: CacheReport) -> None:
+        table = Table(title=f"cache: {result.objects:,} of {result.max_objects:,} objects, "
+                            f"{format_size(result.bytes)} of {format_size(result.max_bytes)}")
+        for column in ("job", "objects", "bytes", "oldest", "newest", "hits", "misses"):
+            table.add_column(column)
+        for job in result.jobs:
+            table.add_row(job["jobId"], f"{job['objects']:,}", format_size(job["bytes"]), when(job["oldestId"]),
+                          when(job["newestId"]), str(job["hits"]), str(job["misses"]))
+        self.console.print(table)
+
+    @show.register
+    def _(self, result: JobDetail) -> None:
+        s = result.status
+        self.console.print(f"{result.job_id} {s.get('jobName', '')}: {s.get('state')}, "
+                           f"{s.get('objects', 0):,} objects in {s.get('files', 0):,} files "
+                           f"({format_size(s.get('bytes'))}), newest {when(s.get('newestId'))}")
+        if result.request:
+            self.console.print("request: " + orjson.dumps(result.request).decode())
+        fields = ("typeReturned", "dispatchPort", "collectorPort", "source", "lastError")
+        self.console.print("data.collector.job: " + ", ".join(f"{k} {s.get(k)}" for k in fields if s.get(k)))
+        if result.standing:
+            table = Table(title="standing reductions")
+            for column in ("apply", "map", "reduce", "objects", "lag (objects)", "last update"):
+                table.add_column(column)
+            for a in result.standing:
+                updated = datetime.fromtimestamp(a.get("lastUpdate", 0), tz=timezone.utc).strftime("%H:%M:%S")
+                table.add_row(a["applyId"], a["map"], a["reduce"], f"{a['objects']:,}",
+                              f"{a.get('lag', {}).get('objects', 0):,}", updated)
+            self.console.print(table)
+
+    def _apply_table(self, result: ApplyResult, live: bool = False) -> Group:
+        span = f"{when(result.from_id) if result.from_id else 'start'} .. " + (
+            "now" if result.to_id == "now" else when(result.to_id) if result.to_id else "end")
+        title = (f"{result.map} {result.reduce} over {result.job} ({span}): {result.objects:,} objects, "
+                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else ""))
+        table = Table()
+        table.add_column("key")
+        table.add_column("value", justify="right")
+        for key, value in result.result:
+            shown = f"{value:,}" if isinstance(value, int) else (f"{value:.4g}" if isinstance(value, float) else
+                                                                   orjson.dumps(value).decode()[:80])
+            table.add_row(str(key), shown)
+        return Group(Text(title), table)
+
+    @show.register
+    def _(self, result: ApplyResult) -> None:
+        self.console.print(self._apply_table(result, live=result.state == "standing"))
+        extra = f" in {result.seconds:.2f}s" if result.seconds is not None else ""
+        skipped = f", {result.skipped} objects skipped" if result.skipped else ""
+        self.console.print(f"apply {result.apply_id}{extra}{skipped}", style="dim")
+
+    @show.register
+    def _(self, result: StatReport) -> None:
+        self.console.print(f"{result.job}: {result.objects:,} objects")
+        if result.per_minute:
+            peak = max(v for _, v in result.per_minute) or 1
+            self.console.print("objects per minute:")
+            for minute, count in result.per_minute[-30:]:
+                bar = "█" * max(1, round(40 * count / peak))
+                self.console.print(f"  {minute[11:16]} {bar} {count:,}")
+        for title, rows in (("languages", result.languages), ("top hashtags", result.hashtags),
+                            ("top authors", result.authors)):
+            table = Table(title=title)
+            table.add_column("key")
+            table.add_column("objects", justify="right")
+            for key, value in rows:
+                table.add_row(str(key), f"{value:,}")
+            self.console.print(table)
+
+    @show.register
+    def _(self, result: DiskReport) -> None:
+        share = f"{100 * result.bytes / result.max_size:.1f}% of {format_size(result.max_size)}" \
+            if result.max_size else "no cap"
+        table = Table(title=f"disk: {result.job}", show_header=False)
+        for key, value in (("files", f"{result.files:,}"), ("objects", f"{result.objects:,}"),
+                           ("bytes", format_size(result.bytes)), ("oldest", when(result.oldest_id)),
+                           ("newest", when(result.newest_id)), ("quarantined", str(result.quarantined)),
+                           ("jobMaxSize", share)):
+            table.add_row(key, value)
+        self.console.print(table)
+
+    @show.register
+    def _(self, result: SizeReport) -> None:
+        table = Table(title="jobMaxSize")
+        for column in ("job", "max size", "bytes", "deleted files"):
+            table.add_column(column)
+        for row in result.rows:
+            table.add_row(row["jobId"], format_size(row["maxSize"]) if row["maxSize"] else "no cap",
+                          format_size(row["bytes"]), str(row["deletedFiles"]))
+        self.console.print(table)
+
+    @show.register
+    def _(self, result: ServiceReport) -> None:
+        table = Table(title="services")
+        for column in ("service", "endpoint", "state", "pid", "uptime s"):
+            table.add_column(column)
+        for row in result.rows:
+            table.add_row(str(row["service"]), str(row["endpoint"]), "up" if row["up"] else "down",
+                          str(row["pid"] or "-"), str(row["uptime"] or "-"))
+        self.console.print(table)
+
+    @show.register
+    def _(self, result: HelpText) -> None:
+        table = Table(show_header=False, box=None)
+        for usage_text, help_text in result.rows:
+            table.add_row(f"{usage_text}", help_text)
+        self.console.print(table)
+        if result.details:
+            self.console.print(result.details)
+
+    @show.register
+    def _(self, result: ConfigReport) -> None:
+        table = Table(title="configuration")
+        for column in ("setting", "value", "from"):
+            table.add_column(column)
+        for key, value, source in result.rows:
+            table.add_row(key, str(value), source)
+        self.console.print(table)

@@ -1,0 +1,203 @@
+"""What handlers return: small dataclasses, turned into tables, charts or JSON by nectar.render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "Result", "Message", "JobStarted", "JobList", "JobDetail", "CacheReport", "ApplyResult", "StandingView",
+    "StatReport", "DiskReport", "SizeReport", "ServiceReport", "HelpText", "ConfigReport",
+]
+
+
+@dataclass
+class Result:
+    """Base of every result; ``to_json`` is what ``--json`` prints."""
+
+    def to_json(self) -> Any:
+        """A JSON-able form."""
+        return asdict(self)
+
+
+@dataclass
+class Message(Result):
+    """A line of text (``quit``, ``up``, ...)."""
+
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    quit: bool = False
+
+    def to_json(self) -> Any:
+        return {"message": self.text, **self.data}
+
+
+@dataclass
+class JobStarted(Result):
+    """``start``: the job id, its ports and its data.collector.job object."""
+
+    job_id: str
+    job_name: str
+    source: str
+    type_returned: str
+    dispatch_port: int
+    collector_port: int
+    note: str
+    job_object: dict[str, Any]
+
+    def to_json(self) -> Any:
+        return {"jobId": self.job_id, "job": self.job_object, "attached": True}
+
+
+@dataclass
+class JobList(Result):
+    """``show jobs``."""
+
+    jobs: list[dict[str, Any]]
+
+    def to_json(self) -> Any:
+        return {"jobs": self.jobs}
+
+
+@dataclass
+class JobDetail(Result):
+    """``show <jobId>``: its request, its data.collector.job, its standing reductions."""
+
+    job_id: str
+    status: dict[str, Any]
+    request: dict[str, Any] | None
+    standing: list[dict[str, Any]]
+
+    def to_json(self) -> Any:
+        return {"jobId": self.job_id, "status": self.status, "request": self.request, "standing": self.standing}
+
+
+@dataclass
+class CacheReport(Result):
+    """``show cache``."""
+
+    jobs: list[dict[str, Any]]
+    objects: int
+    bytes: int
+    max_objects: int
+    max_bytes: int
+
+    def to_json(self) -> Any:
+        return {"jobs": self.jobs, "objects": self.objects, "bytes": self.bytes, "maxObjects": self.max_objects,
+                "maxBytes": self.max_bytes}
+
+
+@dataclass
+class ApplyResult(Result):
+    """A finished (or standing, as of now) apply and its result, largest values first."""
+
+    apply_id: str
+    job: str
+    map: str
+    reduce: str
+    from_id: int | None
+    to_id: int | str | None
+    objects: int
+    engine: str
+    state: str
+    result: list[list[Any]]
+    keys: int
+    seconds: float | None = None
+    skipped: int = 0
+
+    def to_json(self) -> Any:
+        return {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
+                "from": self.from_id, "to": self.to_id, "objects": self.objects, "engine": self.engine,
+                "state": self.state, "keys": self.keys, "skipped": self.skipped, "seconds": self.seconds,
+                "result": self.result}
+
+
+@dataclass
+class StandingView(Result):
+    """A standing apply: the renderer shows ``fetch()`` live for ``seconds`` (None: until Ctrl-C)."""
+
+    apply_id: str
+    fetch: Callable[[], ApplyResult]
+    seconds: float | None
+    first: ApplyResult
+
+    def to_json(self) -> Any:
+        return self.first.to_json()
+
+
+@dataclass
+class StatReport(Result):
+    """``stat``: objects, rate over time, languages, top hashtags and authors."""
+
+    job: str
+    objects: int
+    per_minute: list[list[Any]]
+    languages: list[list[Any]]
+    hashtags: list[list[Any]]
+    authors: list[list[Any]]
+
+    def to_json(self) -> Any:
+        return {"job": self.job, "objects": self.objects, "perMinute": self.per_minute, "languages": self.languages,
+                "hashtags": self.hashtags, "authors": self.authors}
+
+
+@dataclass
+class DiskReport(Result):
+    """``disk``: files, objects, bytes, oldest and newest, quarantined files, share of jobMaxSize."""
+
+    job: str
+    files: int
+    objects: int
+    bytes: int
+    oldest_id: int | None
+    newest_id: int | None
+    quarantined: int
+    max_size: int | None
+
+    def to_json(self) -> Any:
+        share = round(self.bytes / self.max_size, 4) if self.max_size else None
+        return {"job": self.job, "files": self.files, "objects": self.objects, "bytes": self.bytes,
+                "oldestId": self.oldest_id, "newestId": self.newest_id, "quarantined": self.quarantined,
+                "maxSize": self.max_size, "shareOfMaxSize": share}
+
+
+@dataclass
+class SizeReport(Result):
+    """``jobMaxSize``: each job's cap (and what a change deleted)."""
+
+    rows: list[dict[str, Any]]
+
+    def to_json(self) -> Any:
+        return {"jobs": self.rows}
+
+
+@dataclass
+class ServiceReport(Result):
+    """``services``."""
+
+    rows: list[dict[str, Any]]
+
+    def to_json(self) -> Any:
+        return {"services": self.rows}
+
+
+@dataclass
+class HelpText(Result):
+    """``help``: the command table, or one command in full."""
+
+    rows: list[tuple[str, str]]
+    details: str = ""
+
+    def to_json(self) -> Any:
+        return {"commands": [{"usage": u, "help": h} for u, h in self.rows], "details": self.details}
+
+
+@dataclass
+class ConfigReport(Result):
+    """``config``: every effective value and where it came from."""
+
+    rows: list[tuple[str, Any, str]]
+
+    def to_json(self) -> Any:
+        return {"config": {key: {"value": value, "source": source} for key, value, source in self.rows}}

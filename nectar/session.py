@@ -1,0 +1,75 @@
+"""Running lines: parse with the registry, call the handler, render the result; the body every mode shares."""
+
+from __future__ import annotations
+
+from nectar import commands  # noqa: F401 - registers the commands
+from nectar.client import ServiceError
+from nectar.commands import CommandError, Context
+from nectar.registry import ParseError, parse
+from nectar.render import ProgressBar, Renderer
+
+__all__ = ["Session", "split_commands"]
+
+
+def split_commands(text: str) -> list[str]:
+    """Split ``a; b; c`` on semicolons outside quotes."""
+    parts, current, quote = [], [], ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == ";":
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+class Session:
+    """One user's session: its context and renderer."""
+
+    def __init__(self, ctx: Context, renderer: Renderer) -> None:
+        self.ctx = ctx
+        self.renderer = renderer
+        self.done = False
+
+    def run_line(self, line: str) -> bool:
+        """Run one line (or several separated by ';'); False if any of them failed."""
+        ok = True
+        for part in split_commands(line):
+            ok = self.run_one(part) and ok
+            if self.done:
+                break
+        return ok
+
+    def run_one(self, line: str) -> bool:
+        """Run one command; errors become one line on stderr."""
+        try:
+            parsed = parse(line)
+        except ParseError as exc:
+            self.renderer.error(str(exc))
+            return False
+        if parsed is None:
+            return True
+        bar = ProgressBar(self.renderer.console) if not self.renderer.json_mode else None
+        if bar is not None:
+            self.ctx.progress = bar
+        try:
+            result = parsed.command.handler(self.ctx, parsed.values)
+            if bar is not None:
+                bar.close()
+            self.renderer.render(result)
+            self.done = bool(getattr(result, "quit", False))
+            return True
+        except (CommandError, ServiceError) as exc:
+            self.renderer.error(str(exc))
+            return False
+        except KeyboardInterrupt:
+            self.renderer.error(f"{parsed.command.name}: cancelled")
+            return False
+        finally:
+            if bar is not None:
+                bar.close()
