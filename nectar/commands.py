@@ -245,11 +245,12 @@ def _job_or_file(ctx: Context, value: str) -> str:
 def stat(ctx: Context, values: dict[str, Any]) -> StatReport:
     """Runs the stats reducers over the whole job."""
     job = _job_or_file(ctx, values["job"])
+    upto = str(time.time_ns())  # one snapshot: every part counts the same objects of a live job
     parts = {}
     for key, map_name, reduce_name, top in (("count", "count", "sum", 1), ("minute", "minute", "sum", 0),
                                             ("lang", "lang", "sum", 10), ("hashtags", "hashtags", "topk:10", 10),
                                             ("authors", "authors", "topk:10", 10)):
-        result = run_apply(ctx, job, map_name, reduce_name, None, None, top=top)
+        result = run_apply(ctx, job, map_name, reduce_name, None, upto, top=top)
         assert isinstance(result, ApplyResult)
         parts[key] = result
     per_minute = sorted(parts["minute"].result, key=lambda kv: kv[0])

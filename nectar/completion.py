@@ -63,12 +63,13 @@ class NectarCompleter(Completer):
         current = "" if text.endswith(" ") or not words else words[-1]
         done = words if text.endswith(" ") else words[:-1]
         cmd, used = find(done) if done else (None, 0)
-        if cmd is None:
+        if cmd is None or (used == len(done) == 1):  # command words ("show" may go on as "show jobs")
             prefix = " ".join(done + [current]).lower()
             for name in COMMANDS:
                 if name.lower().startswith(prefix) and len(name.split()) > len(done):
                     yield Completion(name.split()[len(done)], start_position=-len(current))
-            return
+            if cmd is None:
+                return
         position = len([w for w in done[used:] if not w.startswith("--")])
         if position >= len(cmd.args):
             return

@@ -1,0 +1,167 @@
+"""Every command through the real ``nectar`` command line with --json, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_for
+from shell_helpers import ShellWorld, write_job
+
+# the meta-test (test_shell_registry.py) checks that every registered command appears here
+COMMAND_TESTS = {
+    "start": "test_start_show_stop", "stop": "test_start_show_stop", "show jobs": "test_start_show_stop",
+    "show": "test_start_show_stop", "show cache": "test_show_cache", "apply": "test_apply_batch_and_standing",
+    "cancel": "test_apply_batch_and_standing", "stat": "test_stat_and_disk", "disk": "test_stat_and_disk",
+    "jobMaxSize": "test_job_max_size", "services": "test_services_config_help",
+    "config": "test_services_config_help", "help": "test_services_config_help", "quit": "test_script_and_stdin",
+    "sleep": "test_script_and_stdin", "up": "test_up_and_down", "down": "test_up_and_down",
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    world = ShellWorld(tmp_path_factory.mktemp("shell"))
+    write_job(world.base)
+    yield world
+    world.close()
+
+
+def run_json(world: ShellWorld, *args: str):
+    done = world.nectar("--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def job(world) -> str:
+    started = run_json(world, "start", "job.json")
+    wait_for(lambda: run_json(world, "disk", started["jobId"])["objects"] >= 100, what="objects")
+    return started["jobId"]
+
+
+def test_start_show_stop(world, job) -> None:
+    started = run_json(world, "start", "job.json")
+    assert started["job"]["type"] == "data.collector.job" and started["attached"] is True
+    jobs = run_json(world, "show", "jobs")["jobs"]
+    assert {job, started["jobId"]} <= {j["jobId"] for j in jobs}
+    row = next(j for j in jobs if j["jobId"] == job)
+    assert row["source"] == "synthetic" and row["state"] == "running" and row["objects"] > 0
+    detail = run_json(world, "show", job)
+    assert detail["request"]["jobName"] == "shell test" and detail["status"]["typeReturned"] == "data.tweet-biden-harris"
+    assert run_json(world, "stop", started["jobId"])["state"] == "stopped"
+
+
+def test_apply_batch_and_standing(world, job) -> None:
+    batch = run_json(world, "apply", "count", "sum", job, "--top", "0")
+    assert batch["state"] == "done" and batch["objects"] > 0
+    assert batch["result"] == [["data.tweet-biden-harris", batch["objects"]]]
+    standing = run_json(world, "apply", "hashtags", "sum", job, "-1h", "now", "--for", "1")
+    assert standing["state"] == "standing" and standing["to"] == "now" and standing["result"]
+    detail = run_json(world, "show", job)
+    assert standing["apply"] in [a["applyId"] for a in detail["standing"]]
+    assert run_json(world, "cancel", standing["apply"])["state"] == "cancelled"
+
+
+def test_show_cache(world, job) -> None:
+    cache = run_json(world, "show", "cache")
+    assert job in [j["jobId"] for j in cache["jobs"]] and cache["maxObjects"] > 0
+
+
+def test_stat_and_disk(world, job) -> None:
+    stat = run_json(world, "stat", job)
+    assert stat["objects"] > 0 and sum(v for _, v in stat["perMinute"]) == stat["objects"]
+    assert stat["languages"] and stat["hashtags"] and stat["authors"]
+    disk = run_json(world, "disk", "job.json")  # a job file names the job it started
+    assert disk["job"] == job or disk["files"] > 0
+    disk = run_json(world, "disk", job)
+    assert disk["files"] > 0 and disk["objects"] > 0 and disk["quarantined"] == 0
+
+
+def test_job_max_size(world, job) -> None:
+    before = run_json(world, "disk", job)["bytes"]
+    cap = max(2000, before // 2)
+    changed = run_json(world, "jobMaxSize", str(cap), job)["jobs"][0]
+    assert changed["maxSize"] == cap and changed["deletedFiles"] > 0 and changed["bytes"] <= cap
+    assert run_json(world, "jobMaxSize", "show", job)["jobs"][0]["maxSize"] == cap
+    assert run_json(world, "jobMaxSize", "2GiB", job)["jobs"][0]["maxSize"] == 2 * 2**30
+    assert run_json(world, "jobMaxSize", "10kB", job)["jobs"][0]["maxSize"] == 10_000
+
+
+def test_services_config_help(world) -> None:
+    rows = run_json(world, "services")["services"]
+    assert [r["service"] for r in rows] == ["collector", "dispatch"] and all(r["up"] for r in rows)
+    config = run_json(world, "config")["config"]
+    assert config["collector"] == {"value": world.collector.endpoint, "source": "$NECTAR_COLLECTOR"}
+    assert config["workers"]["source"] == "default"
+    commands = run_json(world, "help")["commands"]
+    assert any(c["usage"].startswith("apply mapFun reduceFun jobId [fromDate [toDate]]") for c in commands)
+
+
+def test_script_and_stdin(world, job) -> None:
+    script = world.base / "s.nectar"
+    script.write_text(f"# a comment\nsleep 0\nshow jobs\nquit\nshow jobs\n")
+    done = world.nectar("-f", str(script))
+    assert done.returncode == 0 and done.stdout.count("jobs") == 1  # quit ended the script
+    piped = world.nectar("--json", stdin=f"disk {job}\nservices\n")
+    documents = [json.loads(line) for line in piped.stdout.splitlines() if line.startswith("{")]
+    assert piped.returncode == 0 and documents[0]["job"] == job and "services" in documents[1]
+    both = world.nectar("--json", "-c", f"disk {job}; services")
+    assert both.returncode == 0 and len(both.stdout.strip().splitlines()) == 2
+
+
+def test_up_and_down(tmp_path) -> None:
+    """up starts both services in the background; down stops them gracefully."""
+    import os
+    import socket
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    env = {**os.environ, "NOM_ROOT": str(tmp_path / "root"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "NECTAR_COLLECTOR": f"tcp://127.0.0.1:{free_port()}", "NECTAR_DISPATCH": f"tcp://127.0.0.1:{free_port()}"}
+    import subprocess
+    import sys
+
+    def nectar(*args):
+        return subprocess.run([sys.executable, "-m", "nectar.cli", "--json", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    up = nectar("up")
+    try:
+        assert up.returncode == 0 and "started collector" in json.loads(up.stdout)["message"]
+        assert all(r["up"] for r in json.loads(nectar("services").stdout)["services"])
+        assert (tmp_path / "state" / "nectar" / "collector.pid").exists()
+    finally:
+        down = nectar("down")
+    assert down.returncode == 0 and "stopped collector" in json.loads(down.stdout)["message"]
+    assert not any(r["up"] for r in json.loads(nectar("services").stdout)["services"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("launch",), "unknown command 'launch'"),
+    (("apply", "words"), "apply takes 3 to 5 arguments, got 1"),
+    (("stop",), "stop takes 1 argument, got 0"),
+    (("start", "missing.json"), "missing.json: no such job file"),
+    (("start", "broken.json"), "broken.json, line 3, column"),
+    (("start", "badfield.json"), "badfield.json, line 3: collectorObjectsPerFile must be an integer from 1"),
+    (("disk", "no-such-job"), "no job 'no-such-job'"),
+    (("show", "../etc"), "jobId must be"),
+    (("jobMaxSize", "ten"), "'ten' is not a size"),
+    (("apply", "words", "sum", "JOB", "next week"), "fromDate 'next week' is not a date"),
+    (("apply", "nosuch", "sum", "JOB"), "map 'nosuch' is neither a built-in"),
+    (("apply", "words", "sum", "JOB", "--bogus", "1"), "unknown option --bogus"),
+])
+def test_bad_input_prints_one_line_to_stderr_and_fails(world, job, args, message) -> None:
+    (world.base / "broken.json").write_text('{\n  "jobName": "x",\n  "collectorObjectsPerFile": ,\n}\n')
+    write_job(world.base, "badfield.json", collectorObjectsPerFile=0)
+    for json_mode in (True, False):
+        done = world.nectar(*(["--json"] if json_mode else []), *[a.replace("JOB", job) for a in args])
+        assert done.returncode != 0
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], done.stderr
+        assert done.stdout == ""
