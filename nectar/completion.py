@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -17,34 +16,31 @@ DATE_WORDS = ["now", "today", "-15m", "-1h", "-6h", "-1d", "-7d"]
 
 
 class Lookups:
-    """Job ids, apply ids and function names for completion, refreshed in the background, never blocking typing."""
+    """Job ids, apply ids and function names for completion, fetched when asked and at most every ``every`` s.
 
-    def __init__(self, fetch: Callable[[], dict[str, list[str]]], every: float = 3.0) -> None:
+    Completion runs on Tab (not while typing), so a fetch from the local services (each call with a
+    one-second timeout) is a fair price for ids that are never stale.
+    """
+
+    def __init__(self, fetch: Callable[[], dict[str, list[str]]], every: float = 1.0) -> None:
         self.fetch = fetch
         self.every = every
         self.values: dict[str, list[str]] = {"job": [], "apply": [], "map": [], "reduce": []}
         self._at = 0.0
-        self._lock = threading.Lock()
 
     def get(self, kind: str) -> list[str]:
-        """The known values of ``kind`` (refreshing them when stale)."""
-        if time.monotonic() - self._at > self.every and self._lock.acquire(blocking=False):
-            self._at = time.monotonic()
-            threading.Thread(target=self._refresh, daemon=True).start()
+        """The known values of ``kind`` (fetched again when older than ``every``)."""
+        if time.monotonic() - self._at > self.every:
+            self.refresh_now()
         return self.values.get(kind, [])
 
     def refresh_now(self) -> None:
-        """Fetch synchronously (tests, and the first completion)."""
+        """Fetch now; a service that does not answer keeps its old values."""
         self._at = time.monotonic()
-        self.values.update(self.fetch())
-
-    def _refresh(self) -> None:
         try:
             self.values.update(self.fetch())
         except Exception:  # noqa: BLE001 - completion must never break the prompt
             pass
-        finally:
-            self._lock.release()
 
 
 class NectarCompleter(Completer):

@@ -136,7 +136,6 @@ class Repl:
 
     def run(self) -> int:
         """Loop until quit; exit status 0."""
-        self.lookups.get("job")
         try:
             while self.read_eval():
                 pass
