@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ class Collector:
         self.control_endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
         self.running = True
         log.info("collector %d started: control %s, store %s", os.getpid(), self.control_endpoint, self.store.root)
+        threading.Thread(target=self._warm_indexes, name="warm-indexes", daemon=True).start()
         for job in self.store.jobs():
             record = self.store.read_meta(job, "job")
             if isinstance(record, dict) and JobState(record.get("state", "stopped")).is_live:
@@ -80,6 +82,14 @@ class Collector:
                     log.info("job %s resumed", job)
                 except (SourceError, NomError, ValueError, KeyError) as exc:
                     log.error("job %s could not be resumed: %s", job, exc)
+
+    def _warm_indexes(self) -> None:
+        """Load every job's index in the background, so the first listJobs answers fast."""
+        for job in self.store.jobs():
+            try:
+                self.store.usage(job)
+            except (OSError, NomError):
+                continue
 
     # -- the loop -----------------------------------------------------------
 
