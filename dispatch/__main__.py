@@ -25,6 +25,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="local engine worker processes (default: the number of cores)")
     parser.add_argument("--cache-objects", type=int, default=200_000, help="cache bound in objects")
     parser.add_argument("--cache-bytes", type=int, default=256 * 2**20, help="cache bound in bytes")
+    parser.add_argument("--engine", choices=("local", "spark"), default=os.environ.get("NECTAR_ENGINE", "local"),
+                        help="the default engine of applies (default: local worker processes)")
+    parser.add_argument("--spark-master", default=os.environ.get("NECTAR_SPARK_MASTER", "local[*]"),
+                        help="Spark master URL (default local[*]; spark://host:7077, yarn, k8s://...)")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
     parser.add_argument("--log-dir", default=None, help="write dispatch.log there (default: stderr)")
     parser.add_argument("--pid-file", default=None, help="write the process id there")
     return parser.parse_args(argv)
@@ -39,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         handlers = [logging.FileHandler(Path(args.log_dir) / "dispatch.log")]
     logging.basicConfig(level=logging.INFO, handlers=handlers,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
+    conf = dict(item.split("=", 1) for item in args.spark_conf if "=" in item)
     dispatcher = Dispatcher(args.nom_root, control=args.control, workers=args.workers,
-                            cache_objects=args.cache_objects, cache_bytes=args.cache_bytes)
+                            cache_objects=args.cache_objects, cache_bytes=args.cache_bytes, engine=args.engine,
+                            spark_master=args.spark_master, spark_conf=conf)
     try:
         dispatcher.start()
     except zmq.ZMQError as exc:

@@ -91,6 +91,9 @@ class Engine:
     def cancel(self, apply_id: str) -> None:
         """Stop a run."""
 
+    def forget(self, apply_id: str) -> None:
+        """Drop a finished run's bookkeeping."""
+
     def close(self) -> None:
         """Release workers and sessions."""
 

@@ -52,13 +52,19 @@ class Dispatcher:
 
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT, workers: int | None = None,
                  cache_objects: int = 200_000, cache_bytes: int = 256 * 2**20, ctx: zmq.Context | None = None,
-                 engine: Engine | None = None) -> None:
+                 engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None
+                 ) -> None:
         self.store = Store(nom_root)
         self.ctx = ctx or zmq.Context.instance()
         self.control_endpoint = control
         self.cache = Cache(cache_objects, cache_bytes)
         self.workers = workers or os.cpu_count() or 2
-        self.engine = engine
+        if engine not in protocol.ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {engine!r}")
+        self.default_engine = engine
+        self.spark_master = spark_master
+        self.spark_conf = spark_conf or {}
+        self.engines: dict[str, Engine] = {}
         self.attached: dict[str, Attachment] = {}
         self.applies: dict[str, Apply] = {}
         self.control: zmq.Socket | None = None
@@ -75,8 +81,9 @@ class Dispatcher:
         self.control.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
         self.control.bind(self.control_endpoint)
         self.control_endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
-        if self.engine is None:
-            self.engine = LocalEngine(str(self.store.root), self.workers, ctx=self.ctx)
+        self.engines["local"] = LocalEngine(str(self.store.root), self.workers, ctx=self.ctx)
+        if self.default_engine == "spark":
+            self._engine("spark").session  # pay Spark's start-up once, now  # noqa: B018
         self.running = True
         self._resume()
         log.info("dispatch %d started: control %s, %d workers", os.getpid(), self.control_endpoint, self.workers)
@@ -91,7 +98,8 @@ class Dispatcher:
                     if record.get("phase") == "standing":
                         apply.reduction = StandingReduction(
                             self.store, spec, self.cache, acc=record["acc"], follower_state=record["follower"],
-                            objects=record.get("objects", 0), skipped=record.get("skipped", 0))
+                            objects=record.get("objects", 0), skipped=record.get("skipped", 0),
+                            engine=self._standing_engine(apply))
                         apply.state = ApplyState.STANDING
                     else:  # killed during the batch part: do it again over the same files
                         self._start_batch(apply, record["follower"])
@@ -102,7 +110,7 @@ class Dispatcher:
 
     def step(self, max_wait: float = 0.05) -> None:
         """One round: a request if one is waiting, attachments, engine, standing reductions, emission."""
-        assert self.control is not None and self.engine is not None, "start() first"
+        assert self.control is not None, "start() first"
         busy = any(a.state is ApplyState.RUNNING for a in self.applies.values())
         if any(a.state is ApplyState.STANDING for a in self.applies.values()):
             max_wait = min(max_wait, 0.01)  # new files are noticed within 10 ms
@@ -110,7 +118,8 @@ class Dispatcher:
             self._answer()
         for attachment in self.attached.values():
             attachment.step()
-        self.engine.step(0.005 if busy else 0)
+        for engine in self.engines.values():
+            engine.step(0.005 if busy else 0)
         now = time.monotonic()
         for apply in list(self.applies.values()):
             self._advance(apply, now)
@@ -135,14 +144,30 @@ class Dispatcher:
                 apply.reduction.close()
         for attachment in self.attached.values():
             attachment.close()
-        if self.engine is not None:
-            self.engine.close()
+        for engine in self.engines.values():
+            engine.close()
         if self.control is not None:
             self.control.close(linger=0)
             self.control = None
         log.info("dispatch %d stopped", os.getpid())
 
     # -- applies ------------------------------------------------------------
+
+    def _engine(self, name: str) -> Engine:
+        """The engine called ``name``; Spark's is made on first use (SparkUnavailable if it cannot be)."""
+        engine = self.engines.get(name)
+        if engine is None and name == "spark":
+            from dispatch.spark_engine import SparkEngine
+
+            engine = self.engines["spark"] = SparkEngine(str(self.store.root), master=self.spark_master,
+                                                         conf=self.spark_conf)
+        if engine is None:
+            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {name!r}", field="engine")
+        return engine
+
+    def _standing_engine(self, apply: Apply) -> Engine | None:
+        """The engine that folds a standing apply's micro-batches (None: in this process)."""
+        return None if apply.engine == "local" else self._engine(apply.engine)
 
     def _start_batch(self, apply: Apply, follower_state: dict[str, Any] | None = None) -> None:
         spec = apply.spec
@@ -151,8 +176,7 @@ class Dispatcher:
             consumed = set(follower_state.get("recent", []))
             files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - 30 * 10**9]
         apply.files, apply.total = len(files), sum(f.objects for f in files)
-        assert self.engine is not None
-        apply.run = self.engine.start(spec, files)
+        apply.run = self._engine(apply.engine).start(spec, files)
         apply.state = ApplyState.RUNNING
         if apply.standing:
             state = follower_state or StandingReduction.consumed_state(self.store.files(spec.job))
@@ -163,8 +187,7 @@ class Dispatcher:
     def _advance(self, apply: Apply, now: float) -> None:
         run = apply.run
         if apply.state is ApplyState.RUNNING and run is not None and (run.done or run.error):
-            assert self.engine is not None
-            self.engine.forget(apply.spec.apply_id)
+            self._engine(apply.engine).forget(apply.spec.apply_id)
             if run.error:
                 apply.state, apply.error = ApplyState.FAILED, run.error
                 self._drop_checkpoint(apply)
@@ -173,7 +196,8 @@ class Dispatcher:
             if apply.standing:
                 apply.reduction = StandingReduction(self.store, apply.spec, self.cache, acc=run.acc,
                                                     follower_state=apply.pending_follower,
-                                                    objects=run.objects, skipped=run.skipped)
+                                                    objects=run.objects, skipped=run.skipped,
+                                                    engine=self._standing_engine(apply))
                 apply.state = ApplyState.STANDING
                 apply.reduction.checkpoint(self._record(apply), wait=True)
                 self._emit(apply, now)
@@ -286,13 +310,11 @@ class Dispatcher:
         resolve_map(map_name)
         resolve_reduce(reduce_name)
         lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
-        engine = request.get("engine") or self.engine.name  # type: ignore[union-attr]
+        engine = request.get("engine") or self.default_engine
         if engine not in protocol.ENGINES:
             raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {engine!r}",
                                 field="engine")
-        if engine != self.engine.name:  # type: ignore[union-attr]
-            raise ProtocolError(f"engine {engine!r} is not running in this Dispatch (it runs "
-                                f"{self.engine.name!r}); start it with --engine {engine}", field="engine")  # type: ignore[union-attr]
+        self._engine(engine)  # a clear error now if it cannot run here
         if not self.store.exists(job):
             raise ProtocolError(f"no job {job!r} in the store at {self.store.root}", field="jobId")
         skip = request.get("skipErrors", False)
@@ -319,8 +341,9 @@ class Dispatcher:
 
     def _on_status(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("applyId") is None:
-            return {"service": "dispatch", "pid": os.getpid(), "engine": self.engine.name,  # type: ignore[union-attr]
-                    "workers": len(getattr(self.engine, "workers", {})), "attached": [
+            return {"service": "dispatch", "pid": os.getpid(), "engine": self.default_engine,
+                    "engines": sorted(self.engines), "workers": len(getattr(self.engines["local"], "workers", {})),
+                    "attached": [
                         a.report() for a in self.attached.values()],
                     "applies": len(self.applies), "uptime": time.monotonic() - self.started}
         apply = self._apply_of(request)
@@ -338,7 +361,7 @@ class Dispatcher:
         apply = self._apply_of(request)
         if apply.state in (ApplyState.RUNNING, ApplyState.STANDING):
             if apply.run is not None:
-                self.engine.cancel(apply.spec.apply_id)  # type: ignore[union-attr]
+                self._engine(apply.engine).cancel(apply.spec.apply_id)
             if apply.reduction is not None:
                 apply.reduction.close()
             apply.state = ApplyState.CANCELLED
@@ -355,5 +378,6 @@ class Dispatcher:
 
     def _on_ping(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"pong": True, "service": "dispatch", "pid": os.getpid(), "uptime": time.monotonic() - self.started,
-                "workers": len(getattr(self.engine, "workers", {})), "nomRoot": str(self.store.root),
+                "workers": len(getattr(self.engines.get("local"), "workers", {})), "nomRoot": str(self.store.root),
+                "engine": self.default_engine,
                 "maps": MAP_NAMES, "reduces": REDUCE_NAMES}

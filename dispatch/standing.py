@@ -40,7 +40,7 @@ class StandingReduction:
 
     def __init__(self, store: Store, spec: ApplySpec, cache: Cache | None, *, acc: dict[Any, Any] | None = None,
                  follower_state: dict[str, Any] | None = None, objects: int = 0, skipped: int = 0,
-                 watch: bool = True) -> None:
+                 watch: bool = True, engine: Any = None, micro_batch: float = 1.0) -> None:
         self.store = store
         self.spec = spec
         self.cache = cache
@@ -53,6 +53,9 @@ class StandingReduction:
         self.skipped = skipped
         self.updated = time.time()
         self.folded_files = 0
+        self.engine = engine  # one with fold(spec, files) -> (acc, objects) folds micro-batches remotely
+        self.micro_batch = micro_batch
+        self.pending: list[FileInfo] = []  # polled, not yet folded: no checkpoint until they are
         self.changed = False
         self.changed_since_checkpoint = False
         self.last_fold = 0.0
@@ -67,26 +70,39 @@ class StandingReduction:
         return {"watermark": top, "recent": [f.name for f in files]}
 
     def step(self) -> int:
-        """Fold every file that arrived since the last step; returns the objects folded."""
-        folded = 0
+        """Fold the files that arrived since the last step; returns the objects folded.
+
+        On the local engine every step folds at once, in this process. With an engine that folds
+        remotely (Spark), new files gather for ``micro_batch`` seconds and go as one micro-batch.
+        """
         lo, hi = self.spec.from_id, self.spec.to_id
-        for info in self.follower.poll():
-            if (lo is not None and info.max_id < lo) or (hi is not None and info.min_id > hi):
-                continue
-            objs = self.cache.get(self.spec.job, info.name) if self.cache is not None else None
-            if objs is None:
-                objs = self.store.read_file(self.spec.job, info)
-            if (lo is not None and info.min_id < lo) or (hi is not None and info.max_id > hi):
-                objs = [o for o in objs if (lo is None or o["id"] >= lo) and (hi is None or o["id"] <= hi)]
-            self.skipped += fold_objects(objs, self.mapper, self.reducer, self.acc, skip_errors=self.spec.skip_errors)
-            folded += len(objs)
-            self.folded_files += 1
-        if folded:
-            self.changed_since_checkpoint = True
-            self.objects += folded
-            self.updated = time.time()
-            self.changed = True
-            self.last_fold = time.monotonic()
+        self.pending += [f for f in self.follower.poll()
+                         if not ((lo is not None and f.max_id < lo) or (hi is not None and f.min_id > hi))]
+        if not self.pending:
+            return 0
+        if self.engine is not None:
+            if time.monotonic() - self.last_fold < self.micro_batch:
+                return 0
+            acc, folded = self.engine.fold(self.spec, self.pending)
+            merge_into(self.acc, acc.items(), self.reducer)
+        else:
+            folded = 0
+            for info in self.pending:
+                objs = self.cache.get(self.spec.job, info.name) if self.cache is not None else None
+                if objs is None:
+                    objs = self.store.read_file(self.spec.job, info)
+                if (lo is not None and info.min_id < lo) or (hi is not None and info.max_id > hi):
+                    objs = [o for o in objs if (lo is None or o["id"] >= lo) and (hi is None or o["id"] <= hi)]
+                self.skipped += fold_objects(objs, self.mapper, self.reducer, self.acc,
+                                             skip_errors=self.spec.skip_errors)
+                folded += len(objs)
+        self.folded_files += len(self.pending)
+        self.pending = []
+        self.changed_since_checkpoint = True
+        self.objects += folded
+        self.updated = time.time()
+        self.changed = True
+        self.last_fold = time.monotonic()
         return folded
 
     def lag(self) -> dict[str, Any]:
@@ -102,6 +118,8 @@ class StandingReduction:
         so that folding does not stall on the disk. A snapshot is skipped while the previous one is still
         being written (the next one supersedes it); ``wait`` writes and waits (at shutdown).
         """
+        if self.pending:
+            return  # the follower counts these files as consumed, the accumulator does not hold them yet
         if self._saving is not None and not self._saving.done():
             if not wait:
                 return
