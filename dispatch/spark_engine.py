@@ -77,7 +77,7 @@ class SparkEngine(Engine):
     name = "spark"
 
     def __init__(self, nom_root: str, *, master: str = "local[*]", conf: dict[str, str] | None = None,
-                 files_per_partition: int = 200) -> None:
+                 files_per_partition: int = 5000) -> None:
         if not spark_available():
             raise SparkUnavailable(INSTALL_HINT, field="engine")
         self.nom_root = str(nom_root)
@@ -121,8 +121,10 @@ class SparkEngine(Engine):
         sc = self.session.sparkContext
         if group:
             sc.setJobGroup(group, f"nectar apply {spec.apply_id}", interruptOnCancel=True)
-        chunks = [[[f.name, f.min_id, f.max_id, f.objects, f.bytes, int(f.sorted)] for f in
-                   files[i:i + self.files_per_partition]] for i in range(0, len(files), self.files_per_partition)]
+        # a few partitions per core: each emits one combined accumulator, so fewer partitions shuffle less
+        per = max(1, min(self.files_per_partition, -(-len(files) // (2 * sc.defaultParallelism))))
+        chunks = [[[f.name, f.min_id, f.max_id, f.objects, f.bytes, int(f.sorted)] for f in files[i:i + per]]
+                  for i in range(0, len(files), per)]
         tasks = [(self.nom_root, spec.job, chunk, spec.map, spec.reduce, spec.from_id, spec.to_id, spec.skip_errors)
                  for chunk in chunks]
         merge = reducer.merge
