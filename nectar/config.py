@@ -6,6 +6,8 @@
     collector = "tcp://127.0.0.1:5555"          # NECTAR_COLLECTOR
     dispatch = "tcp://127.0.0.1:5556"           # NECTAR_DISPATCH
     workers = 2                                 # dispatch's local engine
+    engine = "local"                            # dispatch's default engine: local or spark
+    spark_master = "local[*]"                   # spark://host:7077, yarn, k8s://... for a cluster
     toolbar = true                              # the REPL's bottom toolbar
     auto_suggest = true                         # suggestions from history
     auto_start = true                           # start services when none answers
@@ -24,7 +26,7 @@ __all__ = ["Config", "load_config", "state_dir", "config_dir"]
 
 DEFAULTS: dict[str, Any] = {
     "nom_root": "NOM_ROOT", "collector": "tcp://127.0.0.1:5555", "dispatch": "tcp://127.0.0.1:5556",
-    "workers": os.cpu_count() or 2, "toolbar": True, "auto_suggest": True, "auto_start": True, "timeout": 10.0,
+    "workers": os.cpu_count() or 2, "engine": "local", "spark_master": "local[*]", "toolbar": True, "auto_suggest": True, "auto_start": True, "timeout": 10.0,
 }
 ENVIRONMENT = {"nom_root": "NOM_ROOT", "collector": "NECTAR_COLLECTOR", "dispatch": "NECTAR_DISPATCH"}
 

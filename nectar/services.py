@@ -67,7 +67,8 @@ class Services:
         cmd = [sys.executable, "-m", name, "--nom-root", str(self.config.nom_root_path), "--control", client.endpoint,
                "--log-dir", str(logs), "--pid-file", str(self.pid_file(name))]
         if name == "dispatch":
-            cmd += ["--workers", str(self.config.workers)]
+            cmd += ["--workers", str(self.config.workers), "--engine", self.config.engine,
+                    "--spark-master", self.config.spark_master]
         with open(logs / f"{name}.out", "ab") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
         self._procs[name] = proc
