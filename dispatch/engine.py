@@ -104,6 +104,7 @@ class _Worker:
     proc: subprocess.Popen[bytes] | None
     last_seen: float
     outstanding: int = 0
+    pid: int | None = None
 
 
 class LocalEngine(Engine):
@@ -202,6 +203,8 @@ class LocalEngine(Engine):
         if worker is None:
             worker = self.workers[identity] = _Worker(identity, None, time.monotonic())
         worker.last_seen = time.monotonic()
+        if message.get("op") == "ready" and isinstance(message.get("pid"), int):
+            worker.pid = message["pid"]
         op, run = message.get("op"), self.runs.get(str(message.get("apply", "")))
         if op in ("done", "error"):
             worker.outstanding = max(0, worker.outstanding - 1)
@@ -232,9 +235,12 @@ class LocalEngine(Engine):
             if now - worker.last_seen > DEAD_AFTER:
                 self._lose(identity)
         for proc in list(self.procs):
-            if proc.poll() is not None:
+            if proc.poll() is not None:  # it died: no need to wait for its heartbeats to stop
                 self.procs.remove(proc)
-                self._spawn()  # its identity times out above; its chunks are redone from there
+                for identity, worker in list(self.workers.items()):
+                    if worker.pid == proc.pid:
+                        self._lose(identity)
+                self._spawn()
                 self.replaced += 1
 
     def _lose(self, identity: bytes) -> None:

@@ -1,0 +1,55 @@
+"""A local-engine worker SIGKILLed in the middle of an apply: the apply completes with the undisturbed result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from collector.sources.synthetic import SyntheticSource
+from dispatch.engine import ApplySpec, LocalEngine
+from dispatch.functions import finish
+from nom import Store
+
+
+def make_job(store: Store, objects: int) -> None:
+    source = SyntheticSource("biden harris", seed=2, rate=None, count=objects)
+    while not source.done:
+        items = source.read(50)
+        ids = store.new_ids("big", len(items))
+        store.append("big", [{"id": i, "type": "data.tweet-x", "data": it.data} for i, it in zip(ids, items)])
+
+
+def run_to_end(engine: LocalEngine, spec: ApplySpec, files, kill_after: int | None = None):
+    run = engine.start(spec, files)
+    killed = None
+    deadline = time.monotonic() + 120
+    while not run.done and not run.error and time.monotonic() < deadline:
+        engine.step(0.01)
+        if kill_after is not None and killed is None and run.objects >= kill_after:
+            victim = engine.procs[0]
+            os.kill(victim.pid, signal.SIGKILL)
+            killed = victim.pid
+    assert run.done, run.error
+    return finish(run.acc, run.reducer), run, killed
+
+
+def test_worker_killed_mid_apply_gives_the_same_result(tmp_path) -> None:
+    store = Store(tmp_path / "root")
+    make_job(store, 40_000)
+    files = store.files("big")
+    engine = LocalEngine(str(store.root), 2)
+    try:
+        assert engine.wait_ready()
+        expected, _, _ = run_to_end(engine, ApplySpec("calm", "big", "words", "sum"), files)
+        # a slow reduce (per-pair path) so that the kill lands while chunks are in flight
+        expected_slow, _, _ = run_to_end(engine, ApplySpec("calm2", "big", "words", "max"), files)
+        result, run, killed = run_to_end(engine, ApplySpec("killed", "big", "words", "max"), files, kill_after=1)
+        assert killed is not None, "no worker was killed: the test proves nothing"
+        assert result == expected_slow
+        assert run.objects == 40_000
+        assert engine.replaced >= 1  # a new worker took the dead one's place
+        again, _, _ = run_to_end(engine, ApplySpec("after", "big", "words", "sum"), files)
+        assert again == expected
+    finally:
+        engine.close()
