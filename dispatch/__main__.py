@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Spark master URL (default local[*]; spark://host:7077, yarn, k8s://...)")
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                         help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
+    parser.add_argument("--attach-hosts", default="127.0.0.1,localhost,::1",
+                        help="collector hosts that attach may connect to, comma-separated ('*': any); "
+                             "default: loopback only")
     parser.add_argument("--log-dir", default=None, help="write dispatch.log there (default: stderr)")
     parser.add_argument("--pid-file", default=None, help="write the process id there")
     return parser.parse_args(argv)
@@ -48,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     conf = dict(item.split("=", 1) for item in args.spark_conf if "=" in item)
     dispatcher = Dispatcher(args.nom_root, control=args.control, workers=args.workers,
                             cache_objects=args.cache_objects, cache_bytes=args.cache_bytes, engine=args.engine,
-                            spark_master=args.spark_master, spark_conf=conf)
+                            spark_master=args.spark_master, spark_conf=conf,
+                            attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()))
     try:
         dispatcher.start()
     except zmq.ZMQError as exc:

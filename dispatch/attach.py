@@ -23,7 +23,9 @@ import zmq
 from nom import NomError, Store, type_matches
 from nom.wire import decode_batch
 
-__all__ = ["Attachment", "Cache"]
+__all__ = ["Attachment", "Cache", "LOOPBACK"]
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass
@@ -113,16 +115,22 @@ class Cache:
 class Attachment:
     """One attached collector job."""
 
-    def __init__(self, job_object: dict[str, Any], store: Store, cache: Cache, ctx: zmq.Context) -> None:
+    def __init__(self, job_object: dict[str, Any], store: Store, cache: Cache, ctx: zmq.Context,
+                 allowed_hosts: frozenset[str] = LOOPBACK) -> None:
         data = job_object.get("data") if isinstance(job_object, dict) else None
         if not isinstance(data, dict) or job_object.get("type") != "data.collector.job":
             raise NomError("job must be the data.collector.job NOM object that newCollectorJob returned", field="job")
         for key in ("jobId", "hostName", "dispatchPort", "collectorPort", "typeReturned"):
             if key not in data:
                 raise NomError(f"job.data.{key} is missing", field=f"job.data.{key}")
-        if not isinstance(data["dispatchPort"], int) or not 0 < data["dispatchPort"] < 65536:
-            raise NomError(f"job.data.dispatchPort must be a port number, got {data['dispatchPort']!r}",
-                           field="job.data.dispatchPort")
+        for port in ("dispatchPort", "collectorPort"):
+            if isinstance(data[port], bool) or not isinstance(data[port], int) or not 0 < data[port] < 65536:
+                raise NomError(f"job.data.{port} must be a port number, got {data[port]!r}", field=f"job.data.{port}")
+        host = data["hostName"]
+        if not isinstance(host, str) or ("*" not in allowed_hosts and host not in allowed_hosts):
+            raise NomError(f"job.data.hostName {host!r} is not an allowed collector host (allowed: "
+                           f"{', '.join(sorted(allowed_hosts))}; start dispatch with --attach-hosts to add hosts)",
+                           field="job.data.hostName")
         self.job = data["jobId"]
         store.job_dir(self.job)  # checks the id
         self.data = data

@@ -29,7 +29,7 @@ import zmq
 
 from dispatch import protocol
 from dispatch.applies import Apply, ApplyState
-from dispatch.attach import Attachment, Cache
+from dispatch.attach import LOOPBACK, Attachment, Cache
 from dispatch.dates import parse_range
 from dispatch.engine import ApplySpec, Engine, LocalEngine
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
@@ -52,8 +52,8 @@ class Dispatcher:
 
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT, workers: int | None = None,
                  cache_objects: int = 200_000, cache_bytes: int = 256 * 2**20, ctx: zmq.Context | None = None,
-                 engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None
-                 ) -> None:
+                 engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
+                 attach_hosts: frozenset[str] = LOOPBACK) -> None:
         self.store = Store(nom_root)
         self.ctx = ctx or zmq.Context.instance()
         self.control_endpoint = control
@@ -65,6 +65,7 @@ class Dispatcher:
         self.spark_master = spark_master
         self.spark_conf = spark_conf or {}
         self.engines: dict[str, Engine] = {}
+        self.attach_hosts = attach_hosts  # collectors it may connect to: no message sends it elsewhere
         self.attached: dict[str, Attachment] = {}
         self.applies: dict[str, Apply] = {}
         self.control: zmq.Socket | None = None
@@ -287,7 +288,7 @@ class Dispatcher:
         job_object = request.get("job")
         if job_object is None:
             raise ProtocolError("job is required: the data.collector.job object from newCollectorJob", field="job")
-        attachment = Attachment(job_object, self.store, self.cache, self.ctx)
+        attachment = Attachment(job_object, self.store, self.cache, self.ctx, self.attach_hosts)
         old = self.attached.pop(attachment.job, None)
         if old is not None:
             old.close()
