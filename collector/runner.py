@@ -238,6 +238,9 @@ class JobRunner:
                 self._pause(entry, exc, now)
                 continue
             info = entry.future.result()
+            if self.record.error and self.record.error.startswith("store write failed"):
+                log.info("job %s: the store takes writes again; resumed", self.job)
+                self.record.error = None
             self._publish(entry, info)
             self.position, self.last_file = entry.pos, info.name
             self.stats["stored"] += info.objects
@@ -316,8 +319,12 @@ class JobRunner:
     def _checkpoint(self, now: float, *, force: bool = False) -> None:
         if not (self._checkpoint_dirty or force):
             return
-        self.store.write_meta(self.job, "checkpoint",
-                              {"position": self.position, "seq": self.seq, "last_file": self.last_file})
+        try:
+            self.store.write_meta(self.job, "checkpoint",
+                                  {"position": self.position, "seq": self.seq, "last_file": self.last_file})
+        except OSError as exc:  # a full disk: keep the old checkpoint (still true), try again next time
+            log.error("job %s: checkpoint not written: %s", self.job, exc)
+            return
         self._last_checkpoint = now
         self._checkpoint_dirty = False
 

@@ -193,7 +193,10 @@ class Collector:
         return runner
 
     def _save(self, record: JobRecord) -> None:
-        self.store.write_meta(record.job_id, "job", record.to_dict())
+        try:
+            self.store.write_meta(record.job_id, "job", record.to_dict())
+        except OSError as exc:  # a full disk: the record is rewritten at the next change of state
+            log.error("job %s: record not written: %s", record.job_id, exc)
 
     def _runner(self, request: dict[str, Any]) -> JobRunner:
         job_id = protocol.job_id_field(request)

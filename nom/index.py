@@ -134,6 +134,12 @@ class JobIndex:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _append(self, data: bytes) -> None:
+        try:
+            self._append_locked(data)
+        except OSError:
+            pass  # a full disk: the index is a cache; the folder listing re-indexes what it misses
+
+    def _append_locked(self, data: bytes) -> None:
         for _ in range(3):  # retry if a compaction swapped the file between open and lock
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:

@@ -224,8 +224,11 @@ class Store:
                 view = view[os.write(fd, view):]
             if self.sync == "fsync":
                 os.fdatasync(fd)
-        finally:
+        except BaseException:  # a full disk mid-write: leave no partial file behind
             os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
         return job, tmp, FileInfo(name, min(ids), max(ids), len(ids), len(raw))
 
     def _check_objects(self, objects: Objects) -> tuple[list[int], bool]:

@@ -154,22 +154,22 @@ def synthetic_job(collector, dispatch, count: int, rate: float | None) -> str:
     return reply["data"]["jobId"]
 
 
-def test_standing_reduction_survives_sigkill_and_equals_a_batch_apply(tmp_path) -> None:
+def test_standing_reduction_survives_10_sigkills_and_equals_a_batch_apply(tmp_path) -> None:
     root = tmp_path / "root"
     rng = random.Random(5)
     collector = Service("collector", root).start()
     dispatch = Service("dispatch", root, "--workers", "2").start()
     try:
-        job = synthetic_job(collector, dispatch, 30_000, 3000)
+        job = synthetic_job(collector, dispatch, 40_000, 3000)
         standing = dispatch.call("apply", map="hashtags", reduce="sum", jobId=job, toDate="now")["applyId"]
-        for _ in range(5):
-            time.sleep(rng.uniform(0.5, 1.5))
+        for _ in range(10):  # issue 4 asks for at least 5 kills, the reliability suite for at least 10
+            time.sleep(rng.uniform(0.3, 1.0))
             endpoint = dispatch.endpoint
             dispatch.kill()
             dispatch = Service("dispatch", root, "--workers", "2").start(endpoint=endpoint)
         wait_for(lambda: collector.call("jobStatus", jobId=job)["state"] == "finished", timeout=60, what="source")
         total = Store(root).usage(job).objects
-        assert total == 30_000
+        assert total == 40_000
         wait_for(lambda: dispatch.call("status", applyId=standing)["objects"] == total, timeout=30,
                  what="the standing reduction to catch up")
         now = dispatch.call("status", applyId=standing, top=0)
@@ -177,7 +177,7 @@ def test_standing_reduction_survives_sigkill_and_equals_a_batch_apply(tmp_path) 
     finally:
         dispatch.kill()
         collector.kill()
-    assert now["state"] == "standing" and now["objects"] == 30_000
+    assert now["state"] == "standing" and now["objects"] == 40_000
     assert dict(map(tuple, now["result"])) == dict(map(tuple, batch["result"]))
 
 
