@@ -14,6 +14,7 @@ import zmq
 from collector.protocol import CONTROL_ENDPOINT
 from collector.service import Collector
 from collector.sources import x_token
+from nom.keys import InsecureBinding, Keys
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,6 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds a partly filled array may wait before it is stored (default 1)")
     parser.add_argument("--publish-hwm", type=int, default=2000,
                         help="messages queued per subscriber before newer ones are dropped (seen as a seq gap)")
+    parser.add_argument("--keys", default=None, help="CurveZMQ key folder from 'nectar keys init': every socket "
+                        "then checks its peers' keys (required to bind beyond loopback)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow binding beyond loopback without keys (anyone who can reach the ports can use them)")
     parser.add_argument("--pid-file", default=None, help="write the process id there")
     return parser.parse_args(argv)
 
@@ -44,10 +49,19 @@ def main(argv: list[str] | None = None) -> int:
         handlers = [logging.FileHandler(Path(args.log_dir) / "collector.log")]
     logging.basicConfig(level=logging.INFO, handlers=handlers,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
+    try:
+        keys = Keys.load(args.keys) if args.keys else None
+    except (OSError, ValueError) as exc:
+        print(f"nectar-collector: --keys: {exc}", file=sys.stderr)
+        return 2
     collector = Collector(args.nom_root, control=args.control, host_name=args.host_name, bind_host=args.bind_host,
-                          x_token=x_token(), flush_latency=args.flush_latency, publish_hwm=args.publish_hwm)
+                          x_token=x_token(), flush_latency=args.flush_latency, publish_hwm=args.publish_hwm,
+                          keys=keys, insecure=args.insecure)
     try:
         collector.start()
+    except InsecureBinding as exc:
+        print(f"nectar-collector: refusing to start: {exc}", file=sys.stderr)
+        return 2
     except zmq.ZMQError as exc:
         print(f"nectar-collector: cannot bind {args.control}: {exc} (is another collector running?)", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ from collector.job import JobRecord, JobState
 from collector.sources import Item, Source
 from nom import GroupWriter, NomError, Store
 from nom.index import FileInfo
+from nom.keys import Keys
 from nom.wire import encode_batch
 
 __all__ = ["JobRunner", "RecentKeys"]
@@ -87,7 +88,7 @@ class JobRunner:
 
     def __init__(self, record: JobRecord, source: Source, store: Store, writer: GroupWriter, ctx: zmq.Context,
                  *, bind_host: str = "127.0.0.1", flush_latency: float = 1.0, publish_hwm: int = 2000,
-                 checkpoint_interval: float = 1.0, epoch: int = 0) -> None:
+                 checkpoint_interval: float = 1.0, epoch: int = 0, keys: Keys | None = None) -> None:
         self.record = record
         self.job = record.job_id
         self.source = source
@@ -123,6 +124,9 @@ class JobRunner:
         self.pull = ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
         self.pull.setsockopt(zmq.RCVHWM, 1000)
+        if keys is not None:  # only peers with an authorized key get objects or may store any
+            keys.serve(self.pub)
+            keys.serve(self.pull)
         record.dispatch_port = _bind(self.pub, bind_host, record.dispatch_port)
         record.collector_port = _bind(self.pull, bind_host, record.collector_port)
 

@@ -32,6 +32,7 @@ from collector.protocol import ProtocolError, error_reply
 from collector.runner import JobRunner
 from collector.sources import SourceError, make_source
 from nom import GroupWriter, Nom, NomError, Store, tweet_type
+from nom.keys import Keys, check_binding
 
 __all__ = ["Collector"]
 
@@ -44,7 +45,7 @@ class Collector:
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT,
                  host_name: str = "127.0.0.1", bind_host: str = "127.0.0.1", x_token: str | None = None,
                  flush_latency: float = 1.0, publish_hwm: int = 2000, base_dir: str | None = None,
-                 ctx: zmq.Context | None = None) -> None:
+                 ctx: zmq.Context | None = None, keys: Keys | None = None, insecure: bool = False) -> None:
         """Open the store; nothing is bound until ``start``."""
         self.store = Store(nom_root)
         self.writer = GroupWriter(self.store)
@@ -63,10 +64,18 @@ class Collector:
         self.requests = 0
         self.bad_requests = 0
         self.control: zmq.Socket | None = None
+        self.keys = keys
+        self.insecure = insecure
+        self.auth = None
 
     def start(self) -> None:
         """Bind the control socket (refusing an endpoint in use) and resume unfinished jobs."""
+        check_binding([self.control_endpoint, f"tcp://{self.bind_host}:0"], self.keys, self.insecure)
+        if self.keys is not None:
+            self.auth = self.keys.start_authenticator(self.ctx)
         self.control = self.ctx.socket(zmq.REP)
+        if self.keys is not None:
+            self.keys.serve(self.control)
         self.control.setsockopt(zmq.LINGER, 0)
         self.control.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
         self.control.bind(self.control_endpoint)
@@ -127,6 +136,8 @@ class Collector:
         if self.control is not None:
             self.control.close(linger=0)
             self.control = None
+        if self.auth is not None:
+            self.auth.stop()
         log.info("collector %d stopped", os.getpid())
 
     # -- requests -----------------------------------------------------------
@@ -187,7 +198,8 @@ class Collector:
         if max_size is not None:
             self.store.set_max_size(record.job_id, max_size)
         runner = JobRunner(record, source, self.store, self.writer, self.ctx, bind_host=self.bind_host,
-                           flush_latency=self.flush_latency, publish_hwm=self.publish_hwm, epoch=self.epoch)
+                           flush_latency=self.flush_latency, publish_hwm=self.publish_hwm, epoch=self.epoch,
+                           keys=self.keys)
         record.state = JobState.RUNNING if record.state is JobState.PAUSED else record.state
         self.jobs[record.job_id] = runner
         return runner

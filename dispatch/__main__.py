@@ -13,6 +13,7 @@ import zmq
 
 from dispatch.protocol import CONTROL_ENDPOINT
 from dispatch.service import Dispatcher
+from nom.keys import InsecureBinding, Keys
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="collector hosts that attach may connect to, comma-separated ('*': any); "
                              "default: loopback only")
     parser.add_argument("--log-dir", default=None, help="write dispatch.log there (default: stderr)")
+    parser.add_argument("--keys", default=None, help="CurveZMQ key folder from 'nectar keys init' (required to "
+                        "bind beyond loopback; also used to reach collectors that require keys)")
+    parser.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without keys")
     parser.add_argument("--pid-file", default=None, help="write the process id there")
     return parser.parse_args(argv)
 
@@ -49,12 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, handlers=handlers,
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     conf = dict(item.split("=", 1) for item in args.spark_conf if "=" in item)
+    try:
+        keys = Keys.load(args.keys) if args.keys else None
+    except (OSError, ValueError) as exc:
+        print(f"nectar-dispatch: --keys: {exc}", file=sys.stderr)
+        return 2
     dispatcher = Dispatcher(args.nom_root, control=args.control, workers=args.workers,
                             cache_objects=args.cache_objects, cache_bytes=args.cache_bytes, engine=args.engine,
                             spark_master=args.spark_master, spark_conf=conf,
-                            attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()))
+                            attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
+                            keys=keys, insecure=args.insecure)
     try:
         dispatcher.start()
+    except InsecureBinding as exc:
+        print(f"nectar-dispatch: refusing to start: {exc}", file=sys.stderr)
+        return 2
     except zmq.ZMQError as exc:
         print(f"nectar-dispatch: cannot bind {args.control}: {exc} (is another dispatch running?)", file=sys.stderr)
         return 2

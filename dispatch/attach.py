@@ -116,7 +116,7 @@ class Attachment:
     """One attached collector job."""
 
     def __init__(self, job_object: dict[str, Any], store: Store, cache: Cache, ctx: zmq.Context,
-                 allowed_hosts: frozenset[str] = LOOPBACK) -> None:
+                 allowed_hosts: frozenset[str] = LOOPBACK, keys: Any = None) -> None:
         data = job_object.get("data") if isinstance(job_object, dict) else None
         if not isinstance(data, dict) or job_object.get("type") != "data.collector.job":
             raise NomError("job must be the data.collector.job NOM object that newCollectorJob returned", field="job")
@@ -142,6 +142,9 @@ class Attachment:
         self.sub.setsockopt(zmq.RCVHWM, 2000)
         self.sub.setsockopt(zmq.MAXMSGSIZE, 64 * 2**20)
         self.sub.setsockopt(zmq.SUBSCRIBE, self.job.encode())
+        self.keys = keys
+        if keys is not None:
+            keys.connect_as_client(self.sub)
         self.sub.connect(f"tcp://{data['hostName']}:{data['dispatchPort']}")
         self.push: zmq.Socket | None = None
         self.ctx = ctx
@@ -200,6 +203,8 @@ class Attachment:
             self.push = self.ctx.socket(zmq.PUSH)
             self.push.setsockopt(zmq.LINGER, 2000)
             self.push.setsockopt(zmq.SNDHWM, 1000)
+            if self.keys is not None:
+                self.keys.connect_as_client(self.push)
             self.push.connect(f"tcp://{self.data['hostName']}:{self.data['collectorPort']}")
         self.push.send(orjson.dumps({"job": job, "objects": objects}))
 

@@ -36,6 +36,7 @@ from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, res
 from dispatch.protocol import ProtocolError, error_reply, result_job, result_type
 from dispatch.standing import StandingReduction, checkpoint_name
 from nom import NomError, Store, StoreError
+from nom.keys import Keys, check_binding
 
 __all__ = ["Dispatcher"]
 
@@ -53,7 +54,7 @@ class Dispatcher:
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT, workers: int | None = None,
                  cache_objects: int = 200_000, cache_bytes: int = 256 * 2**20, ctx: zmq.Context | None = None,
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
-                 attach_hosts: frozenset[str] = LOOPBACK) -> None:
+                 attach_hosts: frozenset[str] = LOOPBACK, keys: Keys | None = None, insecure: bool = False) -> None:
         self.store = Store(nom_root)
         self.ctx = ctx or zmq.Context.instance()
         self.control_endpoint = control
@@ -66,6 +67,9 @@ class Dispatcher:
         self.spark_conf = spark_conf or {}
         self.engines: dict[str, Engine] = {}
         self.attach_hosts = attach_hosts  # collectors it may connect to: no message sends it elsewhere
+        self.keys = keys
+        self.insecure = insecure
+        self.auth = None
         self.attached: dict[str, Attachment] = {}
         self.applies: dict[str, Apply] = {}
         self.control: zmq.Socket | None = None
@@ -77,7 +81,12 @@ class Dispatcher:
 
     def start(self) -> None:
         """Bind the control socket, start the engine, resume standing reductions."""
+        check_binding([self.control_endpoint], self.keys, self.insecure)
+        if self.keys is not None:
+            self.auth = self.keys.start_authenticator(self.ctx)
         self.control = self.ctx.socket(zmq.REP)
+        if self.keys is not None:
+            self.keys.serve(self.control)
         self.control.setsockopt(zmq.LINGER, 0)
         self.control.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
         self.control.bind(self.control_endpoint)
@@ -150,6 +159,8 @@ class Dispatcher:
         if self.control is not None:
             self.control.close(linger=0)
             self.control = None
+        if self.auth is not None:
+            self.auth.stop()
         log.info("dispatch %d stopped", os.getpid())
 
     # -- applies ------------------------------------------------------------
@@ -288,7 +299,7 @@ class Dispatcher:
         job_object = request.get("job")
         if job_object is None:
             raise ProtocolError("job is required: the data.collector.job object from newCollectorJob", field="job")
-        attachment = Attachment(job_object, self.store, self.cache, self.ctx, self.attach_hosts)
+        attachment = Attachment(job_object, self.store, self.cache, self.ctx, self.attach_hosts, self.keys)
         old = self.attached.pop(attachment.job, None)
         if old is not None:
             old.close()

@@ -25,10 +25,12 @@ class ServiceUnavailable(ServiceError):
 class Client:
     """Sends JSON requests to one control endpoint."""
 
-    def __init__(self, endpoint: str, *, timeout: float = 10.0, ctx: zmq.Context | None = None) -> None:
+    def __init__(self, endpoint: str, *, timeout: float = 10.0, ctx: zmq.Context | None = None,
+                 keys: Any = None) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self.ctx = ctx or zmq.Context.instance()
+        self.keys = keys  # nom.keys.Keys: present the client certificate to CURVE services
 
     def call(self, action: str, timeout: float | None = None, **fields: Any) -> Any:
         """Send ``{"action": action, **fields}``; return the reply, or raise ServiceError with its message."""
@@ -41,6 +43,8 @@ class Client:
         """Send raw bytes as a request and return the decoded reply (errors included)."""
         sock = self.ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.keys is not None:
+            self.keys.connect_as_client(sock)
         try:
             sock.connect(self.endpoint)
             sock.send(payload)

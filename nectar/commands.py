@@ -12,13 +12,14 @@ from typing import Any
 import orjson
 
 from nectar.client import Client, ServiceError
-from nectar.config import Config
+from nectar.config import Config, config_dir
 from nectar.registry import COMMANDS, Arg, Option, command, help_table, usage
 from nectar.results import (ApplyResult, CacheReport, ConfigReport, DiskReport, HelpText, JobDetail, JobList,
                             JobStarted, Message, ServiceReport, SizeReport, StandingView, StatReport)
 from nectar.services import SERVICE_NAMES, Services
 from nectar.sizes import parse_size
 from nom import NomError, check_job_id
+from nom.keys import init_keys
 
 __all__ = ["Context", "CommandError"]
 
@@ -320,6 +321,21 @@ def down(ctx: Context, values: dict[str, Any]) -> Message:
 def config(ctx: Context, values: dict[str, Any]) -> ConfigReport:
     """Every setting."""
     return ConfigReport([(key, value, ctx.config.sources[key]) for key, value in ctx.config.values.items()])
+
+
+@command("keys init", Arg("folder", "file", optional=True), options=(Option("force", flag=True,
+         help="replace existing keys"),), help="create CurveZMQ server and client keys (default: "
+         "$XDG_CONFIG_HOME/nectar/keys); then set keys = \"<folder>\" in the config")
+def keys_init(ctx: Context, values: dict[str, Any]) -> Message:
+    """Make the key folder that lets the services bind beyond loopback safely."""
+    folder = Path(values["folder"]).expanduser() if "folder" in values else config_dir() / "keys"
+    try:
+        init_keys(folder, force=values.get("force", False))
+    except FileExistsError as exc:
+        raise CommandError(str(exc)) from None
+    return Message(f"keys written to {folder} (secret keys readable by you only); add keys = \"{folder}\" to "
+                   f"{config_dir() / 'config.toml'} and pass --keys {folder} to services you run by hand",
+                   {"folder": str(folder)})
 
 
 @command("sleep", Arg("seconds", "seconds"), help="wait (in scripts, to let a job collect)", example="sleep 3")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nectar.client import Client, ServiceUnavailable
 from nectar.config import Config, state_dir
+from nom.keys import Keys
 
 __all__ = ["Services", "SERVICE_NAMES"]
 
@@ -30,7 +31,9 @@ class Services:
     def __init__(self, config: Config, notify: Callable[[str], None] = lambda message: None) -> None:
         self.config = config
         self.notify = notify
-        self.clients = {name: Client(getattr(config, name), timeout=config.timeout) for name in SERVICE_NAMES}
+        self.keys = Keys.load(config.keys) if config.keys else None
+        self.clients = {name: Client(getattr(config, name), timeout=config.timeout, keys=self.keys)
+                        for name in SERVICE_NAMES}
         self.state = state_dir()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}  # started by this shell: reaped when stopped
 
@@ -66,6 +69,8 @@ class Services:
         logs.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", name, "--nom-root", str(self.config.nom_root_path), "--control", client.endpoint,
                "--log-dir", str(logs), "--pid-file", str(self.pid_file(name))]
+        if self.keys is not None:
+            cmd += ["--keys", str(self.keys.folder)]
         if name == "dispatch":
             cmd += ["--workers", str(self.config.workers), "--engine", self.config.engine,
                     "--spark-master", self.config.spark_master]

@@ -18,6 +18,7 @@ COMMAND_TESTS = {
     "jobMaxSize": "test_job_max_size", "services": "test_services_config_help",
     "config": "test_services_config_help", "help": "test_services_config_help", "quit": "test_script_and_stdin",
     "sleep": "test_script_and_stdin", "up": "test_up_and_down", "down": "test_up_and_down",
+    "keys init": "test_keys_init",
 }
 
 
@@ -165,3 +166,16 @@ def test_bad_input_prints_one_line_to_stderr_and_fails(world, job, args, message
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], done.stderr
         assert done.stdout == ""
+
+
+def test_keys_init(world) -> None:
+    import os
+
+    done = run_json(world, "keys", "init")
+    folder = Path(done["folder"])
+    assert folder == world.base / "config" / "nectar" / "keys"
+    assert oct(os.stat(folder / "server.key_secret").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(folder / "client.key_secret").st_mode & 0o777) == "0o600"
+    assert (folder / "authorized" / "client.key").exists()
+    again = world.nectar("keys", "init")
+    assert again.returncode == 1 and "already holds keys" in again.stderr
