@@ -24,8 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--control", default=CONTROL_ENDPOINT, help=f"control endpoint (default {CONTROL_ENDPOINT})")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                         help="local engine worker processes (default: the number of cores)")
-    parser.add_argument("--cache-objects", type=int, default=200_000, help="cache bound in objects")
-    parser.add_argument("--cache-bytes", type=int, default=256 * 2**20, help="cache bound in bytes")
+    parser.add_argument("--cache-objects", type=int, default=50_000, help="cache bound in objects")
+    parser.add_argument("--cache-bytes", type=int, default=64 * 2**20, help="cache bound in bytes")
     parser.add_argument("--engine", choices=("local", "spark"), default=os.environ.get("NECTAR_ENGINE", "local"),
                         help="the default engine of applies (default: local worker processes)")
     parser.add_argument("--spark-master", default=os.environ.get("NECTAR_SPARK_MASTER", "local[*]"),

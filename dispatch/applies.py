@@ -43,13 +43,20 @@ class Apply:
     emitted: int = 0
     pending_follower: dict[str, Any] | None = None  # a standing apply's position once its batch part is done
 
-    def current(self) -> list[list[Any]]:
-        """The result as it stands: the final one, or the standing reduction's now."""
+    def current(self, top: int | None = None) -> list[list[Any]]:
+        """The result as it stands (its ``top`` entries): the final one, or the standing reduction's now."""
         if self.reduction is not None:
-            return finish(self.reduction.acc, self.reduction.reducer)
+            return finish(self.reduction.acc, self.reduction.reducer, top)
         if self.result is not None:
-            return self.result
+            return self.result[:top] if top else self.result
         return []
+
+    def keys(self) -> int:
+        """How many keys the result has."""
+        if self.reduction is not None:
+            limit = self.reduction.reducer.limit
+            return min(len(self.reduction.acc), limit) if limit else len(self.reduction.acc)
+        return len(self.result or [])
 
     def objects(self) -> int:
         """Objects folded so far."""

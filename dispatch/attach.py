@@ -41,7 +41,7 @@ class _JobCache:
 class Cache:
     """The newest objects of each job, by store file, within ``max_objects`` and ``max_bytes`` in all."""
 
-    def __init__(self, max_objects: int = 200_000, max_bytes: int = 256 * 2**20) -> None:
+    def __init__(self, max_objects: int = 50_000, max_bytes: int = 64 * 2**20) -> None:
         self.max_objects = max_objects
         self.max_bytes = max_bytes
         self.jobs: dict[str, _JobCache] = {}

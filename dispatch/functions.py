@@ -16,6 +16,7 @@ installed code; nothing is ever taken from a message.
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import math
 import re
@@ -401,8 +402,12 @@ def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, 
         acc[key] = merge(acc[key], value) if key in acc else value
 
 
-def finish(acc: dict[Any, Any], reducer: ReduceFn) -> list[list[Any]]:
-    """The shown result: ``[key, value]`` pairs, largest first (ties by key), cut to ``limit``."""
+def finish(acc: dict[Any, Any], reducer: ReduceFn, top: int | None = None) -> list[list[Any]]:
+    """The shown result: ``[key, value]`` pairs, largest first (ties by key), cut to ``limit`` (and ``top``)."""
+    limit = min(filter(None, (reducer.limit, top)), default=None)
     shown = [[key, reducer.finish(value)] for key, value in acc.items()]
-    shown.sort(key=lambda kv: (-rank(kv[1]), str(kv[0])))
-    return shown[: reducer.limit] if reducer.limit else shown
+    order = lambda kv: (-rank(kv[1]), str(kv[0]))  # noqa: E731
+    if limit and limit < len(shown) // 4:  # a few of many: no need to sort them all
+        return heapq.nsmallest(limit, shown, key=order)
+    shown.sort(key=order)
+    return shown[:limit] if limit else shown

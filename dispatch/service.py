@@ -52,7 +52,7 @@ class Dispatcher:
     """Attaches to jobs and runs applies."""
 
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT, workers: int | None = None,
-                 cache_objects: int = 200_000, cache_bytes: int = 256 * 2**20, ctx: zmq.Context | None = None,
+                 cache_objects: int = 50_000, cache_bytes: int = 64 * 2**20, ctx: zmq.Context | None = None,
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
                  attach_hosts: frozenset[str] = LOOPBACK, keys: Keys | None = None, insecure: bool = False) -> None:
         self.store = Store(nom_root)
@@ -241,9 +241,7 @@ class Dispatcher:
     def _emit(self, apply: Apply, now: float) -> None:
         """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job."""
         spec = apply.spec
-        pairs = apply.current()
-        if apply.standing:
-            pairs = pairs[:STANDING_EMIT_TOP]
+        pairs = apply.current(STANDING_EMIT_TOP if apply.standing else None)
         chunks = [pairs[i:i + protocol.RESULT_PAIRS_PER_OBJECT]
                   for i in range(0, len(pairs), protocol.RESULT_PAIRS_PER_OBJECT)] or [[]]
         target, type_name = result_job(spec.job, spec.reduce), result_type(spec.job, spec.reduce)
@@ -364,9 +362,8 @@ class Dispatcher:
             raise ProtocolError(f"top must be a whole number (0: all), got {top!r}", field="top")
         info = apply.describe()
         if apply.state in (ApplyState.DONE, ApplyState.STANDING):
-            result = apply.current()
-            info["keys"] = len(result)
-            info["result"] = result[:top] if top else result
+            info["keys"] = apply.keys()
+            info["result"] = apply.current(top or None)
         return info
 
     def _on_cancel(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,10 @@ from the cache when the attachment already holds it (a hit), else from the
 store. Its accumulator and the follower's position are checkpointed together
 in one atomic write (``NOM_ROOT/<jobId>/apply-<applyId>.json``), so a restarted
 Dispatch resumes with every object counted exactly once.
+
+Dispatch steps every standing reduction at least every 10 ms, so it polls the
+job's index instead of watching the folder: at thousands of file events a
+second, an inotify watch costs a Python callback per event (and overflows).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ class StandingReduction:
 
     def __init__(self, store: Store, spec: ApplySpec, cache: Cache | None, *, acc: dict[Any, Any] | None = None,
                  follower_state: dict[str, Any] | None = None, objects: int = 0, skipped: int = 0,
-                 watch: bool = True, engine: Any = None, micro_batch: float = 1.0) -> None:
+                 watch: bool = False, engine: Any = None, micro_batch: float = 1.0) -> None:
         self.store = store
         self.spec = spec
         self.cache = cache
@@ -60,6 +64,8 @@ class StandingReduction:
         self.changed_since_checkpoint = False
         self.last_fold = 0.0
         self._saving: Future[None] | None = None
+        self._lag: dict[str, Any] = {"files": 0, "objects": 0}
+        self._lag_at = 0.0
 
     @staticmethod
     def consumed_state(files: list[FileInfo]) -> dict[str, Any]:
@@ -106,10 +112,14 @@ class StandingReduction:
         return folded
 
     def lag(self) -> dict[str, Any]:
-        """How far behind the job's newest file the reduction is."""
-        files = self.store.files(self.spec.job, reconcile=False)
-        pending = [f for f in files if f.name > self.follower.watermark]
-        return {"files": len(pending), "objects": sum(f.objects for f in pending)}
+        """How far behind the job's newest file the reduction is (worked out at most once a second)."""
+        now = time.monotonic()
+        if now - self._lag_at >= 1.0:
+            files = self.store.files(self.spec.job, reconcile=False)
+            pending = [f for f in files if f.name > self.follower.watermark]
+            self._lag = {"files": len(pending), "objects": sum(f.objects for f in pending)}
+            self._lag_at = now
+        return self._lag
 
     def checkpoint(self, extra: dict[str, Any], *, wait: bool = False) -> None:
         """Write the accumulator and the position together, atomically.

@@ -1,0 +1,129 @@
+"""Soak: a synthetic job at 20,000 objects/s for 10 minutes with a standing reduction.
+
+Real collector and Dispatch processes. Prints each process's RSS growth (goal < 50 MB: the first minute is
+warm-up, growth is measured from then to the end), objects produced vs stored vs reduced (goal: equal once
+the source has stopped and the reduction caught up), and the standing reduction's p50/p99 delay from an
+object's publication until a query counts it. BENCH_SECONDS shortens the run (default 600).
+The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import zmq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from nom import Store  # noqa: E402
+from services import Service  # noqa: E402
+
+RATE = 20_000
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (and none of its children), in MB."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:
+        return []
+
+
+def main() -> None:
+    seconds = float(os.environ.get("BENCH_SECONDS", 600))
+    warmup = min(60.0, seconds / 5)
+    base = Path(tempfile.mkdtemp(prefix="nectar-soak-"))
+    collector = Service("collector", base / "root").start()
+    dispatch = Service("dispatch", base / "root", "--workers", "2").start()
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    try:
+        reply = collector.call("newCollectorJob", jobName="soak", searchTerms="biden harris",
+                               collectorObjectsPerFile=50, delayInMsBetweenObjects=0,
+                               source={"kind": "synthetic", "rate": RATE})
+        job = reply["data"]["jobId"]
+        sub.setsockopt(zmq.SUBSCRIBE, job.encode())
+        sub.connect(f"tcp://127.0.0.1:{reply['data']['dispatchPort']}")
+        dispatch.call("attach", job=reply)
+        apply_id = dispatch.call("apply", map="words", reduce="sum", jobId=job, toDate="now")["applyId"]
+        pids = {"collector": collector.proc.pid, "dispatch": dispatch.proc.pid}
+        for n, pid in enumerate(children(dispatch.proc.pid)):
+            pids[f"worker{n}"] = pid
+        started = time.monotonic()
+        rss_start: dict[str, float] = {}
+        rss_peak: dict[str, float] = {}
+        published: list[tuple[int, float]] = []
+        counted: list[tuple[float, int]] = []
+        last_sample = last_rss = 0.0
+        while (now := time.monotonic()) - started < seconds:
+            while sub.poll(0):
+                header = orjson.loads(sub.recv_multipart()[1])
+                published.append((header["seq"] + header["count"], time.monotonic()))
+            if now - last_sample >= 0.05:
+                status = dispatch.client.call("status", applyId=apply_id, top=1)
+                counted.append((time.monotonic(), status["objects"]))
+                last_sample = now
+            if not rss_start and now - started >= warmup:
+                rss_start = {name: rss_mb(pid) for name, pid in pids.items()}
+            if now - last_rss >= 1.0:
+                for name, pid in pids.items():
+                    rss_peak[name] = max(rss_peak.get(name, 0.0), rss_mb(pid))
+                last_rss = now
+            time.sleep(0.005)
+        rss_end = {name: rss_mb(pid) for name, pid in pids.items()}
+        collector.call("stopCollectorJob", jobId=job)
+        stored = Store(base / "root").usage(job).objects
+        produced = collector.call("jobStatus", jobId=job)["stored"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            reduced = dispatch.client.call("status", applyId=apply_id, top=1)["objects"]
+            if reduced >= stored:
+                break
+            time.sleep(0.2)
+        delays = []
+        j = 0
+        for upto, seen in published:
+            while j < len(counted) and (counted[j][1] < upto or counted[j][0] < seen):
+                j += 1
+            if j < len(counted):
+                delays.append(counted[j][0] - seen)
+        delays.sort()
+    finally:
+        sub.close()
+        dispatch.terminate()
+        collector.terminate()
+        shutil.rmtree(base, ignore_errors=True)
+    figures = {
+        "seconds": seconds, "rate_objects_per_s": RATE, "produced": produced, "stored": stored, "reduced": reduced,
+        "produced_equals_stored_equals_reduced": produced == stored == reduced,
+        "achieved_objects_per_s": round(stored / seconds),
+        "rss_growth_mb": {k: round(rss_end[k] - rss_start.get(k, rss_end[k]), 1) for k in rss_end},
+        "rss_peak_mb": {k: round(v, 1) for k, v in rss_peak.items()},
+        "standing_delay_p50_ms": round(1000 * delays[len(delays) // 2], 1) if delays else None,
+        "standing_delay_p99_ms": round(1000 * delays[int(len(delays) * 0.99)], 1) if delays else None,
+        "goals": {"rss_growth_mb": 50, "equal_counts": True},
+    }
+    for key, value in figures.items():
+        print(f"{key:40} {value}")
+    print(orjson.dumps(figures).decode())
+
+
+if __name__ == "__main__":
+    main()
