@@ -32,7 +32,7 @@ from collector.protocol import ProtocolError, error_reply
 from collector.runner import JobRunner
 from collector.sources import SourceError, make_source
 from nom import GroupWriter, Nom, NomError, Store, tweet_type
-from nom.keys import Keys, check_binding
+from nom.keys import Keys, check_binding, refuse_if_in_use
 
 __all__ = ["Collector"]
 
@@ -73,6 +73,7 @@ class Collector:
         check_binding([self.control_endpoint, f"tcp://{self.bind_host}:0"], self.keys, self.insecure)
         if self.keys is not None:
             self.auth = self.keys.start_authenticator(self.ctx)
+        refuse_if_in_use(self.control_endpoint, self.ctx)
         self.control = self.ctx.socket(zmq.REP)
         if self.keys is not None:
             self.keys.serve(self.control)

@@ -31,12 +31,12 @@ from dispatch import protocol
 from dispatch.applies import Apply, ApplyState
 from dispatch.attach import LOOPBACK, Attachment, Cache
 from dispatch.dates import parse_range
-from dispatch.engine import ApplySpec, Engine, LocalEngine
+from dispatch.engine import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
 from dispatch.protocol import ProtocolError, error_reply, result_job, result_type
 from dispatch.standing import StandingReduction, checkpoint_name
 from nom import NomError, Store, StoreError
-from nom.keys import Keys, check_binding
+from nom.keys import Keys, check_binding, refuse_if_in_use
 
 __all__ = ["Dispatcher"]
 
@@ -84,6 +84,7 @@ class Dispatcher:
         check_binding([self.control_endpoint], self.keys, self.insecure)
         if self.keys is not None:
             self.auth = self.keys.start_authenticator(self.ctx)
+        refuse_if_in_use(self.control_endpoint, self.ctx)
         self.control = self.ctx.socket(zmq.REP)
         if self.keys is not None:
             self.keys.serve(self.control)
@@ -351,9 +352,13 @@ class Dispatcher:
 
     def _on_status(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("applyId") is None:
+            local = self.engines.get("local")
+            now = time.monotonic()
+            workers = [{"pid": w.pid, "lastSeenSecondsAgo": round(now - w.last_seen, 2), "outstanding": w.outstanding,
+                        "alive": now - w.last_seen <= DEAD_AFTER} for w in getattr(local, "workers", {}).values()]
             return {"service": "dispatch", "pid": os.getpid(), "engine": self.default_engine,
-                    "engines": sorted(self.engines), "workers": len(getattr(self.engines["local"], "workers", {})),
-                    "attached": [
+                    "engines": sorted(self.engines), "workers": workers,
+                    "workersReplaced": getattr(local, "replaced", 0), "attached": [
                         a.report() for a in self.attached.values()],
                     "applies": len(self.applies), "uptime": time.monotonic() - self.started}
         apply = self._apply_of(request)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Keys", "init_keys", "is_loopback_endpoint", "check_binding", "InsecureBinding"]
+__all__ = ["Keys", "init_keys", "is_loopback_endpoint", "check_binding", "InsecureBinding", "refuse_if_in_use"]
 
 
 class InsecureBinding(ValueError):
@@ -112,3 +112,25 @@ def check_binding(endpoints: list[str], keys: Keys | None, insecure: bool) -> No
     if exposed and keys is None and not insecure:
         raise InsecureBinding(f"{', '.join(exposed)} is reachable from other hosts: run 'nectar keys init' and pass "
                               f"--keys DIR (CurveZMQ), or pass --insecure to bind without authentication")
+
+
+def refuse_if_in_use(endpoint: str, ctx: Any) -> None:
+    """Refuse an ``ipc://`` endpoint another live service answers on.
+
+    ZeroMQ binds an ipc path that is already bound by silently taking it over (the first
+    service goes deaf), so a service first asks whoever is there to ``ping``. (tcp ports
+    refuse a second bind by themselves.)
+    """
+    import zmq
+
+    if not endpoint.startswith("ipc://") or not os.path.exists(endpoint[len("ipc://"):]):
+        return
+    probe = ctx.socket(zmq.REQ)
+    probe.setsockopt(zmq.LINGER, 0)
+    try:
+        probe.connect(endpoint)
+        probe.send(b'{"action": "ping"}')
+        if probe.poll(500):
+            raise zmq.ZMQError(zmq.EADDRINUSE, f"{endpoint} is in use by a running service")
+    finally:
+        probe.close(linger=0)

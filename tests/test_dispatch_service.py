@@ -205,3 +205,12 @@ def test_dispatch_paused_while_100k_objects_are_published_ends_with_all_of_them(
         collector.kill()
     assert result == [["data.tweet-biden-harris", 100_000]]
     assert [j["jobId"] for j in cache] == [job]
+
+
+def test_status_reports_worker_liveness(services) -> None:
+    collector, dispatch, _ = services
+    status = wait_for(lambda: (lambda s: s if len(s["workers"]) == 2 else None)(dispatch.call("status")),
+                      what="both workers")
+    assert all(w["alive"] and w["pid"] for w in status["workers"])
+    assert status["workersReplaced"] == 0
+    assert collector.call("ping")["pong"] and dispatch.call("ping")["pong"]

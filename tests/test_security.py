@@ -126,3 +126,14 @@ def test_dispatch_with_keys_attaches_to_a_keyed_collector(secured) -> None:
             Client(dispatch.endpoint, timeout=2).call("ping")
     finally:
         dispatch.kill()
+
+
+def test_a_second_service_on_a_used_ipc_path_refuses_to_start(tmp_path) -> None:
+    endpoint = f"ipc://{tmp_path}/collector.sock"
+    first = Service("collector", tmp_path / "root").start(endpoint=endpoint)
+    try:
+        with pytest.raises(RuntimeError, match="cannot bind"):
+            Service("collector", tmp_path / "root2").start(endpoint=endpoint, timeout=15)
+        assert first.call("ping")["pong"] is True  # the first one still has its socket
+    finally:
+        first.kill()
