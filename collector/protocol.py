@@ -35,7 +35,9 @@ from typing import Any
 
 import orjson
 
-from nom import NomError, check_job_id, check_type
+from nom import NomError, wire
+from nom import check_job_id, check_type
+from nom.wire import error_reply
 from nom.model import check_object
 
 __all__ = [
@@ -69,23 +71,9 @@ class JobRequest:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def error_reply(message: str, field_name: str | None = None) -> dict[str, Any]:
-    """The JSON error reply."""
-    return {"error": message, "field": field_name} if field_name else {"error": message}
-
-
 def decode_request(raw: bytes) -> tuple[str, dict[str, Any]]:
     """Parse a control request; return its action and the request object."""
-    try:
-        request = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"request is not valid JSON: {exc}") from None
-    if not isinstance(request, dict):
-        raise ProtocolError(f"request must be a JSON object, got {type(request).__name__}")
-    action = request.get("action")
-    if action not in ACTIONS:
-        raise ProtocolError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}", field="action")
-    return action, request
+    return wire.decode_request(raw, ACTIONS, ProtocolError)
 
 
 def _int(request: dict[str, Any], name: str, low: int, high: int) -> int:

@@ -27,9 +27,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 
-from nom import NomError, check_job_id
+from nom import NomError, wire
+from nom import check_job_id
+from nom.wire import error_reply
 
 __all__ = ["ACTIONS", "CONTROL_ENDPOINT", "ProtocolError", "decode_request", "error_reply", "result_type",
            "result_job", "field_text"]
@@ -45,23 +46,9 @@ class ProtocolError(NomError):
     """A request that cannot be served; ``field`` names the part to blame."""
 
 
-def error_reply(message: str, field: str | None = None) -> dict[str, Any]:
-    """The JSON error reply."""
-    return {"error": message, "field": field} if field else {"error": message}
-
-
 def decode_request(raw: bytes) -> tuple[str, dict[str, Any]]:
     """Parse a control request; return its action and the request object."""
-    try:
-        request = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"request is not valid JSON: {exc}") from None
-    if not isinstance(request, dict):
-        raise ProtocolError(f"request must be a JSON object, got {type(request).__name__}")
-    action = request.get("action")
-    if action not in ACTIONS:
-        raise ProtocolError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}", field="action")
-    return action, request
+    return wire.decode_request(raw, ACTIONS, ProtocolError)
 
 
 def field_text(request: dict[str, Any], name: str, *, required: bool = True) -> str | None:

@@ -1,4 +1,7 @@
-"""NOM objects on the wire: the frames of a published batch, shared by every publisher and subscriber.
+"""What every Nectar socket shares: JSON control requests and error replies, and published batches.
+
+Control requests are JSON objects with an ``action``; errors are replied as
+``{"error": ..., "field": ...}`` (see each service's protocol module for its actions).
 
 A batch is three frames: ``[jobId, header, body]``. The header is a JSON
 object ``{"epoch", "seq", "count", "first_id", "last_id", "file"}``: the objects
@@ -16,7 +19,27 @@ import orjson
 
 from nom.errors import NomError
 
-__all__ = ["encode_batch", "decode_batch"]
+__all__ = ["encode_batch", "decode_batch", "decode_request", "error_reply"]
+
+
+def error_reply(message: str, field: str | None = None) -> dict[str, Any]:
+    """The JSON error reply: the message a person can act on, and the request field to blame."""
+    return {"error": message, "field": field} if field else {"error": message}
+
+
+def decode_request(raw: bytes, actions: tuple[str, ...], error: type[NomError] = NomError
+                   ) -> tuple[str, dict[str, Any]]:
+    """Parse a control request; return its action (one of ``actions``) and the request object."""
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise error(f"request is not valid JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise error(f"request must be a JSON object, got {type(request).__name__}")
+    action = request.get("action")
+    if action not in actions:
+        raise error(f"action must be one of {', '.join(actions)}, got {action!r}", field="action")
+    return action, request
 
 
 def encode_batch(job: str, header: dict[str, Any], body: bytes) -> list[bytes]:

@@ -19,6 +19,7 @@ from nom import Store
 from nom.index import is_data_name
 from nom.wire import decode_batch
 from services import Service
+from test_store_crash import read_lines
 
 TOTAL = 100_000
 
@@ -126,20 +127,4 @@ def test_writer_sigkilled_100_times_while_retention_deletes(tmp_path: Path) -> N
 
 def read_acks_lines(proc: subprocess.Popen, seconds: float) -> list[tuple[int, int]]:
     """(name, bytes) of the files the child reported stored."""
-    import select
-
-    out: list[tuple[int, int]] = []
-    buf = b""
-    deadline = time.monotonic() + seconds
-    fd = proc.stdout.fileno()
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            out += [tuple(map(int, line.split())) for line in lines if line]
-    return out
-
+    return [tuple(map(int, line.split())) for line in read_lines(proc, seconds)]

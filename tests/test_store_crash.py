@@ -45,9 +45,9 @@ while True:
 """ % {"BATCH": BATCH}
 
 
-def read_acks(proc: subprocess.Popen, seconds: float) -> list[int]:
-    """Batch numbers the child acknowledged within ``seconds``."""
-    acks: list[int] = []
+def read_lines(proc: subprocess.Popen, seconds: float) -> list[bytes]:
+    """The lines a child printed within ``seconds``."""
+    lines: list[bytes] = []
     deadline = time.monotonic() + seconds
     buf = b""
     fd = proc.stdout.fileno()
@@ -58,9 +58,14 @@ def read_acks(proc: subprocess.Popen, seconds: float) -> list[int]:
             if not chunk:
                 break
             buf += chunk
-            *lines, buf = buf.split(b"\n")
-            acks.extend(int(line) for line in lines if line)
-    return acks
+            *done, buf = buf.split(b"\n")
+            lines.extend(line for line in done if line)
+    return lines
+
+
+def read_acks(proc: subprocess.Popen, seconds: float) -> list[int]:
+    """Batch numbers the child acknowledged within ``seconds``."""
+    return [int(line) for line in read_lines(proc, seconds)]
 
 
 def check_store(root: Path, acked: set[int]) -> Counter:
