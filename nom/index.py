@@ -64,6 +64,10 @@ class JobIndex:
         self.folder = folder
         self.path = folder / "index"
         self.entries: dict[int, FileInfo] = {}
+        # every name added, in the order it was learnt: followers keep a cursor into it, so finding
+        # new files costs what is new, not what the job holds; ``epoch`` changes when it starts over
+        self.added: list[int] = []
+        self.epoch = 0
         self.lock = threading.RLock()
         self._offset = 0
         self._inode: int | None = None
@@ -80,6 +84,8 @@ class JobIndex:
                 st = os.fstat(fd)
                 if st.st_ino != self._inode:  # rewritten by a compaction: start over
                     self.entries.clear()
+                    self.added = []
+                    self.epoch += 1
                     self._offset = 0
                     self._dead_lines = 0
                     self._inode = st.st_ino
@@ -91,6 +97,14 @@ class JobIndex:
             end = raw.rfind(b"\n") + 1  # a torn last line is left for the next refresh
             self._apply(raw[:end])
             self._offset += end
+
+    def added_since(self, cursor: tuple[int, int]) -> tuple[list[FileInfo] | None, tuple[int, int]]:
+        """Files learnt since ``cursor`` (None: the cursor is from before a reset; list everything)."""
+        with self.lock:
+            epoch, position = cursor
+            fresh = None if epoch != self.epoch else [self.entries[n] for n in self.added[position:]
+                                                      if n in self.entries]
+            return fresh, (self.epoch, len(self.added))
 
     def reconcile(self, names_on_disk: set[int]) -> list[int]:
         """Drop entries whose files are gone; return the names on disk that have no entry."""
@@ -105,6 +119,8 @@ class JobIndex:
         if infos:
             with self.lock:
                 for info in infos:
+                    if info.name not in self.entries:
+                        self.added.append(info.name)
                     self.entries[info.name] = info
                 self._append(b"".join(info.line() for info in infos))
 
@@ -161,6 +177,8 @@ class JobIndex:
             try:
                 if len(parts) == 7 and parts[0] == b"+":
                     name, lo, hi, count, size, is_sorted = map(int, parts[1:])
+                    if name not in entries:
+                        self.added.append(name)
                     entries[name] = FileInfo(name, lo, hi, count, size, bool(is_sorted))
                 elif len(parts) == 2 and parts[0] == b"-":
                     entries.pop(int(parts[1]), None)

@@ -284,6 +284,13 @@ class Store:
             chosen = [i for i in index.entries.values() if i.overlaps(from_id, to_id)]
         return sorted(chosen, key=_file_name)
 
+    def new_files(self, job: str, cursor: tuple[int, int] | None) -> tuple[list[FileInfo], tuple[int, int]]:
+        """Files of ``job`` learnt since ``cursor`` (all of them for None), cheaply, and the next cursor."""
+        fresh, after = self._index(job).added_since(cursor or (-1, 0))
+        if fresh is None:
+            return self.files(job, reconcile=False), after
+        return fresh, after
+
     def scan(self, job: str, from_id: int | None = None, to_id: int | None = None) -> Scan:
         """Iterate the job's objects with ids in ``[from_id, to_id]`` in id order."""
         report: list[Quarantined] = []

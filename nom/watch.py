@@ -22,7 +22,7 @@ from nom.store import Store
 __all__ = ["Follower"]
 
 GRACE_NS = 30 * 10**9
-RECONCILE_EVERY = 5.0
+RECONCILE_EVERY = 30.0
 
 
 class Follower:
@@ -39,22 +39,24 @@ class Follower:
         self.recent: set[int] = {int(n) for n in state.get("recent", [])}
         self._changed = threading.Event()
         self._reconciled = 0.0
+        self._cursor: tuple[int, int] | None = None  # where in the job's index log the last poll stopped
         self._observer = _start_observer(store.job_dir(job, create=True), self._changed) if watch else None
 
     def poll(self) -> list[FileInfo]:
         """The files not returned before, in name order; counts them as returned.
 
-        New files are learnt from the job's index (cheap); every ``RECONCILE_EVERY`` seconds the
-        folder is listed too, to find files written by hand or by a writer whose index line was lost.
+        New files are learnt from the job's index through a cursor (cost: what is new); every
+        ``RECONCILE_EVERY`` seconds the folder is listed too, to find files written by hand or by
+        a writer whose index line was lost.
         """
         self._changed.clear()
-        floor = self.watermark - self.grace_ns
         now = time.monotonic()
-        reconcile = now - self._reconciled >= RECONCILE_EVERY
-        if reconcile:
+        if now - self._reconciled >= RECONCILE_EVERY:
             self._reconciled = now
-        files = self.store.files(self.job, reconcile=reconcile)
-        fresh = [f for f in files if f.name > floor and f.name not in self.recent]
+            self.store.files(self.job)  # reconciles the index with the folder; new files join its log
+        candidates, self._cursor = self.store.new_files(self.job, self._cursor)
+        floor = self.watermark - self.grace_ns
+        fresh = sorted((f for f in candidates if f.name > floor and f.name not in self.recent), key=_name)
         if fresh:
             self.watermark = max(self.watermark, fresh[-1].name)
             self.recent.update(f.name for f in fresh)
@@ -76,6 +78,10 @@ class Follower:
             self._observer.stop()
             self._observer.join(timeout=5)
             self._observer = None
+
+
+def _name(info: FileInfo) -> int:
+    return info.name
 
 
 def _start_observer(folder: Any, changed: threading.Event) -> Any:

@@ -45,13 +45,14 @@ while True:
 """ % {"BATCH": BATCH}
 
 
-def read_lines(proc: subprocess.Popen, seconds: float) -> list[bytes]:
-    """The lines a child printed within ``seconds``."""
+def read_lines(proc: subprocess.Popen, seconds: float, *, at_least: int = 0) -> list[bytes]:
+    """The lines a child printed within ``seconds`` (longer, up to 20 s, until it printed ``at_least``)."""
     lines: list[bytes] = []
     deadline = time.monotonic() + seconds
+    patience = time.monotonic() + 20
     buf = b""
     fd = proc.stdout.fileno()
-    while (left := deadline - time.monotonic()) > 0:
+    while (left := (deadline if len(lines) >= at_least else patience) - time.monotonic()) > 0:
         ready, _, _ = select.select([fd], [], [], left)
         if ready:
             chunk = os.read(fd, 65536)
