@@ -107,8 +107,11 @@ def main() -> None:
         delays.sort()
     finally:
         sub.close()
-        dispatch.terminate()
-        collector.terminate()
+        for service in (dispatch, collector):
+            try:
+                service.terminate(timeout=15)
+            except Exception:  # noqa: BLE001 - a wedged service must not leave the other running
+                service.kill()
         shutil.rmtree(base, ignore_errors=True)
     figures = {
         "seconds": seconds, "rate_objects_per_s": RATE, "produced": produced, "stored": stored, "reduced": reduced,
