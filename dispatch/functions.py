@@ -292,7 +292,8 @@ def rank(shown: Any) -> float:
 
 def _import(path: str, field: str) -> Callable[..., Any]:
     if not _IMPORT_PATH.fullmatch(path):
-        raise FunctionError(f"{field} {path!r} is neither a built-in ({', '.join(MAP_NAMES if field == 'map' else REDUCE_NAMES)}) "
+        names = ", ".join(MAP_NAMES if field == "map" else REDUCE_NAMES)
+        raise FunctionError(f"{field} {path!r} is neither a built-in ({names}) "
                             f"nor an import path like 'package.module:function'", field=field)
     module_name, attr = path.split(":")
     try:

@@ -27,7 +27,8 @@ __all__ = ["Config", "load_config", "state_dir", "config_dir"]
 
 DEFAULTS: dict[str, Any] = {
     "nom_root": "NOM_ROOT", "collector": "tcp://127.0.0.1:5555", "dispatch": "tcp://127.0.0.1:5556",
-    "workers": os.cpu_count() or 2, "engine": "local", "spark_master": "local[*]", "toolbar": True, "auto_suggest": True, "auto_start": True, "timeout": 10.0,
+    "workers": os.cpu_count() or 2, "engine": "local", "spark_master": "local[*]", "toolbar": True,
+    "auto_suggest": True, "auto_start": True, "timeout": 10.0,
     "keys": "",
 }
 ENVIRONMENT = {"nom_root": "NOM_ROOT", "collector": "NECTAR_COLLECTOR", "dispatch": "NECTAR_DISPATCH"}

@@ -39,7 +39,8 @@ class GroupWriter:
         self._thread = threading.Thread(target=self._run, name="nom-group-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, job: str, objects: Sequence[Nom | dict[str, Any]], encoded: bytes | None = None) -> Future[FileInfo]:
+    def submit(self, job: str, objects: Sequence[Nom | dict[str, Any]],
+               encoded: bytes | None = None) -> Future[FileInfo]:
         """Queue one array for ``job``; the future resolves when it is durable (or fails with StoreError).
 
         ``encoded`` may carry ``orjson.dumps(objects)`` when the caller made it anyway.

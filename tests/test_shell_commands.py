@@ -103,7 +103,7 @@ def test_services_config_help(world) -> None:
 
 def test_script_and_stdin(world, job) -> None:
     script = world.base / "s.nectar"
-    script.write_text(f"# a comment\nsleep 0\nshow jobs\nquit\nshow jobs\n")
+    script.write_text("# a comment\nsleep 0\nshow jobs\nquit\nshow jobs\n")
     done = world.nectar("-f", str(script))
     assert done.returncode == 0 and done.stdout.count("jobs") == 1  # quit ended the script
     piped = world.nectar("--json", stdin=f"disk {job}\nservices\n")

@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import orjson
-import pytest
 import responses
 
 from collector.service import Collector
