@@ -407,8 +407,9 @@ class Store:
                     raise StoreError(errno.ENOENT, f"no job {job!r} in the store at {self.root}")
                 index = JobIndex(folder)
                 self._indexes[job] = index
-                _remove_orphans(folder)
-                self._reconcile(job, index)
+                names = os.listdir(folder)  # one listing serves both: orphans out, unindexed files in
+                _remove_orphans(folder, names)
+                self._reconcile(job, index, names=names)
         index.refresh()
         return index
 
@@ -417,9 +418,10 @@ class Store:
         self._reconcile(job, index, report)
         return index
 
-    def _reconcile(self, job: str, index: JobIndex, report: list[Quarantined] | None = None) -> None:
+    def _reconcile(self, job: str, index: JobIndex, report: list[Quarantined] | None = None,
+                   names: list[str] | None = None) -> None:
         index.refresh()
-        on_disk = {int(n[:-5]) for n in os.listdir(index.folder) if is_data_name(n)}
+        on_disk = {int(n[:-5]) for n in (os.listdir(index.folder) if names is None else names) if is_data_name(n)}
         missing = index.reconcile(on_disk)
         infos = []
         for name in missing:
@@ -468,9 +470,9 @@ def _check_meta_name(name: str) -> str:
     return name
 
 
-def _remove_orphans(folder: Path) -> None:
+def _remove_orphans(folder: Path, names: list[str]) -> None:
     """Remove in-flight files left by writers that are gone (a crash mid-commit)."""
-    for entry in os.listdir(folder):
+    for entry in names:
         if entry.startswith(".tmp-"):
             pid = entry.split("-")[1]
             if pid.isdigit() and not _is_alive(int(pid)):
