@@ -140,9 +140,20 @@ class Store:
 
         Each entry is ``(job, objects)`` or ``(job, objects, encoded)`` where ``encoded`` is
         ``orjson.dumps(objects)`` made by a caller that needs the bytes too (to publish them).
+        The steps (write, sync data, rename, sync folders) are also offered one by one, so that
+        GroupWriter can overlap one group's writing with the previous group's sync.
         """
         if not arrays:
             return []
+        prepared = self.prepare(arrays)
+        self.sync_data()
+        self.publish(prepared)
+        self.sync_names(prepared)
+        return self.indexed(prepared)
+
+    def prepare(self, arrays: Sequence[tuple[str, Objects] | tuple[str, Objects, bytes]]
+                ) -> list[tuple[str, Path, FileInfo]]:
+        """Write each array to an in-flight file (not visible to readers yet)."""
         pending: list[tuple[str, Path, FileInfo]] = []
         try:
             for n, (job, objects, *encoded) in enumerate(arrays):
@@ -150,28 +161,47 @@ class Store:
                     pending.append(self._write_tmp(job, objects, encoded[0] if encoded else None))
                 except NomError as exc:
                     raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
-            if self.sync == "syncfs":
-                syncfs(self.root)
-            jobs = {job for job, _, _ in pending}
-            for job in sorted(jobs):
-                new_bytes = sum(info.bytes for j, _, info in pending if j == job)
-                self.enforce_retention(job, reserve=new_bytes)
-            for job, tmp, info in pending:
-                os.rename(tmp, tmp.with_name(info.filename))
         except OSError as exc:
-            for _, tmp, _ in pending:
-                tmp.unlink(missing_ok=True)
+            self.abandon(pending)
             raise StoreError(exc.errno or errno.EIO, f"store write failed: {exc.strerror or exc}") from exc
         except BaseException:
-            for _, tmp, _ in pending:
-                tmp.unlink(missing_ok=True)
+            self.abandon(pending)
             raise
+        return pending
+
+    def sync_data(self) -> None:
+        """Make written data durable (one syncfs for every in-flight file; per-file mode synced already)."""
+        if self.sync == "syncfs":
+            syncfs(self.root)
+
+    def publish(self, prepared: list[tuple[str, Path, FileInfo]]) -> None:
+        """Make room under each job's cap, then rename the synced in-flight files into place."""
+        try:
+            for job in sorted({job for job, _, _ in prepared}):
+                self.enforce_retention(job, reserve=sum(info.bytes for j, _, info in prepared if j == job))
+            for _, tmp, info in prepared:
+                os.rename(tmp, tmp.with_name(info.filename))
+        except OSError as exc:
+            self.abandon(prepared)
+            raise StoreError(exc.errno or errno.EIO, f"store write failed: {exc.strerror or exc}") from exc
+
+    def sync_names(self, prepared: list[tuple[str, Path, FileInfo]]) -> None:
+        """Make the renames durable: fsync each job folder once."""
         if self.sync != "none":
-            for job in sorted(jobs):
+            for job in sorted({job for job, _, _ in prepared}):
                 fsync_dir(self.job_dir(job))
-        for job in jobs:
-            self._index(job).add(info for j, _, info in pending if j == job)
-        return [info for _, _, info in pending]
+
+    def indexed(self, prepared: list[tuple[str, Path, FileInfo]]) -> list[FileInfo]:
+        """Record the durable files in their jobs' indexes; returns them."""
+        for job in {job for job, _, _ in prepared}:
+            self._index(job).add(info for j, _, info in prepared if j == job)
+        return [info for _, _, info in prepared]
+
+    @staticmethod
+    def abandon(prepared: list[tuple[str, Path, FileInfo]]) -> None:
+        """Remove in-flight files that will not be published."""
+        for _, tmp, _ in prepared:
+            tmp.unlink(missing_ok=True)
 
     def _write_tmp(self, job: str, objects: Objects, raw: bytes | None = None) -> tuple[str, Path, FileInfo]:
         if not objects:

@@ -74,25 +74,67 @@ class GroupWriter:
         with self._cond:
             return len(self._queue)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
+    def _take(self, wait: bool) -> list[tuple[str, Any, bytes | None, Future[FileInfo]]] | None:
+        """The next group (waiting for one only if ``wait``); None once closed and drained."""
+        with self._cond:
+            if wait:
                 self._cond.wait_for(lambda: self._queue or self._closed)
-                if not self._queue:
-                    return
-                group = [self._queue.popleft() for _ in range(min(self.max_group, len(self._queue)))]
-                self._busy = True
-                self._cond.notify_all()
-            try:
-                infos = self.store.commit([(job, objects, raw) if raw else (job, objects)
-                                           for job, objects, raw, _ in group])
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
-                for *_, future in group:
-                    future.set_exception(exc)
-            else:
-                for (*_, future), info in zip(group, infos):
-                    future.set_result(info)
+            if not self._queue:
+                return None if self._closed else []
+            group = [self._queue.popleft() for _ in range(min(self.max_group, len(self._queue)))]
+            self._busy = True
+            self._cond.notify_all()
+            return group
+
+    def _run(self) -> None:
+        """Commit groups; with syncfs, pipelined: one sync makes the previous group's renames and this
+        group's data durable together, so each group costs one sync and writing overlaps syncing."""
+        pipelined = self.store.sync == "syncfs"
+        previous: tuple[list[Any], list[Future[FileInfo]]] | None = None
+        while True:
+            group = self._take(wait=previous is None)
+            if group is None and previous is None:
+                return
+            current = None
+            if group:
+                arrays = [(job, objects, raw) if raw else (job, objects) for job, objects, raw, _ in group]
+                futures = [future for *_, future in group]
+                if not pipelined:
+                    self._finish(futures, lambda: self.store.commit(arrays))
+                else:
+                    try:
+                        current = (self.store.prepare(arrays), futures)
+                    except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
+                        self._fail(futures, exc)
+            if pipelined:
+                try:
+                    if previous is not None:
+                        self.store.publish(previous[0])  # its data was made durable by the last sync
+                    self.store.sync_data()  # durable now: the previous group's names, this group's data
+                except BaseException as exc:  # noqa: BLE001
+                    for batch in (previous, current):
+                        if batch is not None:
+                            self.store.abandon(batch[0])
+                            self._fail(batch[1], exc)
+                    previous = current = None
+                if previous is not None:
+                    self._finish(previous[1], lambda p=previous[0]: self.store.indexed(p))
+                previous = current
             with self._cond:
-                self.groups += 1
-                self._busy = False
+                self.groups += 1 if group else 0
+                self._busy = previous is not None
                 self._cond.notify_all()
+
+    def _finish(self, futures: list[Future[FileInfo]], work: Any) -> None:
+        try:
+            infos = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
+            self._fail(futures, exc)
+        else:
+            for future, info in zip(futures, infos):
+                future.set_result(info)
+
+    @staticmethod
+    def _fail(futures: list[Future[FileInfo]], exc: BaseException) -> None:
+        for future in futures:
+            future.set_exception(exc)
