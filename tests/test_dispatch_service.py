@@ -35,6 +35,8 @@ def replay_job(collector, dispatch, paths, **source) -> str:
     dispatch.call("attach", job=reply)
     job = reply["data"]["jobId"]
     wait_for(lambda: collector.call("jobStatus", jobId=job)["state"] == "finished", what="the replay")
+    status = collector.call("jobStatus", jobId=job)
+    assert status["objects"] == status["stored"] > 0, status  # the store holds everything the job stored
     return job
 
 
@@ -79,7 +81,8 @@ def test_words_and_hashtags_equal_an_independent_computation(services, tweets_di
     job = replay_job(collector, dispatch, paths)
     tweets = raw_tweets(paths)
     words = apply_and_wait(dispatch, map="words", reduce="sum", jobId=job)
-    assert words["state"] == "done" and words["objects"] == len(tweets)
+    assert words["state"] == "done" and words["objects"] == len(tweets), (words["files"], words["total"],
+                                                                          store.usage(job))
     assert dict((k, v) for k, v in words["result"]) == independent_words(tweets)
     values = [v for _, v in words["result"]]
     assert values == sorted(values, reverse=True)
