@@ -12,6 +12,7 @@ result is unchanged.
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -122,6 +123,7 @@ class LocalEngine(Engine):
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         port = self.router.bind_to_random_port("tcp://127.0.0.1")
         self.endpoint = f"tcp://127.0.0.1:{port}"
+        self.token = secrets.token_hex(8)  # only workers started by this engine carry it
         self.workers: dict[bytes, _Worker] = {}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.runs: dict[str, Run] = {}
@@ -132,7 +134,7 @@ class LocalEngine(Engine):
 
     def _spawn(self) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "dispatch.worker", "--connect", self.endpoint,
-                                 "--nom-root", self.nom_root])
+                                 "--nom-root", self.nom_root, "--token", self.token])
         self.procs.append(proc)
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
@@ -197,8 +199,8 @@ class LocalEngine(Engine):
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return
-        if not isinstance(message, dict):
-            return
+        if not isinstance(message, dict) or message.get("engine") != self.token:
+            return  # not one of ours (an orphan of an engine that used this port before)
         worker = self.workers.get(identity)
         if worker is None:
             worker = self.workers[identity] = _Worker(identity, None, time.monotonic())

@@ -3,6 +3,8 @@
 Socket: DEALER, connects to the engine's ROUTER (``--connect``). Messages are
 one JSON frame each (see dispatch.engine for the engine's side)::
 
+    (every worker message also carries "engine": the token its engine gave it, so that an orphaned
+    worker whose DEALER reconnects to a new engine on the same port is never taken for one of its own)
     worker -> engine  {"op": "ready"}                          once, at start
                       {"op": "beat"}                           every HEARTBEAT seconds
                       {"op": "done", "apply", "chunk", "objects", "skipped"}
@@ -37,7 +39,8 @@ HEARTBEAT = 1.0
 class Worker:
     """Folds chunks; one step per ``step`` call."""
 
-    def __init__(self, endpoint: str, nom_root: str, ctx: zmq.Context | None = None) -> None:
+    def __init__(self, endpoint: str, nom_root: str, ctx: zmq.Context | None = None, token: str = "") -> None:
+        self.token = token  # names the engine that started us: a new engine on a reused port ignores us
         self.store = Store(nom_root)
         self.ctx = ctx or zmq.Context.instance()
         self.sock = self.ctx.socket(zmq.DEALER)
@@ -49,6 +52,7 @@ class Worker:
 
     def send(self, message: dict[str, Any]) -> None:
         """One JSON frame to the engine."""
+        message["engine"] = self.token
         self.sock.send(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS))
 
     def step(self, wait: float = HEARTBEAT) -> bool:
@@ -117,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dispatch.worker")
     parser.add_argument("--connect", required=True)
     parser.add_argument("--nom-root", required=True)
+    parser.add_argument("--token", default="", help="the engine's token, sent with every message")
     args = parser.parse_args(argv)
-    worker = Worker(args.connect, args.nom_root)
+    worker = Worker(args.connect, args.nom_root, token=args.token)
     parent = os.getppid()
     while worker.step():
         if os.getppid() != parent:  # orphaned: the dispatcher died

@@ -53,3 +53,26 @@ def test_worker_killed_mid_apply_gives_the_same_result(tmp_path) -> None:
         assert again == expected
     finally:
         engine.close()
+
+
+def test_an_orphaned_worker_on_a_reused_port_is_never_given_work(tmp_path) -> None:
+    """A worker whose Dispatch died reconnects to whatever binds the port next; it must not be taken in."""
+    import subprocess
+    import sys
+
+    store = Store(tmp_path / "root")
+    make_job(store, 2_000)
+    files = store.files("big")
+    engine = LocalEngine(str(store.root), 2)
+    stale = subprocess.Popen([sys.executable, "-m", "dispatch.worker", "--connect", engine.endpoint,
+                              "--nom-root", str(tmp_path / "elsewhere"), "--token", "an-old-engine"])
+    try:
+        assert engine.wait_ready()
+        time.sleep(1.5)  # the stale worker has said ready and sent a heartbeat by now
+        result, run, _ = run_to_end(engine, ApplySpec("with-stale", "big", "count", "sum"), files)
+        assert run.objects == 2_000 and result == [["data.tweet-x", 2_000]]
+        assert stale.pid not in {w.pid for w in engine.workers.values()}
+    finally:
+        stale.kill()
+        stale.wait(timeout=10)
+        engine.close()
