@@ -262,8 +262,7 @@ class JobRunner:
         self.retry.append(entry)
         while self.in_flight:  # later files must not land before this one
             later = self.in_flight.popleft()
-            later.future.exception()  # wait for it: the writer may still hold it
-            if later.future.exception() is None:
+            if later.future.exception() is None:  # waits for it: the writer may still hold it
                 info = later.future.result()
                 self._publish(later, info)
                 self.position, self.last_file = later.pos, info.name

@@ -12,7 +12,6 @@ import os
 import pydoc
 import sys
 import threading
-import time
 from collections.abc import Iterable
 
 from prompt_toolkit import PromptSession
@@ -153,5 +152,4 @@ def run_plain(session: Session, lines: Iterable[str]) -> int:
             status = 1
         if session.done:
             break
-        time.sleep(0)
     return status
