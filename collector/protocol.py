@@ -35,10 +35,9 @@ from typing import Any
 
 import orjson
 
-from nom import NomError, wire
-from nom import check_job_id, check_type
-from nom.wire import error_reply
+from nom import NomError, check_job_id, check_type, wire
 from nom.model import check_object
+from nom.wire import error_reply
 
 __all__ = [
     "ACTIONS", "CONTROL_ENDPOINT", "MAX_MESSAGE_BYTES", "JobRequest", "ProtocolError",

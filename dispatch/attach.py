@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import zmq
 
 from nom import NomError, Store, type_matches
@@ -197,8 +198,6 @@ class Attachment:
 
     def send_results(self, job: str, objects: list[dict[str, Any]]) -> None:
         """Push result objects to the collector's storage inlet (``collectorPort``)."""
-        import orjson
-
         if self.push is None:
             self.push = self.ctx.socket(zmq.PUSH)
             self.push.setsockopt(zmq.LINGER, 2000)

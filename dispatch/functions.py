@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from nom import NomError
 
 __all__ = ["FoldError", "FunctionError", "MapFn", "ReduceFn", "resolve_map", "resolve_reduce", "fold_objects",
@@ -218,8 +220,6 @@ def _field_map(path: str) -> MapFn:
                 return []
             value = value[part]
         if isinstance(value, (dict, list)):
-            import orjson
-
             value = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         return [value if isinstance(value, str) else str(value) if value is not None else "null"]
 

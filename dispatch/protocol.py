@@ -27,9 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-
-from nom import NomError, wire
-from nom import check_job_id
+from nom import NomError, check_job_id, wire
 from nom.wire import error_reply
 
 __all__ = ["ACTIONS", "CONTROL_ENDPOINT", "ProtocolError", "decode_request", "error_reply", "result_type",

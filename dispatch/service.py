@@ -37,6 +37,7 @@ from dispatch.protocol import ProtocolError, error_reply, result_job, result_typ
 from dispatch.standing import StandingReduction, checkpoint_name
 from nom import NomError, Store, StoreError
 from nom.keys import Keys, check_binding, refuse_if_in_use
+from nom.watch import GRACE_NS
 
 __all__ = ["Dispatcher"]
 
@@ -187,7 +188,7 @@ class Dispatcher:
         files = self.store.files(spec.job, spec.from_id, spec.to_id)
         if follower_state is not None:  # a resumed standing apply: exactly the files it had counted as its batch
             consumed = set(follower_state.get("recent", []))
-            files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - 30 * 10**9]
+            files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - GRACE_NS]
         apply.files, apply.total = len(files), sum(f.objects for f in files)
         apply.run = self._engine(apply.engine).start(spec, files)
         apply.state = ApplyState.RUNNING

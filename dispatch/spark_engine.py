@@ -28,8 +28,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from dispatch.engine import ApplySpec, Engine, Run
-from dispatch.functions import (FoldError, FunctionError, fold_objects, merge_into, new_accumulator, resolve_map,
-                                resolve_reduce)
+from dispatch.functions import (
+    FoldError,
+    FunctionError,
+    fold_objects,
+    merge_into,
+    new_accumulator,
+    resolve_map,
+    resolve_reduce,
+)
 from nom import NomError
 from nom.index import FileInfo
 
@@ -64,9 +71,7 @@ def _fold_partition(parts: Iterator[tuple[str, str, list[list[int]], str, str, A
         store = Store(root)
         for fields in files:
             info = FileInfo(*fields)
-            objs = store.read_file(job, info)
-            if (lo is not None and info.min_id < lo) or (hi is not None and info.max_id > hi):
-                objs = [o for o in objs if (lo is None or o["id"] >= lo) and (hi is None or o["id"] <= hi)]
+            objs = info.clip(store.read_file(job, info), lo, hi)
             fold_objects(objs, mapper, reducer, acc, skip_errors=skip)
     yield from (acc or {}).items()
 
@@ -207,9 +212,5 @@ def _count_in_range(root: str, spec: ApplySpec, files: list[FileInfo]) -> int:
     lo, hi = spec.from_id, spec.to_id
     count = 0
     for info in files:
-        if (lo is None or info.min_id >= lo) and (hi is None or info.max_id <= hi):
-            count += info.objects
-        else:
-            count += sum(1 for o in store.read_file(spec.job, info)
-                         if (lo is None or o["id"] >= lo) and (hi is None or o["id"] <= hi))
+        count += info.objects if info.within(lo, hi) else len(info.clip(store.read_file(spec.job, info), lo, hi))
     return count

@@ -97,8 +97,7 @@ class StandingReduction:
                 objs = self.cache.get(self.spec.job, info.name) if self.cache is not None else None
                 if objs is None:
                     objs = self.store.read_file(self.spec.job, info)
-                if (lo is not None and info.min_id < lo) or (hi is not None and info.max_id > hi):
-                    objs = [o for o in objs if (lo is None or o["id"] >= lo) and (hi is None or o["id"] <= hi)]
+                objs = info.clip(objs, lo, hi)
                 self.skipped += fold_objects(objs, self.mapper, self.reducer, self.acc,
                                              skip_errors=self.spec.skip_errors)
                 folded += len(objs)

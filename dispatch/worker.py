@@ -89,9 +89,7 @@ class Worker:
             objects = skipped = 0
             for fields in task["files"]:
                 info = FileInfo(*fields)
-                objs = self._read(folder, job, info)
-                if (lo is not None and info.min_id < lo) or (hi is not None and info.max_id > hi):
-                    objs = [o for o in objs if (lo is None or o["id"] >= lo) and (hi is None or o["id"] <= hi)]
+                objs = info.clip(self._read(folder, job, info), lo, hi)
                 skipped += fold_objects(objs, mapper, reducer, acc, skip_errors=task.get("skip", False))
                 objects += len(objs)
                 if time.monotonic() - self.last_beat >= HEARTBEAT:  # stay visibly alive on long chunks

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nom.durable import atomic_write
 
@@ -45,6 +46,16 @@ class FileInfo:
     def overlaps(self, from_id: int | None, to_id: int | None) -> bool:
         """True when this file can hold ids in ``[from_id, to_id]`` (both inclusive, None = open)."""
         return (from_id is None or self.max_id >= from_id) and (to_id is None or self.min_id <= to_id)
+
+    def within(self, from_id: int | None, to_id: int | None) -> bool:
+        """True when every id this file can hold is inside ``[from_id, to_id]``."""
+        return (from_id is None or self.min_id >= from_id) and (to_id is None or self.max_id <= to_id)
+
+    def clip(self, objs: list[dict[str, Any]], from_id: int | None, to_id: int | None) -> list[dict[str, Any]]:
+        """This file's objects (``objs``) that fall in ``[from_id, to_id]``; ``objs`` itself when all do."""
+        if self.within(from_id, to_id):
+            return objs
+        return [o for o in objs if (from_id is None or o["id"] >= from_id) and (to_id is None or o["id"] <= to_id)]
 
     def line(self) -> bytes:
         """The index line that records this file."""

@@ -45,8 +45,8 @@ from nom.durable import atomic_write, fsync_dir, syncfs
 from nom.errors import CorruptFile, NomError, StoreError
 from nom.ids import IdClock
 from nom.index import FileInfo, JobIndex, is_data_name
-from nom.scan import Scan
 from nom.model import MAX_ID, Nom, check_job_id, check_object, is_type
+from nom.scan import Scan
 
 __all__ = ["Store", "Scan", "Usage", "Quarantined"]
 
