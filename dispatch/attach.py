@@ -31,16 +31,27 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 @dataclass
 class _JobCache:
-    files: OrderedDict[int, list[dict[str, Any]]] = field(default_factory=OrderedDict)
-    sizes: dict[int, int] = field(default_factory=dict)
+    files: OrderedDict[int, _CachedFile] = field(default_factory=OrderedDict)
     objects: int = 0
     bytes: int = 0
     hits: int = 0
     misses: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _CachedFile:
+    raw: bytes  # the file's matching objects as one encoded JSON array
+    objects: int
+    first_id: int
+    last_id: int
+
+
 class Cache:
-    """The newest objects of each job, by store file, within ``max_objects`` and ``max_bytes`` in all."""
+    """The newest objects of each job, by store file, within ``max_objects`` and ``max_bytes`` in all.
+
+    Files are kept encoded and decoded on each hit: decoded tweets take about four times their JSON
+    size in Python objects (50,000 of them: 110 MB), and the bound should be what the cache really holds.
+    """
 
     def __init__(self, max_objects: int = 50_000, max_bytes: int = 64 * 2**20) -> None:
         self.max_objects = max_objects
@@ -49,29 +60,30 @@ class Cache:
         self.objects = 0
         self.bytes = 0
 
-    def put(self, job: str, file_name: int, objects: list[dict[str, Any]], size: int) -> None:
-        """Keep a file's objects (``size``: their encoded bytes)."""
+    def put(self, job: str, file_name: int, objects: list[dict[str, Any]], raw: bytes | None = None) -> None:
+        """Keep a file's objects; ``raw`` is their encoding when the caller already has it."""
         entry = self.jobs.setdefault(job, _JobCache())
-        if file_name in entry.files:
+        if file_name in entry.files or not objects:
             return
-        entry.files[file_name] = objects
-        entry.sizes[file_name] = size
-        entry.objects += len(objects)
-        entry.bytes += size
-        self.objects += len(objects)
-        self.bytes += size
+        cached = _CachedFile(orjson.dumps(objects) if raw is None else raw, len(objects),
+                             objects[0].get("id", 0), objects[-1].get("id", 0))
+        entry.files[file_name] = cached
+        entry.objects += cached.objects
+        entry.bytes += len(cached.raw)
+        self.objects += cached.objects
+        self.bytes += len(cached.raw)
         while (self.objects > self.max_objects or self.bytes > self.max_bytes) and self._evict_oldest():
             pass
 
     def get(self, job: str, file_name: int) -> list[dict[str, Any]] | None:
         """A file's objects if cached (counted as a hit), else None (a miss)."""
         entry = self.jobs.setdefault(job, _JobCache())
-        objects = entry.files.get(file_name)
-        if objects is None:
+        cached = entry.files.get(file_name)
+        if cached is None:
             entry.misses += 1
-        else:
-            entry.hits += 1
-        return objects
+            return None
+        entry.hits += 1
+        return orjson.loads(cached.raw)
 
     def _evict_oldest(self) -> bool:
         oldest = None
@@ -87,12 +99,11 @@ class Cache:
 
     def _remove(self, job: str, name: int) -> None:
         entry = self.jobs[job]
-        objects = entry.files.pop(name)
-        size = entry.sizes.pop(name)
-        entry.objects -= len(objects)
-        entry.bytes -= size
-        self.objects -= len(objects)
-        self.bytes -= size
+        cached = entry.files.pop(name)
+        entry.objects -= cached.objects
+        entry.bytes -= len(cached.raw)
+        self.objects -= cached.objects
+        self.bytes -= len(cached.raw)
 
     def drop(self, job: str) -> None:
         """Forget a job's entries."""
@@ -105,10 +116,10 @@ class Cache:
         """Per job: objects, bytes, oldest and newest id, hits and misses."""
         out = []
         for job, entry in sorted(self.jobs.items()):
-            ids = [objs[0]["id"] for objs in entry.files.values() if objs]
-            last = [objs[-1]["id"] for objs in entry.files.values() if objs]
+            files = entry.files.values()
             out.append({"jobId": job, "objects": entry.objects, "bytes": entry.bytes, "files": len(entry.files),
-                        "oldestId": min(ids, default=None), "newestId": max(last, default=None),
+                        "oldestId": min((f.first_id for f in files), default=None),
+                        "newestId": max((f.last_id for f in files), default=None),
                         "hits": entry.hits, "misses": entry.misses})
         return out
 
@@ -168,10 +179,10 @@ class Attachment:
             except NomError:
                 self.stats["malformed"] += 1
                 continue
-            matched += self._take(header, objects, len(frames[2]))
+            matched += self._take(header, objects, frames[2])
         return matched
 
-    def _take(self, header: dict[str, Any], objects: list[dict[str, Any]], size: int) -> int:
+    def _take(self, header: dict[str, Any], objects: list[dict[str, Any]], raw: bytes) -> int:
         seq, epoch = header.get("seq"), header.get("epoch")
         if self.next_seq is not None and (seq != self.next_seq or epoch != self.epoch):
             self._heal(header)
@@ -182,7 +193,7 @@ class Attachment:
         self.stats["matched"] += len(keep)
         self.stats["other"] += len(objects) - len(keep)
         if keep and isinstance(header.get("file"), int):
-            self.cache.put(self.job, header["file"], keep, size)
+            self.cache.put(self.job, header["file"], keep, raw if len(keep) == len(objects) else None)
         return len(keep)
 
     def _heal(self, header: dict[str, Any]) -> None:
@@ -193,7 +204,7 @@ class Attachment:
             if info.min_id > self.last_id and info.max_id < first:
                 objs = self.store.read_file(self.job, info)
                 keep = [o for o in objs if type_matches(self.type_returned, o.get("type", ""))]
-                self.cache.put(self.job, info.name, keep, info.bytes)
+                self.cache.put(self.job, info.name, keep)
                 self.stats["healed"] += len(keep)
 
     def send_results(self, job: str, objects: list[dict[str, Any]]) -> None:

@@ -114,9 +114,8 @@ class StandingReduction:
         """How far behind the job's newest file the reduction is (worked out at most once a second)."""
         now = time.monotonic()
         if now - self._lag_at >= 1.0:
-            files = self.store.files(self.spec.job, reconcile=False)
-            pending = [f for f in files if f.name > self.follower.watermark]
-            self._lag = {"files": len(pending), "objects": sum(f.objects for f in pending)}
+            files, objects = self.store.backlog(self.spec.job, self.follower.watermark)
+            self._lag = {"files": files, "objects": objects}
             self._lag_at = now
         return self._lag
 

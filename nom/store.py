@@ -119,8 +119,9 @@ class Store:
             if clock is None:
                 index = self._index(job, create=True)
                 clock = IdClock(self.job_dir(job) / "clock")
-                for info in index.entries.values():
-                    clock.observe(max(info.max_id, info.name))
+                highest = index.highest()
+                if highest is not None:
+                    clock.observe(highest)
                 self._clocks[job] = clock
             return clock
 
@@ -276,9 +277,7 @@ class Store:
         new lines are read, which stays cheap however many files the job has (for followers that poll).
         """
         index = self._reconciled(job, report) if reconcile else self._index(job)
-        with index.lock:
-            chosen = [i for i in index.entries.values() if i.overlaps(from_id, to_id)]
-        return sorted(chosen, key=_file_name)
+        return index.overlapping(from_id, to_id)
 
     def new_files(self, job: str, cursor: tuple[int, int] | None) -> tuple[list[FileInfo], tuple[int, int]]:
         """Files of ``job`` learnt since ``cursor`` (all of them for None), cheaply, and the next cursor."""
@@ -350,17 +349,16 @@ class Store:
     def usage(self, job: str) -> Usage:
         """Files, objects, bytes and id range of ``job``, from its index."""
         index = self._reconciled(job)
-        with index.lock:
-            entries = list(index.entries.values())
+        files, objects, size, oldest, newest = index.totals()
         qdir = self.job_dir(job) / "quarantine"
         quarantined = sum(1 for n in os.listdir(qdir) if n.endswith(".json")) if qdir.is_dir() else 0
         return Usage(
             job=job,
-            files=len(entries),
-            objects=sum(e.objects for e in entries),
-            bytes=sum(e.bytes for e in entries),
-            oldest_id=min((e.min_id for e in entries), default=None),
-            newest_id=max((e.max_id for e in entries), default=None),
+            files=files,
+            objects=objects,
+            bytes=size,
+            oldest_id=oldest,
+            newest_id=newest,
             max_size=self.max_size(job),
             quarantined=quarantined,
         )
@@ -388,18 +386,11 @@ class Store:
         if cap is None:
             return []
         index = self._index(job)
-        with index.lock:
-            index.refresh()
-            newest_first = sorted(index.entries.values(), key=_file_name, reverse=True)
-        total, doomed = reserve, []
-        for info in newest_first:
-            total += info.bytes
-            if total > cap:
-                doomed.append(info)
+        index.refresh()
+        doomed = index.oldest_beyond(cap - reserve)  # oldest first: a crash part-way leaves the newest
         if not doomed:
             return []
         folder = index.folder
-        doomed.reverse()  # oldest first, so a crash part-way leaves only the newest files
         for info in doomed:
             try:
                 os.unlink(folder / info.filename)
@@ -443,6 +434,15 @@ class Store:
         index.refresh()
         return index
 
+    def reconcile(self, job: str, report: list[Quarantined] | None = None) -> None:
+        """Check the job's index against its folder: files written by hand (or whose index line was
+        lost) are read and indexed, files gone are dropped; unreadable files are quarantined."""
+        self._reconciled(job, report)
+
+    def backlog(self, job: str, after: int) -> tuple[int, int]:
+        """Files and objects of ``job`` named above ``after`` (a follower's watermark), from the index."""
+        return self._index(job).newer_than(after)
+
     def _reconciled(self, job: str, report: list[Quarantined] | None = None) -> JobIndex:
         index = self._index(job)
         self._reconcile(job, index, report)
@@ -451,8 +451,8 @@ class Store:
     def _reconcile(self, job: str, index: JobIndex, report: list[Quarantined] | None = None,
                    names: list[str] | None = None) -> None:
         index.refresh()
-        on_disk = {int(n[:-5]) for n in (os.listdir(index.folder) if names is None else names) if is_data_name(n)}
-        missing = index.reconcile(on_disk)
+        listing = (entry.name for entry in os.scandir(index.folder)) if names is None else names
+        missing = index.reconcile(int(n[:-5]) for n in listing if is_data_name(n))
         infos = []
         for name in missing:
             info = self._index_file(job, index.folder, name, report)
@@ -521,7 +521,3 @@ def _is_alive(pid: int) -> bool:
 
 def _any_id(obj: Nom | dict[str, Any]) -> int:
     return obj.id if isinstance(obj, Nom) else obj["id"]
-
-
-def _file_name(info: FileInfo) -> int:
-    return info.name

@@ -39,6 +39,7 @@ class Follower:
         self.recent: set[int] = {int(n) for n in state.get("recent", [])}
         self._changed = threading.Event()
         self._reconciled = 0.0
+        self._reconcile_every = RECONCILE_EVERY
         self._cursor: tuple[int, int] | None = None  # where in the job's index log the last poll stopped
         self._observer = _start_observer(store.job_dir(job, create=True), self._changed) if watch else None
 
@@ -46,14 +47,18 @@ class Follower:
         """The files not returned before, in name order; counts them as returned.
 
         New files are learnt from the job's index through a cursor (cost: what is new); every
-        ``RECONCILE_EVERY`` seconds the folder is listed too, to find files written by hand or by
-        a writer whose index line was lost.
+        ``RECONCILE_EVERY`` seconds (longer for folders so big that listing them takes over 1% of
+        the time) the folder is listed too, to find files written by hand or by a writer whose index
+        line was lost.
         """
         self._changed.clear()
         now = time.monotonic()
-        if now - self._reconciled >= RECONCILE_EVERY:
-            self._reconciled = now
-            self.store.files(self.job)  # reconciles the index with the folder; new files join its log
+        if now - self._reconciled >= self._reconcile_every:
+            self.store.reconcile(self.job)  # files found in the folder only join the index's log
+            took = time.monotonic() - now
+            self._reconciled = time.monotonic()
+            # a folder of 200k files takes a few tenths of a second to list: keep that under 1% of the time
+            self._reconcile_every = max(RECONCILE_EVERY, 100 * took)
         candidates, self._cursor = self.store.new_files(self.job, self._cursor)
         floor = self.watermark - self.grace_ns
         fresh = sorted((f for f in candidates if f.name > floor and f.name not in self.recent), key=_name)
