@@ -12,6 +12,7 @@ result is unchanged.
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -134,7 +135,7 @@ class LocalEngine(Engine):
 
     def _spawn(self) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "dispatch.worker", "--connect", self.endpoint,
-                                 "--nom-root", self.nom_root, "--token", self.token])
+                                 "--nom-root", self.nom_root, "--token", self.token, "--parent", str(os.getpid())])
         self.procs.append(proc)
 
     def wait_ready(self, timeout: float = 30.0) -> bool:

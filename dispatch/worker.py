@@ -120,12 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connect", required=True)
     parser.add_argument("--nom-root", required=True)
     parser.add_argument("--token", default="", help="the engine's token, sent with every message")
+    parser.add_argument("--parent", type=int, default=None,
+                        help="pid of the process that started us (default: our parent now); we exit when it is gone")
     args = parser.parse_args(argv)
+    # the pid comes from the engine: a Dispatch that dies while we are still starting must not be
+    # mistaken for init (we would then wait for a parent change that already happened)
+    parent = args.parent or os.getppid()
+    if os.getppid() != parent:
+        return 0
     worker = Worker(args.connect, args.nom_root, token=args.token)
-    parent = os.getppid()
     while worker.step():
         if os.getppid() != parent:  # orphaned: the dispatcher died
             break
+    worker.sock.close(linger=0)
     return 0
 
 

@@ -76,3 +76,48 @@ def test_an_orphaned_worker_on_a_reused_port_is_never_given_work(tmp_path) -> No
         stale.kill()
         stale.wait(timeout=10)
         engine.close()
+
+
+def test_workers_exit_when_their_dispatch_is_killed(tmp_path) -> None:
+    """SIGKILL the process that owns a LocalEngine: its workers notice and exit, they do not linger."""
+    import subprocess
+    import sys
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from dispatch.engine import LocalEngine\n"
+         f"engine = LocalEngine({str(tmp_path)!r}, 2); assert engine.wait_ready()\n"
+         "print(*[p.pid for p in engine.procs], flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in owner.stdout.readline().split()]
+        assert len(pids) == 2
+        owner.kill()
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids), "a worker outlived its Dispatch by 10 s"
+    finally:
+        owner.kill()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def test_a_worker_whose_dispatch_died_before_it_started_exits(tmp_path) -> None:
+    """The engine names its pid: a worker that starts after its Dispatch is gone exits at once."""
+    import subprocess
+    import sys
+
+    worker = subprocess.Popen([sys.executable, "-m", "dispatch.worker", "--connect", "tcp://127.0.0.1:9",
+                               "--nom-root", str(tmp_path), "--parent", "999999999"])
+    assert worker.wait(timeout=20) == 0
