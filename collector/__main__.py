@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the service; exit 0 after a clean shutdown."""
     args = parse_args(argv)
+    # The store's writer thread makes a dozen short system calls per file, each giving up the GIL; with the
+    # default 5 ms switch interval it then waits behind the loop that makes tweets, and the disk idles.
+    sys.setswitchinterval(0.0005)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if args.log_dir:
         Path(args.log_dir).mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,8 @@ __all__ = ["JobRunner", "RecentKeys"]
 
 log = logging.getLogger("collector")
 
-MAX_IN_FLIGHT = 64  # files submitted and not yet durable, per job (backpressure on the source)
+MAX_IN_FLIGHT = 128  # files submitted and not yet durable, per job: two writer groups, so writing overlaps making
+# the next files (and backpressure on the source past that)
 MAX_READ = 5000  # items taken from a source in one step
 RETRY_SECONDS = 1.0
 
@@ -181,9 +182,7 @@ class JobRunner:
         can_read = not self.source.done and len(self.in_flight) < MAX_IN_FLIGHT
         if can_read and not self.interval:
             return 0.0
-        waits = [0.05]
-        if self.in_flight:
-            waits.append(0.002)
+        waits = [0.05]  # files in flight need no timer: the writer's fd wakes the loop when they land
         if self.buffer:
             waits.append(max(0.0, self.buffer_since + self.flush_latency - now))
         if can_read and self.interval:

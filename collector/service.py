@@ -81,6 +81,9 @@ class Collector:
         self.control.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
         self.control.bind(self.control_endpoint)
         self.control_endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._poller = zmq.Poller()
+        self._poller.register(self.control, zmq.POLLIN)
+        self._poller.register(self.writer.fileno(), zmq.POLLIN)
         self.running = True
         log.info("collector %d started: control %s, store %s", os.getpid(), self.control_endpoint, self.store.root)
         threading.Thread(target=self._warm_indexes, name="warm-indexes", daemon=True).start()
@@ -108,7 +111,10 @@ class Collector:
         assert self.control is not None, "start() first"
         now = time.monotonic() if now is None else now
         wait = min([max_wait] + [runner.next_due(now) for runner in self.jobs.values()])
-        if self.control.poll(int(wait * 1000)):
+        ready = dict(self._poller.poll(int(wait * 1000)))
+        if self.writer.fileno() in ready:  # files became durable: publish them now (in runner.step)
+            self.writer.clear_signal()
+        if self.control in ready:
             self._answer()
         moved = 0
         for runner in list(self.jobs.values()):

@@ -10,6 +10,7 @@ of growing memory without limit.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -36,6 +37,9 @@ class GroupWriter:
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
+        # readable whenever a group has finished: an event loop polls it beside its sockets, so it
+        # learns at once that futures are resolved instead of polling for them
+        self._event = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="nom-group-writer", daemon=True)
         self._thread.start()
 
@@ -68,6 +72,19 @@ class GroupWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            os.close(self._event)
+
+    def fileno(self) -> int:
+        """An fd that becomes readable when submitted arrays have become durable (or failed)."""
+        return self._event
+
+    def clear_signal(self) -> None:
+        """Make ``fileno()`` unreadable again (after a wake-up)."""
+        try:
+            os.eventfd_read(self._event)
+        except BlockingIOError:
+            pass
 
     def pending(self) -> int:
         """Arrays queued and not yet committed."""
@@ -133,8 +150,15 @@ class GroupWriter:
         else:
             for future, info in zip(futures, infos):
                 future.set_result(info)
+            self._signal()
 
-    @staticmethod
-    def _fail(futures: list[Future[FileInfo]], exc: BaseException) -> None:
+    def _fail(self, futures: list[Future[FileInfo]], exc: BaseException) -> None:
         for future in futures:
             future.set_exception(exc)
+        self._signal()
+
+    def _signal(self) -> None:
+        try:
+            os.eventfd_write(self._event, 1)
+        except OSError:  # closed at shutdown
+            pass

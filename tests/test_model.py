@@ -89,3 +89,16 @@ def test_clock_is_shared_between_processes(tmp_path) -> None:
         assert batch == sorted(batch)
     # a clock opened later (a restart) continues above all of them
     assert IdClock(path).next() > max(every)
+
+
+def test_clock_leases_keep_processes_unique_and_in_order_within_a_lease(tmp_path) -> None:
+    from nom.ids import LEASE_NS
+
+    path = str(tmp_path / "clock")
+    a, b = IdClock(path), IdClock(path)  # two processes sharing a job's clock
+    issued = []
+    for n in range(3000):
+        issued.append((a if n % 3 else b).take(1 + n % 50))
+    assert len(set(issued)) == len(issued)
+    assert all(later > earlier - LEASE_NS for earlier, later in zip(issued, issued[1:]))
+    assert IdClock(path).next() > max(issued)  # a restart starts above every lease handed out
