@@ -42,35 +42,59 @@ RETRY_SECONDS = 1.0
 
 
 class RecentKeys:
-    """The dedup keys of a job's recent tweets, bounded (oldest forgotten first)."""
+    """The dedup keys of a job's recent tweets, bounded: about ``limit`` of them, the oldest forgotten first.
+
+    Keys are kept in chunks as they came (one per batch of items), and a whole chunk is forgotten at a
+    time, so remembering and forgetting run in C set operations rather than a Python step per key.
+    """
 
     def __init__(self, limit: int = 500_000) -> None:
         self.limit = limit
         self._set: set[str] = set()
-        self._order: deque[str] = deque()
+        self._chunks: deque[list[str]] = deque()
+        self._count = 0
 
     def add(self, key: str) -> bool:
         """Remember ``key``; False when it was already there (a duplicate)."""
         if key in self._set:
             return False
-        self._set.add(key)
-        self._order.append(key)
-        if len(self._order) > self.limit:
-            self._set.discard(self._order.popleft())
+        self._remember([key])
         return True
 
     def add_many(self, items: list[Item]) -> list[Item]:
-        """Remember the keys of ``items``; return the items whose keys were new."""
-        seen, order, fresh = self._set, self._order, []
-        for item in items:
-            key = item.key
+        """Remember the keys of ``items``; return the items whose keys were new (the first of repeats)."""
+        keys = [item.key for item in items]
+        if self._set.isdisjoint(keys):
+            before = len(self._set)
+            self._set.update(keys)
+            if len(self._set) - before == len(keys):  # the usual case: all new, none repeated
+                self._remember(keys, added=True)
+                return items
+            self._set.difference_update(keys)  # repeats within the batch: sort them out below
+        seen, fresh, fresh_keys = self._set, [], []
+        for item, key in zip(items, keys):
             if key not in seen:
                 seen.add(key)
-                order.append(key)
                 fresh.append(item)
-        while len(order) > self.limit:
-            seen.discard(order.popleft())
+                fresh_keys.append(key)
+        self._remember(fresh_keys, added=True)
         return fresh
+
+    def _remember(self, keys: list[str], added: bool = False) -> None:
+        """Record ``keys`` (``added``: already in the set) and forget the oldest chunks past the limit."""
+        if not keys:
+            return
+        if self._chunks and len(self._chunks[-1]) < 1000:  # many small batches (add) share a chunk
+            self._chunks[-1].extend(keys)
+        else:
+            self._chunks.append(keys)
+        if not added:
+            self._set.update(keys)
+        self._count += len(keys)
+        while self._count - len(self._chunks[0]) >= self.limit:
+            old = self._chunks.popleft()
+            self._set.difference_update(old)
+            self._count -= len(old)
 
     def __len__(self) -> int:
         return len(self._set)
