@@ -92,6 +92,7 @@ class Store:
         self._clocks: dict[str, IdClock] = {}
         self._lock = threading.RLock()
         self._types_seen: set[str] = set()
+        self._folders: dict[str, str] = {}
 
     # -- jobs ---------------------------------------------------------------
 
@@ -107,6 +108,13 @@ class Store:
         from nom.model import is_job_id
 
         return sorted(e.name for e in os.scandir(self.root) if e.is_dir() and is_job_id(e.name))
+
+    def _folder(self, job: str) -> str:
+        """The folder of ``job`` as a string, after checking the id (cached: hot paths call it per file)."""
+        folder = self._folders.get(job)
+        if folder is None:
+            folder = self._folders[job] = str(self.job_dir(job))
+        return folder
 
     def exists(self, job: str) -> bool:
         """True when ``job`` has a folder in the store."""
@@ -292,9 +300,18 @@ class Store:
         files = self.files(job, from_id, to_id, report=report)
         return Scan(self, job, from_id, to_id, files, quarantined=report)
 
+    def reconcile(self, job: str, report: list[Quarantined] | None = None) -> None:
+        """Check the job's index against its folder: files written by hand (or whose index line was
+        lost) are read and indexed, files gone are dropped; unreadable files are quarantined."""
+        self._reconciled(job, report)
+
+    def backlog(self, job: str, after: int) -> tuple[int, int]:
+        """Files and objects of ``job`` named above ``after`` (a follower's watermark), from the index."""
+        return self._index(job).newer_than(after)
+
     def read_file(self, job: str, info: FileInfo, *, report: list[Quarantined] | None = None) -> list[dict[str, Any]]:
         """The objects of one data file; a bad file is quarantined (and added to ``report``) and reads as []."""
-        path = self.job_dir(job) / info.filename
+        path = f"{self._folder(job)}/{info.name}.json"  # a string: pathlib costs more than the read per file
         try:
             with open(path, "rb") as fh:
                 objs = orjson.loads(fh.read())
@@ -304,7 +321,7 @@ class Store:
                 _check_all(objs)
                 index = self._index(job)
                 index.remove([info.name])
-                index.add([self._describe(info.name, objs, path.stat().st_size)])
+                index.add([self._describe(info.name, objs, os.stat(path).st_size)])
             return objs
         except FileNotFoundError:
             return []  # deleted by retention since the listing
@@ -420,6 +437,11 @@ class Store:
     # -- internals ----------------------------------------------------------
 
     def _index(self, job: str, *, create: bool = False) -> JobIndex:
+        return self._index_built(job, create=create)[0]
+
+    def _index_built(self, job: str, *, create: bool = False) -> tuple[JobIndex, list[Quarantined] | None]:
+        """The job's index, and what building it quarantined when this call built it (else None)."""
+        found = None
         with self._lock:
             index = self._indexes.get(job)
             if index is None:
@@ -430,22 +452,17 @@ class Store:
                 self._indexes[job] = index
                 names = os.listdir(folder)  # one listing serves both: orphans out, unindexed files in
                 _remove_orphans(folder, names)
-                self._reconcile(job, index, names=names)
+                found = []
+                self._reconcile(job, index, found, names=names)
         index.refresh()
-        return index
-
-    def reconcile(self, job: str, report: list[Quarantined] | None = None) -> None:
-        """Check the job's index against its folder: files written by hand (or whose index line was
-        lost) are read and indexed, files gone are dropped; unreadable files are quarantined."""
-        self._reconciled(job, report)
-
-    def backlog(self, job: str, after: int) -> tuple[int, int]:
-        """Files and objects of ``job`` named above ``after`` (a follower's watermark), from the index."""
-        return self._index(job).newer_than(after)
+        return index, found
 
     def _reconciled(self, job: str, report: list[Quarantined] | None = None) -> JobIndex:
-        index = self._index(job)
-        self._reconcile(job, index, report)
+        index, found = self._index_built(job)
+        if found is None:
+            self._reconcile(job, index, report)
+        elif report is not None:
+            report.extend(found)  # just built from a listing: no need to list the folder again
         return index
 
     def _reconcile(self, job: str, index: JobIndex, report: list[Quarantined] | None = None,
