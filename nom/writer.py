@@ -72,8 +72,9 @@ class GroupWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout)
-        if not self._thread.is_alive():
+        if not self._thread.is_alive() and self._event >= 0:
             os.close(self._event)
+            self._event = -1  # closing twice must not close an fd that has been reused since
 
     def fileno(self) -> int:
         """An fd that becomes readable when submitted arrays have become durable (or failed)."""
@@ -83,7 +84,7 @@ class GroupWriter:
         """Make ``fileno()`` unreadable again (after a wake-up)."""
         try:
             os.eventfd_read(self._event)
-        except BlockingIOError:
+        except OSError:  # nothing to clear (EAGAIN), or closed
             pass
 
     def pending(self) -> int:

@@ -217,3 +217,20 @@ class TestStoreSyncfs(StoreContract):
 
 class TestStoreFsync(StoreContract):
     sync = "fsync"
+
+
+def test_group_writer_fd_is_readable_once_files_are_durable(tmp_path: Path) -> None:
+    """An event loop polls the writer's fd beside its sockets: it turns readable when futures resolve."""
+    import select
+
+    writer = GroupWriter(Store(tmp_path / "root"))
+    try:
+        assert select.select([writer.fileno()], [], [], 0)[0] == []
+        future = writer.submit("job1", objs([1, 2]))
+        assert select.select([writer.fileno()], [], [], 10)[0] == [writer.fileno()]
+        assert future.done() and future.result().objects == 2
+        writer.clear_signal()
+        assert select.select([writer.fileno()], [], [], 0)[0] == []
+    finally:
+        writer.close()
+        writer.close()  # twice is harmless
