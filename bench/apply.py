@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from dispatch.engine import ApplySpec  # noqa: E402
 from dispatch.standing import StandingReduction  # noqa: E402
 from nom import Store  # noqa: E402
-from services import Service  # noqa: E402
+from services import Service, standing_synthetic_job  # noqa: E402
 
 PER_FILE = 50
 WORD = re.compile(r"\w+")
@@ -124,14 +124,7 @@ def standing_delay(base: Path, rate: int, seconds: float) -> dict:
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     try:
-        reply = collector.call("newCollectorJob", jobName="delay", searchTerms="biden harris",
-                               collectorObjectsPerFile=50, delayInMsBetweenObjects=0,
-                               source={"kind": "synthetic", "rate": rate})
-        job = reply["data"]["jobId"]
-        sub.setsockopt(zmq.SUBSCRIBE, job.encode())
-        sub.connect(f"tcp://127.0.0.1:{reply['data']['dispatchPort']}")
-        dispatch.call("attach", job=reply)
-        apply_id = dispatch.call("apply", map="count", reduce="sum", jobId=job, toDate="now")["applyId"]
+        job, apply_id = standing_synthetic_job(collector, dispatch, sub, "delay", rate, "count")
         time.sleep(1.0)
         published: list[tuple[int, float]] = []  # (objects published up to and including the batch, when seen)
         counted: list[tuple[float, int]] = []  # (when queried, objects the standing result counted)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from nom import Store  # noqa: E402
-from services import Service  # noqa: E402
+from services import Service, standing_synthetic_job  # noqa: E402
 
 RATE = 20_000
 
@@ -55,14 +55,7 @@ def main() -> None:
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     try:
-        reply = collector.call("newCollectorJob", jobName="soak", searchTerms="biden harris",
-                               collectorObjectsPerFile=50, delayInMsBetweenObjects=0,
-                               source={"kind": "synthetic", "rate": RATE})
-        job = reply["data"]["jobId"]
-        sub.setsockopt(zmq.SUBSCRIBE, job.encode())
-        sub.connect(f"tcp://127.0.0.1:{reply['data']['dispatchPort']}")
-        dispatch.call("attach", job=reply)
-        apply_id = dispatch.call("apply", map="words", reduce="sum", jobId=job, toDate="now")["applyId"]
+        job, apply_id = standing_synthetic_job(collector, dispatch, sub, "soak", RATE, "words")
         pids = {"collector": collector.proc.pid, "dispatch": dispatch.proc.pid}
         for n, pid in enumerate(children(dispatch.proc.pid)):
             pids[f"worker{n}"] = pid

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import zmq
+
 from nectar.client import Client
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,3 +66,17 @@ class Service:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+def standing_synthetic_job(collector: Service, dispatch: Service, sub: zmq.Socket, name: str, rate: int,
+                           map_name: str) -> tuple[str, str]:
+    """A synthetic job at ``rate`` objects/s (50 a file), ``sub`` subscribed to what it publishes, Dispatch
+    attached and reducing ``map_name``/sum with toDate now. Returns the job id and the apply id."""
+    reply = collector.call("newCollectorJob", jobName=name, searchTerms="biden harris",
+                           collectorObjectsPerFile=50, delayInMsBetweenObjects=0,
+                           source={"kind": "synthetic", "rate": rate})
+    job = reply["data"]["jobId"]
+    sub.setsockopt(zmq.SUBSCRIBE, job.encode())
+    sub.connect(f"tcp://127.0.0.1:{reply['data']['dispatchPort']}")
+    dispatch.call("attach", job=reply)
+    return job, dispatch.call("apply", map=map_name, reduce="sum", jobId=job, toDate="now")["applyId"]

@@ -7,6 +7,7 @@ import signal
 import time
 
 from collector.sources.synthetic import SyntheticSource
+from conftest import wait_for
 from dispatch.engine import ApplySpec, LocalEngine
 from dispatch.functions import finish
 from nom import Store
@@ -87,17 +88,14 @@ def test_workers_exit_when_their_dispatch_is_killed(tmp_path) -> None:
         [sys.executable, "-c",
          "import sys, time; from dispatch.engine import LocalEngine\n"
          f"engine = LocalEngine({str(tmp_path)!r}, 2); assert engine.wait_ready()\n"
-         "print(*[p.pid for p in engine.procs], flush=True); time.sleep(60)"],
+         "print(*[p.pid for p in engine.procs], flush=True); import signal; signal.pause()"],
         stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in owner.stdout.readline().split()]
         assert len(pids) == 2
         owner.kill()
         owner.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
-            time.sleep(0.1)
-        assert not any(_alive(p) for p in pids), "a worker outlived its Dispatch by 10 s"
+        wait_for(lambda: not any(_alive(p) for p in pids), timeout=10, what="the workers to exit after their Dispatch")
     finally:
         owner.kill()
         for pid in pids:

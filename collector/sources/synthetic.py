@@ -38,12 +38,6 @@ _MASK = 2**64 - 1
 _LANGS_ENCODED = [lang.encode() for lang in LANGS]
 
 
-def _mix(value: int) -> int:
-    """A cheap, well-spread 64-bit hash (one multiply of splitmix64's finaliser)."""
-    value = ((value ^ (value >> 31)) * 0x94D049BB133111EB) & _MASK
-    return value ^ (value >> 29)
-
-
 class SyntheticSource(Source):
     """Tweets made up on the spot, ``rate`` per second (None: as fast as the collector takes them)."""
 
@@ -93,7 +87,8 @@ class SyntheticSource(Source):
         langs, nlangs, join = _LANGS_ENCODED, len(LANGS), b"".join
         items = []
         for n in range(self.next, end):
-            h = ((seed + n) ^ ((seed + n) >> 31)) * 0x94D049BB133111EB & _MASK  # _mix, inlined: the hot loop
+            # a cheap, well-spread 64-bit hash of (seed, n): one multiply of splitmix64's finaliser
+            h = ((seed + n) ^ ((seed + n) >> 31)) * 0x94D049BB133111EB & _MASK
             h ^= h >> 29
             text, entities, metrics = bodies[h % POOL]
             author_id, author = authors[(h >> 16) % AUTHORS]
