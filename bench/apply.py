@@ -25,7 +25,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from multiprocessing import Pool
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from dispatch.engine import ApplySpec  # noqa: E402
 from dispatch.standing import StandingReduction  # noqa: E402
 from nom import Store  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 from services import Service, standing_synthetic_job  # noqa: E402
 
 PER_FILE = 50
@@ -154,7 +154,7 @@ def standing_delay(base: Path, rate: int, seconds: float) -> dict:
 
 def main() -> None:
     objects = int(os.environ.get("BENCH_OBJECTS", 1_000_000))
-    base = Path(tempfile.mkdtemp(prefix="nectar-bench-apply-"))
+    base = scratch_dir("nectar-bench-apply-")
     try:
         paths = generate(base / "root", objects)
         print(f"generated {objects} objects in {len(paths)} files", flush=True)

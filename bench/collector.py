@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections import deque
 from pathlib import Path
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from collector.sources.synthetic import SyntheticSource  # noqa: E402
 from nom import GroupWriter, Store  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 from services import Service  # noqa: E402
 
 PER_FILE = 50
@@ -68,7 +68,7 @@ def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: fl
 
 def main() -> None:
     seconds = float(os.environ.get("BENCH_SECONDS", 30))
-    base = Path(tempfile.mkdtemp(prefix="nectar-bench-collector-"))
+    base = scratch_dir("nectar-bench-collector-")
     service = Service("collector", base / "root").start()
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)

@@ -13,7 +13,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from apply import generate  # noqa: E402
 from dispatch.engine import ApplySpec, LocalEngine  # noqa: E402
 from dispatch.spark_engine import SparkEngine  # noqa: E402
 from nom import Store  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 
 
 def local_apply(engine: LocalEngine, files, n: int) -> float:
@@ -47,7 +47,7 @@ def spark_apply(engine: SparkEngine, files, n: int) -> float:
 
 def main() -> None:
     objects = int(os.environ.get("BENCH_OBJECTS", 1_000_000))
-    base = Path(tempfile.mkdtemp(prefix="nectar-bench-engines-"))
+    base = scratch_dir("nectar-bench-engines-")
     try:
         generate(base / "root", objects)
         files = Store(base / "root").files("bench")

@@ -14,7 +14,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from nom import Store  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 from services import Service  # noqa: E402
 
 JOBS, FILES_PER_JOB = 100, 1000
@@ -52,7 +52,7 @@ def naive(root: Path) -> float:
 
 
 def main() -> None:
-    base = Path(tempfile.mkdtemp(prefix="nectar-bench-jobs-"))
+    base = scratch_dir("nectar-bench-jobs-")
     try:
         build(base / "root")
         collector = Service("collector", base / "root").start()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from nom import Store  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 from services import Service, standing_synthetic_job  # noqa: E402
 
 RATE = 20_000
@@ -49,7 +49,7 @@ def children(pid: int) -> list[int]:
 def main() -> None:
     seconds = float(os.environ.get("BENCH_SECONDS", 600))
     warmup = min(60.0, seconds / 5)
-    base = Path(tempfile.mkdtemp(prefix="nectar-soak-"))
+    base = scratch_dir("nectar-soak-")
     collector = Service("collector", base / "root").start()
     dispatch = Service("dispatch", base / "root", "--workers", "2").start()
     sub = zmq.Context.instance().socket(zmq.SUB)

@@ -5,7 +5,9 @@ Prints, in one run:
   written with no fsync at all (goal >= 0.6) and to one fsync + folder fsync per file (goal >= 5x);
 - a scan of one million objects as a ratio to a plain loop of orjson.loads over the same files (goal >= 0.7).
 
-Rounds alternate between the contenders so that a noisy neighbour hurts all of them alike; medians are shown.
+Rounds alternate between the contenders so that a noisy neighbour hurts all of them alike; each ratio is
+the median of the ratios within rounds. The cost of creating an empty file is printed too: on the development
+VM it moved between 10 and 590 us from minute to minute, and it bounds every contender.
 The last line is one JSON object with every figure.
 """
 
@@ -16,7 +18,6 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nom import GroupWriter, Store  # noqa: E402
 from nom.durable import fsync_dir  # noqa: E402
+from scratch import scratch_dir  # noqa: E402
 
 PER_FILE = 50
 WORDS = "the of and to in a is that for it as was with be by on not he this are or".split()
@@ -74,6 +76,19 @@ def write_store(root: Path, arrays: list[list[dict]], group: int = 50) -> None:
     writer.close()
 
 
+def create_cost_us(folder: Path, files: int = 500) -> float:
+    """Microseconds to create one empty file here: the floor under every contender's rate.
+
+    On the development VM (ext4 without a journal) this alone ranged from 10 to 590 us between minutes,
+    so it is printed beside the ratios it bounds.
+    """
+    folder.mkdir()
+    start = time.perf_counter()
+    for n in range(files):
+        os.close(os.open(folder / str(n), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return round((time.perf_counter() - start) / files * 1e6, 1)
+
+
 def timed(fn, *args) -> float:
     start = time.perf_counter()
     fn(*args)
@@ -81,24 +96,35 @@ def timed(fn, *args) -> float:
 
 
 def bench_append(base: Path, files: int, rounds: int) -> dict:
+    """Each round writes the same arrays once per contender, one right after the other, starting with a
+    different contender each round; a ratio is taken within each round (the disk changes speed by several
+    times between minutes here, much less between seconds) and the median over rounds is reported."""
     arrays = make_arrays(files, 10**18)
     objects = files * PER_FILE
-    times: dict[str, list[float]] = {"no_fsync": [], "fsync_each": [], "store": []}
+    contenders = (("no_fsync", write_no_fsync), ("fsync_each", write_fsync_each), ("store", write_store))
+    times: dict[str, list[float]] = {name: [] for name, _ in contenders}
+    create_before = create_cost_us(base / "create-before")
     for r in range(rounds):
-        for name, fn in (("no_fsync", write_no_fsync), ("fsync_each", write_fsync_each), ("store", write_store)):
+        for name, fn in contenders[r % 3:] + contenders[: r % 3]:
             target = base / f"{name}-{r}"
             os.sync()  # start each contender with no dirty pages from the one before
             times[name].append(timed(fn, target, arrays))
             # no deletion until the end: on a disk mounted with discard, deleting slows the next round's creates
     rate = {k: objects / statistics.median(v) for k, v in times.items()}
+    to_no_fsync = [n / s for n, s in zip(times["no_fsync"], times["store"])]
+    to_fsync_each = [f / s for f, s in zip(times["fsync_each"], times["store"])]
     return {
+        "create_empty_file_us_before_after": [create_before, create_cost_us(base / "create-after")],
         "append_objects": objects,
+        "append_rounds": rounds,
         "append_bytes_per_object": len(orjson.dumps(arrays[0])) // PER_FILE,
         "append_store_objects_per_s": round(rate["store"]),
         "append_no_fsync_objects_per_s": round(rate["no_fsync"]),
         "append_fsync_each_objects_per_s": round(rate["fsync_each"]),
-        "append_ratio_to_no_fsync": round(rate["store"] / rate["no_fsync"], 3),
-        "append_ratio_to_fsync_each": round(rate["store"] / rate["fsync_each"], 2),
+        "append_ratio_to_no_fsync_by_round": [round(x, 2) for x in to_no_fsync],
+        "append_ratio_to_fsync_each_by_round": [round(x, 2) for x in to_fsync_each],
+        "append_ratio_to_no_fsync": round(statistics.median(to_no_fsync), 3),
+        "append_ratio_to_fsync_each": round(statistics.median(to_fsync_each), 2),
     }
 
 
@@ -140,9 +166,9 @@ def bench_scan(base: Path, objects: int, rounds: int) -> dict:
 def main() -> None:
     files = int(os.environ.get("BENCH_FILES", 2000))
     scan_objects = int(os.environ.get("BENCH_SCAN_OBJECTS", 1_000_000))
-    base = Path(tempfile.mkdtemp(prefix="nectar-bench-store-"))
+    base = scratch_dir("nectar-bench-store-")
     try:
-        figures = bench_append(base, files, rounds=5)
+        figures = bench_append(base, files, rounds=int(os.environ.get("BENCH_ROUNDS", 9)))
         for key, value in figures.items():
             print(f"{key:36} {value}")
         scan = bench_scan(base, scan_objects, rounds=3)
