@@ -3,7 +3,7 @@
 A real collector process runs a synthetic job (no rate limit, 50 objects per file) while a subscriber
 counts what is published. The store's own append (the GroupWriter path of bench/store.py, groups of 50
 files, arrays encoded beforehand) of the same kind of objects runs in this process, in turns with the
-collector and for as long: the collector is held with SIGSTOP while the store appends, then resumed.
+collector and for as long: the collector (with its writer process) is held with SIGSTOP while the store appends, then resumed.
 This machine's disk changes speed by several times from one minute to the next, and a burst into a
 clean page cache is faster than a sustained stream; taking turns of equal length lets both see the
 same disk in the same way. BENCH_SECONDS (30 by default) is each side's measured time, in ROUNDS turns.
@@ -45,6 +45,15 @@ def make_arrays(objects: int, first_id: int) -> list[list[dict]]:
     ids = iter(range(first_id, first_id + objects))
     return [[{"id": next(ids), "type": "data.tweet-biden-harris", "data": item.data}
              for item in source.read(PER_FILE)] for _ in range(objects // PER_FILE)]
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and its children (the collector and its writer process), to be stopped and resumed together."""
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            children += [int(c) for c in fh.read().split()]
+    return [pid, *children]
 
 
 def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: float) -> tuple[int, float]:
@@ -93,7 +102,9 @@ def main() -> None:
                     received += orjson.loads(sub.recv_multipart()[1])["count"]  # the header is enough to count
             after = service.call("jobStatus", jobId=job)["stored"]
             took = time.monotonic() - started
-            os.kill(service.proc.pid, signal.SIGSTOP)
+            stopped = family(service.proc.pid)
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
             try:
                 while sub.poll(200):  # what was published before the stop
                     received += orjson.loads(sub.recv_multipart()[1])["count"]
@@ -102,7 +113,8 @@ def main() -> None:
                 os.sync()  # nor the other way round
                 shutil.rmtree(base / f"append-{turn}")
             finally:
-                os.kill(service.proc.pid, signal.SIGCONT)
+                for pid in stopped:
+                    os.kill(pid, signal.SIGCONT)
             turns.append({"collector_objects_per_s": round((after - before) / took),
                           "store_append_objects_per_s": round(done / spent)})
             stored += after - before

@@ -37,15 +37,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--insecure", action="store_true",
                         help="allow binding beyond loopback without keys (anyone who can reach the ports can use them)")
     parser.add_argument("--pid-file", default=None, help="write the process id there")
+    parser.add_argument("--writer", choices=("process", "thread"), default="process",
+                        help="commit files in a process of their own (default) or in a thread of this one")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the service; exit 0 after a clean shutdown."""
     args = parse_args(argv)
-    # The store's writer thread makes a dozen short system calls per file, each giving up the GIL; with the
-    # default 5 ms switch interval it then waits behind the loop that makes tweets, and the disk idles.
-    sys.setswitchinterval(0.0005)
+    if args.writer == "thread":
+        # The store's writer thread makes a dozen short system calls per file, each giving up the GIL; with the
+        # default 5 ms switch interval it then waits behind the loop that makes tweets, and the disk idles.
+        sys.setswitchinterval(0.0005)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if args.log_dir:
         Path(args.log_dir).mkdir(parents=True, exist_ok=True)
@@ -59,14 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     collector = Collector(args.nom_root, control=args.control, host_name=args.host_name, bind_host=args.bind_host,
                           x_token=x_token(), flush_latency=args.flush_latency, publish_hwm=args.publish_hwm,
-                          keys=keys, insecure=args.insecure)
+                          keys=keys, insecure=args.insecure, writer=args.writer)
     try:
         collector.start()
     except InsecureBinding as exc:
         print(f"nectar-collector: refusing to start: {exc}", file=sys.stderr)
+        collector.writer.close()
         return 2
     except zmq.ZMQError as exc:
         print(f"nectar-collector: cannot bind {args.control}: {exc} (is another collector running?)", file=sys.stderr)
+        collector.writer.close()
         return 2
     if args.pid_file:
         Path(args.pid_file).write_text(f"{os.getpid()}\n")

@@ -28,6 +28,7 @@ from collector.job import JobRecord, JobState
 from collector.sources import Item, Source
 from nom import GroupWriter, NomError, Store
 from nom.index import FileInfo
+from nom.store import Encoded
 from nom.keys import Keys
 from nom.wire import encode_batch
 
@@ -245,7 +246,8 @@ class JobRunner:
         ids = self.store.new_ids(self.job, len(items))
         objects = [{"id": i, "type": self.type, "data": item.data} for i, item in zip(ids, items)]
         encoded = orjson.dumps(objects)  # once, for the store and the subscribers alike
-        future = self.writer.submit(self.job, objects, encoded)
+        # made here from the store's own ids (ascending) and the job's checked type: nothing to check again
+        future = self.writer.submit(self.job, Encoded(encoded, ids[0], ids[-1], len(ids)))
         self.in_flight.append(_InFlight(future, objects, encoded, items[-1].pos))
 
     def _resubmit(self, now: float) -> None:
@@ -253,7 +255,8 @@ class JobRunner:
         self.record.state = JobState.RUNNING
         while self.retry:
             entry = self.retry.popleft()
-            entry.future = self.writer.submit(self.job, entry.objects, entry.encoded)
+            entry.future = self.writer.submit(
+                self.job, Encoded(entry.encoded, entry.objects[0]["id"], entry.objects[-1]["id"], len(entry.objects)))
             self.in_flight.append(entry)
 
     def _finish_commits(self, now: float) -> int:

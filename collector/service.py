@@ -9,8 +9,10 @@ Sockets:
 - per job, PULL bound at ``tcp://<bind host>:<collectorPort>``: the storage inlet;
   NOM arrays pushed by peers (Dispatch's reducer outputs) to be stored.
 
-One thread runs the loop (``step``), one more commits files in groups
-(nom.GroupWriter), and the X source fetches on a thread of its own. A
+One thread runs the loop (``step``); files are committed in groups by a
+writer process of its own (nom.writer_process, so that writing does not
+compete with making tweets for one interpreter lock; ``writer="thread"``
+keeps it in-process), and the X source fetches on a thread of its own. A
 restarted collector resumes every job whose record says running or paused.
 """
 
@@ -33,6 +35,7 @@ from collector.runner import JobRunner
 from collector.sources import SourceError, make_source
 from nom import GroupWriter, Nom, NomError, Store, tweet_type
 from nom.keys import Keys, check_binding, refuse_if_in_use
+from nom.writer_process import ProcessWriter
 
 __all__ = ["Collector"]
 
@@ -45,10 +48,14 @@ class Collector:
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT,
                  host_name: str = "127.0.0.1", bind_host: str = "127.0.0.1", x_token: str | None = None,
                  flush_latency: float = 1.0, publish_hwm: int = 2000, base_dir: str | None = None,
-                 ctx: zmq.Context | None = None, keys: Keys | None = None, insecure: bool = False) -> None:
-        """Open the store; nothing is bound until ``start``."""
+                 ctx: zmq.Context | None = None, keys: Keys | None = None, insecure: bool = False,
+                 writer: str = "process") -> None:
+        """Open the store and start its writer ("process" or "thread"); nothing is bound until ``start``."""
+        if writer not in ("process", "thread"):
+            raise ValueError(f"writer must be 'process' or 'thread', got {writer!r}")
         self.store = Store(nom_root)
-        self.writer = GroupWriter(self.store)
+        self.writer: GroupWriter | ProcessWriter = (
+            ProcessWriter(self.store.root) if writer == "process" else GroupWriter(self.store))
         self.control_endpoint = control
         self.host_name = host_name
         self.bind_host = bind_host

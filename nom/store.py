@@ -48,10 +48,23 @@ from nom.index import FileInfo, JobIndex, is_data_name
 from nom.model import MAX_ID, Nom, check_job_id, check_object, is_type
 from nom.scan import Scan
 
-__all__ = ["Store", "Scan", "Usage", "Quarantined"]
+__all__ = ["Encoded", "Store", "Scan", "Usage", "Quarantined"]
 
 Objects = Sequence[Nom | dict[str, Any]]
 _META_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An array already checked by ``Store.encode``, as its JSON bytes; its ids ascend from first to last.
+
+    What crosses to a writer in another process: the bytes are written as they are, not checked again.
+    """
+
+    raw: bytes
+    first_id: int
+    last_id: int
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,13 +225,31 @@ class Store:
         for _, tmp, _ in prepared:
             tmp.unlink(missing_ok=True)
 
-    def _write_tmp(self, job: str, objects: Objects, raw: bytes | None = None) -> tuple[str, Path, FileInfo]:
+    def encode(self, objects: Objects | Encoded, raw: bytes | None = None) -> Encoded:
+        """Check an array and encode it in id order (``raw``: its encoding, when the caller made it already)."""
+        if type(objects) is Encoded:
+            return objects
         if not objects:
             raise NomError("cannot store an empty array", field="objects")
         ids, is_sorted = self._check_objects(objects)
         if not is_sorted or raw is None:
             objects = sorted(objects, key=_any_id) if not is_sorted else objects
             raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
+        return Encoded(raw, min(ids), max(ids), len(ids))
+
+    def find_stored(self, job: str, array: Encoded) -> FileInfo | None:
+        """The file that already holds exactly ``array`` (ids are never reused: a retried write), if any."""
+        if not self.exists(job):
+            return None
+        for info in self._index(job).overlapping(array.first_id, array.last_id):
+            if (info.min_id, info.max_id, info.objects) == (array.first_id, array.last_id, array.count):
+                return info
+        return None
+
+    def _write_tmp(self, job: str, objects: Objects | Encoded, raw: bytes | None = None
+                   ) -> tuple[str, Path, FileInfo]:
+        array = self.encode(objects, raw)
+        raw = array.raw
         folder = self._index(job, create=True).folder
         name = self.clock(job).next()
         tmp = folder / f".tmp-{os.getpid()}-{name}"
@@ -234,7 +265,7 @@ class Store:
             tmp.unlink(missing_ok=True)
             raise
         os.close(fd)
-        return job, tmp, FileInfo(name, min(ids), max(ids), len(ids), len(raw))
+        return job, tmp, FileInfo(name, array.first_id, array.last_id, array.count, len(raw))
 
     def _check_objects(self, objects: Objects) -> tuple[list[int], bool]:
         """Check every object cheaply; return the ids and whether they are in order.

@@ -19,7 +19,7 @@ from typing import Any
 
 from nom.index import FileInfo
 from nom.model import Nom, check_job_id
-from nom.store import Store
+from nom.store import Encoded, Store
 
 __all__ = ["GroupWriter"]
 
@@ -43,14 +43,15 @@ class GroupWriter:
         self._thread = threading.Thread(target=self._run, name="nom-group-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, job: str, objects: Sequence[Nom | dict[str, Any]],
+    def submit(self, job: str, objects: Sequence[Nom | dict[str, Any]] | Encoded,
                encoded: bytes | None = None) -> Future[FileInfo]:
         """Queue one array for ``job``; the future resolves when it is durable (or fails with StoreError).
 
         ``encoded`` may carry ``orjson.dumps(objects)`` when the caller made it anyway.
         """
         check_job_id(job)
-        self.store._check_objects(objects)  # reject a bad array now, so it cannot fail a whole group
+        if type(objects) is not Encoded:
+            self.store._check_objects(objects)  # reject a bad array now, so it cannot fail a whole group
         future: Future[FileInfo] = Future()
         with self._cond:
             while len(self._queue) >= self.max_pending and not self._closed:

@@ -83,7 +83,8 @@ def test_file_size_limit_pauses_and_resumes(tmp_path) -> None:
     """The same with RLIMIT_FSIZE (EFBIG), on an in-process collector driven step by step."""
     from collector.service import Collector
 
-    collector = Collector(tmp_path / "root", control="tcp://127.0.0.1:*", flush_latency=0.05)
+    # the limit is set on this process after start: the writer must be a thread of it to feel the limit
+    collector = Collector(tmp_path / "root", control="tcp://127.0.0.1:*", flush_latency=0.05, writer="thread")
     collector.start()
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     try:
