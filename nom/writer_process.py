@@ -181,8 +181,8 @@ class ProcessWriter:
                     break
                 self._epoch += 1  # what was sent to the dead child is dropped by the next one
                 self.restarts += 1
+            self._proc = self._spawn()  # before the failures are told, so a retry finds the new one
             self._fail_all(f"the store's writer process exited with code {code}; retry the write")
-            self._proc = self._spawn()
         while poller.poll(0):  # answers sent just before exiting
             self._answer(orjson.loads(self._inbox.recv()))
         self._inbox.close()
