@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -45,6 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the service; exit 0 after a clean shutdown."""
     args = parse_args(argv)
+    # Making 100k objects a second, most of them garbage a moment later, the default collector of cycles
+    # (a young pass every 700 allocations) took a fifth of the loop: 117k objects/s with it against 140-152k
+    # with this threshold (measured side by side). Cycles are still collected, a little later.
+    gc.set_threshold(50_000, 20, 20)
     if args.writer == "thread":
         # The store's writer thread makes a dozen short system calls per file, each giving up the GIL; with the
         # default 5 ms switch interval it then waits behind the loop that makes tweets, and the disk idles.

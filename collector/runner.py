@@ -104,8 +104,7 @@ class RecentKeys:
 @dataclass
 class _InFlight:
     future: Future[FileInfo]
-    objects: list[dict[str, Any]]
-    encoded: bytes
+    array: Encoded  # the bytes only: holding the objects too kept thousands of dicts alive for the GC to walk
     pos: Any
 
 
@@ -247,16 +246,15 @@ class JobRunner:
         objects = [{"id": i, "type": self.type, "data": item.data} for i, item in zip(ids, items)]
         encoded = orjson.dumps(objects)  # once, for the store and the subscribers alike
         # made here from the store's own ids (ascending) and the job's checked type: nothing to check again
-        future = self.writer.submit(self.job, Encoded(encoded, ids[0], ids[-1], len(ids)))
-        self.in_flight.append(_InFlight(future, objects, encoded, items[-1].pos))
+        array = Encoded(encoded, ids[0], ids[-1], len(ids))
+        self.in_flight.append(_InFlight(self.writer.submit(self.job, array), array, items[-1].pos))
 
     def _resubmit(self, now: float) -> None:
         log.info("job %s: retrying %d files after a store error", self.job, len(self.retry))
         self.record.state = JobState.RUNNING
         while self.retry:
             entry = self.retry.popleft()
-            entry.future = self.writer.submit(
-                self.job, Encoded(entry.encoded, entry.objects[0]["id"], entry.objects[-1]["id"], len(entry.objects)))
+            entry.future = self.writer.submit(self.job, entry.array)
             self.in_flight.append(entry)
 
     def _finish_commits(self, now: float) -> int:
@@ -298,13 +296,13 @@ class JobRunner:
         self.retry_at = now + RETRY_SECONDS
 
     def _publish(self, entry: _InFlight, info: FileInfo) -> None:
-        objects = entry.objects
-        header = {"epoch": self.epoch, "seq": self.seq, "count": len(objects), "first_id": objects[0]["id"],
-                  "last_id": objects[-1]["id"], "file": info.name}
-        self.seq += len(objects)
+        array = entry.array
+        header = {"epoch": self.epoch, "seq": self.seq, "count": array.count, "first_id": array.first_id,
+                  "last_id": array.last_id, "file": info.name}
+        self.seq += array.count
         try:
-            self.pub.send_multipart(encode_batch(self.job, header, entry.encoded), zmq.NOBLOCK, copy=False)
-            self.stats["published"] += len(objects)
+            self.pub.send_multipart(encode_batch(self.job, header, array.raw), zmq.NOBLOCK, copy=False)
+            self.stats["published"] += array.count
         except zmq.Again:  # no room: subscribers see the gap in seq and heal from the store
             pass
 
