@@ -24,7 +24,37 @@ from nom.store import Encoded, Store
 __all__ = ["GroupWriter"]
 
 
-class GroupWriter:
+class Wakeup:
+    """An eventfd that turns readable when submitted arrays have landed: event loops poll it beside their
+    sockets, so they learn at once that futures are resolved instead of polling for them."""
+
+    def __init__(self) -> None:
+        self._event = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+    def fileno(self) -> int:
+        """An fd that becomes readable when submitted arrays have become durable (or failed)."""
+        return self._event
+
+    def clear_signal(self) -> None:
+        """Make ``fileno()`` unreadable again (after a wake-up)."""
+        try:
+            os.eventfd_read(self._event)
+        except OSError:  # nothing to clear (EAGAIN), or closed
+            pass
+
+    def _signal(self) -> None:
+        try:
+            os.eventfd_write(self._event, 1)
+        except OSError:  # closed at shutdown
+            pass
+
+    def _close_signal(self) -> None:
+        if self._event >= 0:
+            os.close(self._event)
+            self._event = -1  # closing twice must not close an fd that has been reused since
+
+
+class GroupWriter(Wakeup):
     """Commits submitted arrays in groups on a background thread."""
 
     def __init__(self, store: Store, *, max_group: int = 64, max_pending: int = 1024) -> None:
@@ -37,9 +67,7 @@ class GroupWriter:
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
-        # readable whenever a group has finished: an event loop polls it beside its sockets, so it
-        # learns at once that futures are resolved instead of polling for them
-        self._event = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        super().__init__()
         self._thread = threading.Thread(target=self._run, name="nom-group-writer", daemon=True)
         self._thread.start()
 
@@ -73,20 +101,8 @@ class GroupWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout)
-        if not self._thread.is_alive() and self._event >= 0:
-            os.close(self._event)
-            self._event = -1  # closing twice must not close an fd that has been reused since
-
-    def fileno(self) -> int:
-        """An fd that becomes readable when submitted arrays have become durable (or failed)."""
-        return self._event
-
-    def clear_signal(self) -> None:
-        """Make ``fileno()`` unreadable again (after a wake-up)."""
-        try:
-            os.eventfd_read(self._event)
-        except OSError:  # nothing to clear (EAGAIN), or closed
-            pass
+        if not self._thread.is_alive():
+            self._close_signal()
 
     def pending(self) -> int:
         """Arrays queued and not yet committed."""
@@ -158,9 +174,3 @@ class GroupWriter:
         for future in futures:
             future.set_exception(exc)
         self._signal()
-
-    def _signal(self) -> None:
-        try:
-            os.eventfd_write(self._event, 1)
-        except OSError:  # closed at shutdown
-            pass

@@ -46,7 +46,7 @@ from nom.errors import StoreError
 from nom.index import FileInfo
 from nom.model import Nom, check_job_id
 from nom.store import Encoded, Store
-from nom.writer import GroupWriter
+from nom.writer import GroupWriter, Wakeup
 
 __all__ = ["ProcessWriter"]
 
@@ -54,7 +54,7 @@ _HEADER = struct.Struct("<qqqqq?")  # epoch, seq, first_id, last_id, count, retr
 _EXIT = struct.Struct("<q")  # epoch
 
 
-class ProcessWriter:
+class ProcessWriter(Wakeup):
     """Commits submitted arrays in a child process; see the module docstring."""
 
     def __init__(self, root: str | Path, *, max_pending: int = 1024) -> None:
@@ -70,7 +70,7 @@ class ProcessWriter:
         self._seq = 0
         self._epoch = 0
         self._closed = False
-        self._event = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        super().__init__()
         self._dir = tempfile.mkdtemp(prefix="nom-writer-")  # 0700: only this user can reach the sockets
         self._ctx = zmq.Context()
         self._outbox = self._ctx.socket(zmq.PUSH)  # used by producers, under _cond
@@ -132,18 +132,7 @@ class ProcessWriter:
             self._outbox.close()
             self._ctx.term()
         shutil.rmtree(self._dir, ignore_errors=True)
-        os.close(self._event)
-
-    def fileno(self) -> int:
-        """An fd that becomes readable when submitted arrays have become durable (or failed)."""
-        return self._event
-
-    def clear_signal(self) -> None:
-        """Make ``fileno()`` unreadable again (after a wake-up)."""
-        try:
-            os.eventfd_read(self._event)
-        except OSError:
-            pass
+        self._close_signal()
 
     def pending(self) -> int:
         """Arrays submitted and not answered yet."""
@@ -213,12 +202,6 @@ class ProcessWriter:
             future.set_exception(StoreError(5, message))  # EIO
         if futures:
             self._signal()
-
-    def _signal(self) -> None:
-        try:
-            os.eventfd_write(self._event, 1)
-        except OSError:  # closed at shutdown
-            pass
 
 
 def _source_root() -> str:
