@@ -82,20 +82,20 @@ class SyntheticSource(Source):
         author and metrics again for every tweet had cost more than making the tweet.
         """
         end = self.next + limit if self.count is None else min(self.next + limit, self.count)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()).encode() + b'.000Z","lang":"'
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()).encode()
+        tails = [b',"created_at":"' + stamp + b'.000Z","lang":"' + lang + b'"}' for lang in _LANGS_ENCODED]
         bodies, authors, seed, fragment = self.encoded_bodies, self.encoded_authors, self.seed << 40, orjson.Fragment
-        langs, nlangs, join = _LANGS_ENCODED, len(LANGS), b"".join
+        nlangs, join, item = len(tails), b"".join, Item
         items = []
+        append = items.append
         for n in range(self.next, end):
             # a cheap, well-spread 64-bit hash of (seed, n): one multiply of splitmix64's finaliser
             h = ((seed + n) ^ ((seed + n) >> 31)) * 0x94D049BB133111EB & _MASK
             h ^= h >> 29
-            text, entities, metrics = bodies[h % POOL]
-            author_id, author = authors[(h >> 16) % AUTHORS]
             tweet_id = str(ID_BASE + n)
-            raw = join((b'{"id":"', tweet_id.encode(), text, author_id, stamp, langs[(h >> 32) % nlangs],
-                        entities, author, metrics))
-            items.append(Item(tweet_id, fragment(raw), n + 1))
+            # five pieces: the id, then what the pool body, the author and the language each fix
+            append(item(tweet_id, fragment(join((b'{"id":"', tweet_id.encode(), bodies[h % POOL],
+                                                 authors[(h >> 16) % AUTHORS], tails[(h >> 32) % nlangs]))), n + 1))
         self.next = end
         if self.count is not None and end >= self.count:
             self.done = True
@@ -103,15 +103,13 @@ class SyntheticSource(Source):
 
 
 @functools.lru_cache(maxsize=8)
-def _encoded_pool(seed: int, search_terms: str, match: float
-                  ) -> tuple[list[tuple[bytes, bytes, bytes]], list[tuple[bytes, bytes]]]:
+def _encoded_pool(seed: int, search_terms: str, match: float) -> tuple[list[bytes], list[bytes]]:
     """The pool's pieces as JSON, ready to be joined into tweets (see ``read``)."""
     bodies, authors = _pool(seed, search_terms, match)
-    encoded_bodies = [(b'","text":' + orjson.dumps(text) + b',"author_id":"',
-                       b'","entities":' + orjson.dumps(entities) + b',"author":',
-                       b',"public_metrics":' + orjson.dumps(metrics) + b"}")
-                      for text, entities, metrics in bodies]
-    encoded_authors = [(author["id"].encode() + b'","created_at":"', orjson.dumps(author)) for author in authors]
+    encoded_bodies = [b'","text":' + orjson.dumps(text) + b',"entities":' + orjson.dumps(entities)
+                      + b',"public_metrics":' + orjson.dumps(metrics) for text, entities, metrics in bodies]
+    encoded_authors = [b',"author_id":"' + author["id"].encode() + b'","author":' + orjson.dumps(author)
+                       for author in authors]
     return encoded_bodies, encoded_authors
 
 
