@@ -28,7 +28,7 @@ from collector.job import JobRecord, JobState
 from collector.sources import Item, Source
 from nom import GroupWriter, NomError, Store
 from nom.index import FileInfo
-from nom.store import Encoded
+from nom.arrays import Encoded
 from nom.keys import Keys
 from nom.wire import encode_batch
 

@@ -5,7 +5,8 @@ from nom.errors import CorruptFile, NomError, StoreError
 from nom.ids import IdClock
 from nom.index import FileInfo
 from nom.model import Nom, check_job_id, check_type, is_job_id, slug, tweet_type, type_matches
-from nom.store import Encoded, Quarantined, Scan, Store, Usage
+from nom.arrays import Encoded
+from nom.store import Quarantined, Scan, Store, Usage
 from nom.writer import GroupWriter
 
 __all__ = [

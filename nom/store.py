@@ -45,26 +45,13 @@ from nom.durable import atomic_write, fsync_dir, syncfs
 from nom.errors import CorruptFile, NomError, StoreError
 from nom.ids import IdClock
 from nom.index import FileInfo, JobIndex, is_data_name
-from nom.model import MAX_ID, Nom, check_job_id, check_object, is_type
+from nom.arrays import ArrayChecker, Encoded, Objects
+from nom.model import check_job_id, check_object
 from nom.scan import Scan
 
-__all__ = ["Encoded", "Store", "Scan", "Usage", "Quarantined"]
+__all__ = ["Store", "Scan", "Usage", "Quarantined"]
 
-Objects = Sequence[Nom | dict[str, Any]]
 _META_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
-
-
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    """An array already checked by ``Store.encode``, as its JSON bytes; its ids ascend from first to last.
-
-    What crosses to a writer in another process: the bytes are written as they are, not checked again.
-    """
-
-    raw: bytes
-    first_id: int
-    last_id: int
-    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +91,7 @@ class Store:
         self._indexes: dict[str, JobIndex] = {}
         self._clocks: dict[str, IdClock] = {}
         self._lock = threading.RLock()
-        self._types_seen: set[str] = set()
+        self._arrays = ArrayChecker()
         self._folders: dict[str, str] = {}
 
     # -- jobs ---------------------------------------------------------------
@@ -227,15 +214,14 @@ class Store:
 
     def encode(self, objects: Objects | Encoded, raw: bytes | None = None) -> Encoded:
         """Check an array and encode it in id order (``raw``: its encoding, when the caller made it already)."""
-        if type(objects) is Encoded:
-            return objects
-        if not objects:
-            raise NomError("cannot store an empty array", field="objects")
-        ids, is_sorted = self._check_objects(objects)
-        if not is_sorted or raw is None:
-            objects = sorted(objects, key=_any_id) if not is_sorted else objects
-            raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
-        return Encoded(raw, min(ids), max(ids), len(ids))
+        return self._arrays.encode(objects, raw)
+
+    def check_array(self, objects: Objects) -> None:
+        """Check an array's objects (NomError naming the first bad one); nothing is written."""
+        if type(objects) is not Encoded:
+            if not objects:
+                raise NomError("cannot store an empty array", field="objects")
+            self._arrays.check(objects)
 
     def find_stored(self, job: str, array: Encoded) -> FileInfo | None:
         """The file that already holds exactly ``array`` (ids are never reused: a retried write), if any."""
@@ -266,44 +252,6 @@ class Store:
             raise
         os.close(fd)
         return job, tmp, FileInfo(name, array.first_id, array.last_id, array.count, len(raw))
-
-    def _check_objects(self, objects: Objects) -> tuple[list[int], bool]:
-        """Check every object cheaply; return the ids and whether they are in order.
-
-        The common case (dicts with int ids and already-seen type names) runs in
-        comprehensions; anything else takes the slow path, which names the bad object.
-        """
-        seen = self._types_seen
-        try:
-            if all(type(o) is dict for o in objects):
-                ids = [o["id"] for o in objects]
-                types = {o["type"] for o in objects}
-            elif all(type(o) is Nom for o in objects):  # checked when they were made
-                ids = [o.id for o in objects]
-                types = {o.type for o in objects}
-            else:
-                return self._check_slowly(objects)
-            if not all(type(i) is int for i in ids) or min(ids) < 0 or max(ids) > MAX_ID:
-                return self._check_slowly(objects)
-        except (KeyError, TypeError):
-            return self._check_slowly(objects)
-        if not types <= seen:
-            for type_name in types - seen:
-                if not isinstance(type_name, str) or not is_type(type_name):
-                    return self._check_slowly(objects)
-                seen.add(type_name)
-        return ids, ids == sorted(ids)
-
-    def _check_slowly(self, objects: Objects) -> tuple[list[int], bool]:
-        ids: list[int] = []
-        for i, obj in enumerate(objects):
-            if type(obj) is Nom:
-                ids.append(obj.id)
-                continue
-            check_object(obj, where=f"objects[{i}]")
-            ids.append(obj["id"])
-            self._types_seen.add(obj["type"])
-        return ids, ids == sorted(ids)
 
     # -- reading ------------------------------------------------------------
 
@@ -565,7 +513,3 @@ def _is_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _any_id(obj: Nom | dict[str, Any]) -> int:
-    return obj.id if isinstance(obj, Nom) else obj["id"]

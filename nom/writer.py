@@ -19,7 +19,8 @@ from typing import Any
 
 from nom.index import FileInfo
 from nom.model import Nom, check_job_id
-from nom.store import Encoded, Store
+from nom.arrays import Encoded
+from nom.store import Store
 
 __all__ = ["GroupWriter"]
 
@@ -78,8 +79,7 @@ class GroupWriter(Wakeup):
         ``encoded`` may carry ``orjson.dumps(objects)`` when the caller made it anyway.
         """
         check_job_id(job)
-        if type(objects) is not Encoded:
-            self.store._check_objects(objects)  # reject a bad array now, so it cannot fail a whole group
+        self.store.check_array(objects)  # reject a bad array now, so it cannot fail a whole group
         future: Future[FileInfo] = Future()
         with self._cond:
             while len(self._queue) >= self.max_pending and not self._closed:

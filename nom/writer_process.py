@@ -45,7 +45,8 @@ from nom.durable import fsync_dir
 from nom.errors import StoreError
 from nom.index import FileInfo
 from nom.model import Nom, check_job_id
-from nom.store import Encoded, Store
+from nom.arrays import Encoded
+from nom.store import Store
 from nom.writer import GroupWriter, Wakeup
 
 __all__ = ["ProcessWriter"]

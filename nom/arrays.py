@@ -1,0 +1,95 @@
+"""Arrays on their way into the store: checked once, encoded once.
+
+``ArrayChecker`` checks the objects of an array (ids, type names) and encodes
+it in id order; ``Encoded`` is the result, which a writer in another process
+can take as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from nom.errors import NomError
+from nom.model import MAX_ID, Nom, check_object, is_type
+
+__all__ = ["ArrayChecker", "Encoded", "Objects"]
+
+Objects = Sequence[Nom | dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An array already checked (by ``ArrayChecker.encode``), as its JSON bytes; its ids ascend from first to last.
+
+    What crosses to a writer in another process: the bytes are written as they are, not checked again.
+    """
+
+    raw: bytes
+    first_id: int
+    last_id: int
+    count: int
+
+
+class ArrayChecker:
+    """Checks arrays, remembering the type names it has seen valid (checking a name costs more than a lookup)."""
+
+    def __init__(self) -> None:
+        self._types_seen: set[str] = set()
+
+    def encode(self, objects: Objects | Encoded, raw: bytes | None = None) -> Encoded:
+        """Check an array and encode it in id order (``raw``: its encoding, when the caller made it already)."""
+        if type(objects) is Encoded:
+            return objects
+        if not objects:
+            raise NomError("cannot store an empty array", field="objects")
+        ids, is_sorted = self.check(objects)
+        if not is_sorted or raw is None:
+            objects = sorted(objects, key=_any_id) if not is_sorted else objects
+            raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
+        return Encoded(raw, min(ids), max(ids), len(ids))
+
+    def check(self, objects: Objects) -> tuple[list[int], bool]:
+        """Check every object cheaply; return the ids and whether they are in order.
+
+        The common case (dicts with int ids and already-seen type names) runs in
+        comprehensions; anything else takes the slow path, which names the bad object.
+        """
+        seen = self._types_seen
+        try:
+            if all(type(o) is dict for o in objects):
+                ids = [o["id"] for o in objects]
+                types = {o["type"] for o in objects}
+            elif all(type(o) is Nom for o in objects):  # checked when they were made
+                ids = [o.id for o in objects]
+                types = {o.type for o in objects}
+            else:
+                return self._check_slowly(objects)
+            if not all(type(i) is int for i in ids) or min(ids) < 0 or max(ids) > MAX_ID:
+                return self._check_slowly(objects)
+        except (KeyError, TypeError):
+            return self._check_slowly(objects)
+        if not types <= seen:
+            for type_name in types - seen:
+                if not isinstance(type_name, str) or not is_type(type_name):
+                    return self._check_slowly(objects)
+                seen.add(type_name)
+        return ids, ids == sorted(ids)
+
+    def _check_slowly(self, objects: Objects) -> tuple[list[int], bool]:
+        ids: list[int] = []
+        for i, obj in enumerate(objects):
+            if type(obj) is Nom:
+                ids.append(obj.id)
+                continue
+            check_object(obj, where=f"objects[{i}]")
+            ids.append(obj["id"])
+            self._types_seen.add(obj["type"])
+        return ids, ids == sorted(ids)
+
+
+def _any_id(obj: Nom | dict[str, Any]) -> int:
+    return obj.id if isinstance(obj, Nom) else obj["id"]
