@@ -44,8 +44,6 @@ class ArrayChecker:
         """Check an array and encode it in id order (``raw``: its encoding, when the caller made it already)."""
         if type(objects) is Encoded:
             return objects
-        if not objects:
-            raise NomError("cannot store an empty array", field="objects")
         ids, is_sorted = self.check(objects)
         if not is_sorted or raw is None:
             objects = sorted(objects, key=_any_id) if not is_sorted else objects
@@ -58,6 +56,8 @@ class ArrayChecker:
         The common case (dicts with int ids and already-seen type names) runs in
         comprehensions; anything else takes the slow path, which names the bad object.
         """
+        if not objects:
+            raise NomError("cannot store an empty array", field="objects")
         seen = self._types_seen
         try:
             if all(type(o) is dict for o in objects):

@@ -219,8 +219,6 @@ class Store:
     def check_array(self, objects: Objects) -> None:
         """Check an array's objects (NomError naming the first bad one); nothing is written."""
         if type(objects) is not Encoded:
-            if not objects:
-                raise NomError("cannot store an empty array", field="objects")
             self._arrays.check(objects)
 
     def find_stored(self, job: str, array: Encoded) -> FileInfo | None:

@@ -103,14 +103,14 @@ def test_a_retry_of_an_array_stored_already_is_answered_with_its_file(tmp_path: 
 
 def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
-        import sys, time
+        import sys
         sys.path.insert(0, {str(REPO)!r})
         from nom.writer_process import ProcessWriter
         writer = ProcessWriter({str(tmp_path / "root")!r})
         print(writer.pid, flush=True)
-        time.sleep(60)
+        sys.stdin.read()  # stays until killed (or its stdin closes)
     """)
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         child = int(parent.stdout.readline())
         assert _alive(child)
