@@ -8,7 +8,8 @@ Layout under the root (``NOM_ROOT``)::
     <jobId>/clock             the job's id clock (see nom.ids)
     <jobId>/<name>.json       metadata and checkpoints: names that are not all digits
     <jobId>/quarantine/       files that could not be read, with ``log`` saying why
-    <jobId>/.tmp-<pid>-<ns>   writes in flight; never read, removed when their writer is gone
+    <jobId>/.tmp-<pid>-<ns>   writes in flight where the filesystem has no O_TMPFILE (see nom.inflight);
+                              never read, removed when their writer is gone
 
 Contract (tests/test_store_contract.py checks every point):
 
@@ -44,12 +45,15 @@ import orjson
 from nom.durable import atomic_write, fsync_dir, syncfs
 from nom.errors import CorruptFile, NomError, StoreError
 from nom.ids import IdClock
+from nom.inflight import InFlight, write_in_flight
 from nom.index import FileInfo, JobIndex, is_data_name
 from nom.arrays import ArrayChecker, Encoded, Objects
 from nom.model import check_job_id, check_object
 from nom.scan import Scan
 
-__all__ = ["Store", "Scan", "Usage", "Quarantined"]
+__all__ = ["Prepared", "Store", "Scan", "Usage", "Quarantined"]
+
+Prepared = InFlight  # what prepare hands to publish: written, not yet visible
 
 _META_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
@@ -149,7 +153,7 @@ class Store:
 
         Each entry is ``(job, objects)`` or ``(job, objects, encoded)`` where ``encoded`` is
         ``orjson.dumps(objects)`` made by a caller that needs the bytes too (to publish them).
-        The steps (write, sync data, rename, sync folders) are also offered one by one, so that
+        The steps (write, sync data, name, sync folders) are also offered one by one, so that
         GroupWriter can overlap one group's writing with the previous group's sync.
         """
         if not arrays:
@@ -160,14 +164,18 @@ class Store:
         self.sync_names(prepared)
         return self.indexed(prepared)
 
-    def prepare(self, arrays: Sequence[tuple[str, Objects] | tuple[str, Objects, bytes]]
-                ) -> list[tuple[str, Path, FileInfo]]:
+    def prepare(self, arrays: Sequence[tuple[str, Objects | Encoded] | tuple[str, Objects, bytes]]
+                ) -> list[Prepared]:
         """Write each array to an in-flight file (not visible to readers yet)."""
-        pending: list[tuple[str, Path, FileInfo]] = []
+        pending: list[Prepared] = []
+        folders: dict[str, str] = {}
         try:
             for n, (job, objects, *encoded) in enumerate(arrays):
+                folder = folders.get(job)
+                if folder is None:  # once per job and group: the index's refresh costs syscalls
+                    folder = folders[job] = str(self._index(job, create=True).folder)
                 try:
-                    pending.append(self._write_tmp(job, objects, encoded[0] if encoded else None))
+                    pending.append(self._write_in_flight(job, folder, objects, encoded[0] if encoded else None))
                 except NomError as exc:
                     raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
         except OSError as exc:
@@ -183,34 +191,34 @@ class Store:
         if self.sync == "syncfs":
             syncfs(self.root)
 
-    def publish(self, prepared: list[tuple[str, Path, FileInfo]]) -> None:
-        """Make room under each job's cap, then rename the synced in-flight files into place."""
+    def publish(self, prepared: list[Prepared]) -> None:
+        """Make room under each job's cap, then put the synced in-flight files in place."""
         try:
-            for job in sorted({job for job, _, _ in prepared}):
-                self.enforce_retention(job, reserve=sum(info.bytes for j, _, info in prepared if j == job))
-            for _, tmp, info in prepared:
-                os.rename(tmp, tmp.with_name(info.filename))
+            for job in sorted({item.job for item in prepared}):
+                self.enforce_retention(job, reserve=sum(item.info.bytes for item in prepared if item.job == job))
+            for item in prepared:
+                item.place()
         except OSError as exc:
             self.abandon(prepared)
             raise StoreError(exc.errno or errno.EIO, f"store write failed: {exc.strerror or exc}") from exc
 
-    def sync_names(self, prepared: list[tuple[str, Path, FileInfo]]) -> None:
+    def sync_names(self, prepared: list[Prepared]) -> None:
         """Make the renames durable: fsync each job folder once."""
         if self.sync != "none":
-            for job in sorted({job for job, _, _ in prepared}):
-                fsync_dir(self.job_dir(job))
+            for folder in sorted({item.folder for item in prepared}):
+                fsync_dir(folder)
 
-    def indexed(self, prepared: list[tuple[str, Path, FileInfo]]) -> list[FileInfo]:
+    def indexed(self, prepared: list[Prepared]) -> list[FileInfo]:
         """Record the durable files in their jobs' indexes; returns them."""
-        for job in {job for job, _, _ in prepared}:
-            self._index(job).add(info for j, _, info in prepared if j == job)
-        return [info for _, _, info in prepared]
+        for job in {item.job for item in prepared}:
+            self._index(job).add(item.info for item in prepared if item.job == job)
+        return [item.info for item in prepared]
 
     @staticmethod
-    def abandon(prepared: list[tuple[str, Path, FileInfo]]) -> None:
-        """Remove in-flight files that will not be published."""
-        for _, tmp, _ in prepared:
-            tmp.unlink(missing_ok=True)
+    def abandon(prepared: list[Prepared]) -> None:
+        """Drop in-flight files that will not be published."""
+        for item in prepared:
+            item.discard()
 
     def encode(self, objects: Objects | Encoded, raw: bytes | None = None) -> Encoded:
         """Check an array and encode it in id order (``raw``: its encoding, when the caller made it already)."""
@@ -230,26 +238,10 @@ class Store:
                 return info
         return None
 
-    def _write_tmp(self, job: str, objects: Objects | Encoded, raw: bytes | None = None
-                   ) -> tuple[str, Path, FileInfo]:
+    def _write_in_flight(self, job: str, folder: str, objects: Objects | Encoded, raw: bytes | None = None) -> Prepared:
         array = self.encode(objects, raw)
-        raw = array.raw
-        folder = self._index(job, create=True).folder
-        name = self.clock(job).next()
-        tmp = folder / f".tmp-{os.getpid()}-{name}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view):]
-            if self.sync == "fsync":
-                os.fdatasync(fd)
-        except BaseException:  # a full disk mid-write: leave no partial file behind
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        return job, tmp, FileInfo(name, array.first_id, array.last_id, array.count, len(raw))
+        info = FileInfo(self.clock(job).next(), array.first_id, array.last_id, array.count, len(array.raw))
+        return write_in_flight(job, folder, info, array.raw, datasync=self.sync == "fsync")
 
     # -- reading ------------------------------------------------------------
 

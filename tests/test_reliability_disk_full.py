@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -97,20 +98,19 @@ def test_file_size_limit_pauses_and_resumes(tmp_path) -> None:
         while runner.stats["stored"] < 500:
             collector.step(max_wait=0.01)
         resource.setrlimit(resource.RLIMIT_FSIZE, (200, hard))  # every new data file is too large now
-        for _ in range(2000):
+        # step until the first file past the limit fails, by the clock: a fast machine steps 2000 times in 20 ms
+        deadline = time.monotonic() + 20
+        while runner.record.state.value != "paused" and time.monotonic() < deadline:
             collector.step(max_wait=0.005)
-            if runner.record.state.value == "paused":
-                break
         assert runner.record.state.value == "paused" and "File too large" in runner.record.error
         stored = runner.stats["stored"]
         for _ in range(50):
             collector.step(max_wait=0.005)
         assert runner.stats["stored"] == stored  # nothing lands while paused
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        for _ in range(20000):
+        deadline = time.monotonic() + 60
+        while runner.record.state.value != "finished" and time.monotonic() < deadline:
             collector.step(max_wait=0.005)
-            if runner.record.state.value == "finished":
-                break
         assert runner.record.state.value == "finished" and runner.record.error is None
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))

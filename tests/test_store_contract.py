@@ -234,3 +234,15 @@ def test_group_writer_fd_is_readable_once_files_are_durable(tmp_path: Path) -> N
     finally:
         writer.close()
         writer.close()  # twice is harmless
+
+
+class TestStoreNamedInFlight(StoreContract):
+    """Where the filesystem has no O_TMPFILE (NFS): in-flight files are named .tmp-* and renamed into place."""
+
+    sync = "syncfs"
+
+    @pytest.fixture(autouse=True)
+    def _no_unnamed_files(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from nom import inflight
+
+        monkeypatch.setitem(inflight._unnamed, "supported", False)

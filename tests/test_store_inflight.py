@@ -1,0 +1,118 @@
+"""In-flight files (nom.inflight): written unnamed where the filesystem allows, named only once durable."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import orjson
+import pytest
+
+from nom import Store, inflight
+from nom.index import FileInfo
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def objs(ids) -> list[dict]:
+    return [{"id": i, "type": "data.test", "data": {"n": i}} for i in ids]
+
+
+def test_a_prepared_file_has_no_name_until_it_is_published(tmp_path: Path) -> None:
+    store = Store(tmp_path / "root")
+    prepared = store.prepare([("j", objs([1, 2])), ("j", objs([3]))])
+    assert all(item.fd >= 0 and not item.tmp for item in prepared), "this filesystem offers O_TMPFILE"
+    assert [n for n in os.listdir(store.root / "j") if n != "clock"] == []  # nothing visible, not even a .tmp-
+    store.sync_data()
+    store.publish(prepared)
+    store.sync_names(prepared)
+    store.indexed(prepared)
+    assert [o["id"] for o in store.scan("j")] == [1, 2, 3]
+    assert all(item.fd == -1 for item in prepared)
+
+
+def test_abandoned_unnamed_files_vanish_and_release_their_fds(tmp_path: Path) -> None:
+    store = Store(tmp_path / "root")
+    store.append("j", objs([100]))  # the first write opens /proc/self/fd, for good
+    before = len(os.listdir("/proc/self/fd"))
+    prepared = store.prepare([("j", objs([i])) for i in range(1, 21)])
+    assert len(os.listdir("/proc/self/fd")) == before + 20
+    store.abandon(prepared)
+    store.abandon(prepared)  # twice is harmless
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert inflight._unnamed["open"] == 0
+    assert [n for n in os.listdir(store.root / "j") if n.endswith(".json")] == [f"{store.files('j')[0].name}.json"]
+
+
+def test_past_the_cap_of_open_unnamed_files_named_ones_are_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    monkeypatch.setattr(inflight, "MAX_UNNAMED", 3)
+    store = Store(tmp_path / "root")
+    infos = store.commit([("j", objs([i])) for i in range(1, 8)])
+    assert [i.min_id for i in infos] == list(range(1, 8))
+    assert [o["id"] for o in store.scan("j")] == list(range(1, 8))
+    assert not [n for n in os.listdir(store.root / "j") if n.startswith(".tmp")]
+    assert inflight._unnamed["open"] == 0
+
+
+def test_a_forked_child_links_its_own_files(tmp_path: Path) -> None:
+    """/proc/self/fd, opened before a fork, names the parent's fds: the child must open its own."""
+    store = Store(tmp_path / "root")
+    store.append("j", objs([1]))  # opens /proc/self/fd in this process
+    pid = os.fork()
+    if pid == 0:  # the child: write and exit without running pytest's teardown
+        try:
+            Store(tmp_path / "root").append("j", objs([2, 3]))
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [o["id"] for o in Store(tmp_path / "root").scan("j")] == [1, 2, 3]
+
+
+def test_a_writer_killed_between_write_and_publish_leaves_nothing(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from nom import Store
+        store = Store({str(tmp_path / "root")!r})
+        store.append("j", [{{"id": 1, "type": "data.test", "data": 1}}])
+        store.prepare([("j", [{{"id": i, "type": "data.test", "data": i}}]) for i in range(2, 52)])
+        store.sync_data()
+        print("prepared", flush=True)
+        sys.stdin.read()
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "prepared"
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        child.kill()
+    folder = tmp_path / "root" / "j"
+    data = [n for n in os.listdir(folder) if n.endswith(".json") or n.startswith(".tmp")]
+    assert len(data) == 1 and orjson.loads((folder / data[0]).read_bytes())[0]["id"] == 1
+    assert [o["id"] for o in Store(tmp_path / "root").scan("j")] == [1]
+
+
+def test_a_failed_write_leaves_no_file_in_either_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails part-way (here the file-size limit, EFBIG) leaves no file, named or not."""
+    folder = tmp_path / "j"
+    folder.mkdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    for supported in (True, False):
+        monkeypatch.setitem(inflight._unnamed, "supported", supported)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))
+        try:
+            with pytest.raises(OSError, match="too large"):
+                inflight.write_in_flight("j", str(folder), FileInfo(123, 1, 1, 1, 1000), b"x" * 1000, datasync=False)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert os.listdir(folder) == []
+    assert inflight._unnamed["open"] == 0
