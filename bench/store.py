@@ -1,18 +1,24 @@
 """Store benchmark: crash-safe group-commit appends and scans, against baselines on the same bytes.
 
 Prints, in one run:
-- crash-safe append objects/s (GroupWriter, groups of 50 files, pipelined syncs) as a ratio to the same files
+- crash-safe append objects/s (GroupWriter with its defaults: groups of what queued up, at most 64 files, one
+  group written while the one before syncs) as a ratio to the same files
   written with no fsync at all (goal >= 0.6) and to one fsync + folder fsync per file (goal >= 5x);
 - a scan of one million objects as a ratio to a plain loop of orjson.loads over the same files (goal >= 0.7).
 
 Rounds alternate between the contenders so that a noisy neighbour hurts all of them alike; each ratio is
-the median of the ratios within rounds. The cost of creating an empty file is printed too: on the development
-VM it moved between 10 and 590 us from minute to minute, and it bounds every contender.
+the median of the ratios within rounds. The cost of creating an empty file is printed before and after: it says
+which state the filesystem was in. On the development VM (ext4 without a journal) it moved between 10 and
+600 us: such an ext4 skips, when it allocates an inode, every inode freed in the last 60 s (360 s while its
+block is dirty), so for minutes after a mass delete (a test run, an earlier bench, a job's retention) creating
+a file costs 10-30x more (perf: recently_deleted() in find_inode_bit). A store with retention lives in that
+state; a fresh disk does not. Named creates pay it more than the store's unnamed files do (nom.inflight).
 The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
@@ -67,9 +73,10 @@ def write_fsync_each(folder: Path, arrays: list[list[dict]]) -> None:
         fsync_dir(folder)
 
 
-def write_store(root: Path, arrays: list[list[dict]], group: int = 50) -> None:
-    """The path the collector takes: a GroupWriter committing groups of 50, each durable before its future resolves."""
-    writer = GroupWriter(Store(root), max_group=group, max_pending=4 * group)
+def write_store(root: Path, arrays: list[list[dict]]) -> None:
+    """The path the collector takes: a GroupWriter as it comes (checking and encoding each array in submit),
+    each array durable before its future resolves."""
+    writer = GroupWriter(Store(root))
     futures = [writer.submit("bench", a) for a in arrays]
     for future in futures:
         future.result()
@@ -100,6 +107,7 @@ def bench_append(base: Path, files: int, rounds: int) -> dict:
     different contender each round; a ratio is taken within each round (the disk changes speed by several
     times between minutes here, much less between seconds) and the median over rounds is reported."""
     arrays = make_arrays(files, 10**18)
+    gc.freeze()  # the bench's own pool of dicts is not the store's to scan: no contender's GC walks it
     objects = files * PER_FILE
     contenders = (("no_fsync", write_no_fsync), ("fsync_each", write_fsync_each), ("store", write_store))
     times: dict[str, list[float]] = {name: [] for name, _ in contenders}
@@ -109,7 +117,7 @@ def bench_append(base: Path, files: int, rounds: int) -> dict:
             target = base / f"{name}-{r}"
             os.sync()  # start each contender with no dirty pages from the one before
             times[name].append(timed(fn, target, arrays))
-            # no deletion until the end: on a disk mounted with discard, deleting slows the next round's creates
+            # no deletion until the end: freed inodes make the next round's creates slower (see the docstring)
     rate = {k: objects / statistics.median(v) for k, v in times.items()}
     to_no_fsync = [n / s for n, s in zip(times["no_fsync"], times["store"])]
     to_fsync_each = [f / s for f, s in zip(times["fsync_each"], times["store"])]

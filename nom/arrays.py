@@ -18,6 +18,8 @@ from nom.model import MAX_ID, Nom, check_object, is_type
 
 __all__ = ["ArrayChecker", "Encoded", "Objects"]
 
+_DICT, _INT = {dict}, {int}  # bool ids are not ints here: type(True) is bool
+
 Objects = Sequence[Nom | dict[str, Any]]
 
 
@@ -47,37 +49,47 @@ class ArrayChecker:
         ids, is_sorted = self.check(objects)
         if not is_sorted or raw is None:
             objects = sorted(objects, key=_any_id) if not is_sorted else objects
-            raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
-        return Encoded(raw, min(ids), max(ids), len(ids))
+            try:
+                raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
+            except TypeError:  # a value JSON cannot hold (or a mapping that is not a dict): say which object
+                self._check_slowly(objects)
+                raise
+        if not is_sorted:
+            ids.sort()
+        return Encoded(raw, ids[0], ids[-1], len(ids))
 
     def check(self, objects: Objects) -> tuple[list[int], bool]:
         """Check every object cheaply; return the ids and whether they are in order.
 
-        The common case (dicts with int ids and already-seen type names) runs in
-        comprehensions; anything else takes the slow path, which names the bad object.
+        The common case (dicts with int ids and already-seen type names) runs in a few C-level passes
+        (it is on every write's path: 50 objects cost about 4 us); anything else takes the slow path,
+        which names the bad object.
         """
         if not objects:
             raise NomError("cannot store an empty array", field="objects")
         seen = self._types_seen
         try:
-            if all(type(o) is dict for o in objects):
-                ids = [o["id"] for o in objects]
-                types = {o["type"] for o in objects}
-            elif all(type(o) is Nom for o in objects):  # checked when they were made
+            if type(objects[0]) is Nom:  # checked when they were made
+                if any(type(o) is not Nom for o in objects):
+                    return self._check_slowly(objects)
                 ids = [o.id for o in objects]
                 types = {o.type for o in objects}
-            else:
+            else:  # dicts: anything else fails o["id"] (TypeError) or the type test below
+                ids = [o["id"] for o in objects]
+                types = {o["type"] for o in objects}
+                if set(map(type, objects)) != _DICT:
+                    return self._check_slowly(objects)
+            ordered = sorted(ids)
+            if set(map(type, ids)) != _INT or ordered[0] < 0 or ordered[-1] > MAX_ID:
                 return self._check_slowly(objects)
-            if not all(type(i) is int for i in ids) or min(ids) < 0 or max(ids) > MAX_ID:
-                return self._check_slowly(objects)
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, IndexError):
             return self._check_slowly(objects)
         if not types <= seen:
             for type_name in types - seen:
                 if not isinstance(type_name, str) or not is_type(type_name):
                     return self._check_slowly(objects)
                 seen.add(type_name)
-        return ids, ids == sorted(ids)
+        return ids, ids == ordered
 
     def _check_slowly(self, objects: Objects) -> tuple[list[int], bool]:
         ids: list[int] = []

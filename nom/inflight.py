@@ -86,9 +86,11 @@ def write_in_flight(job: str, folder: str, info: FileInfo, raw: bytes, *, datasy
     else:
         fd = item.fd
     try:
-        view = memoryview(raw)
-        while view:
-            view = view[os.write(fd, view):]
+        written = os.write(fd, raw)
+        if written < len(raw):  # short writes are rare (signals, a filling disk): finish the rest
+            view = memoryview(raw)[written:]
+            while view:
+                view = view[os.write(fd, view):]
         if datasync:
             os.fdatasync(fd)
     except BaseException:

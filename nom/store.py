@@ -35,7 +35,7 @@ import errno
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,15 +169,19 @@ class Store:
         """Write each array to an in-flight file (not visible to readers yet)."""
         pending: list[Prepared] = []
         folders: dict[str, str] = {}
+        names: dict[str, Iterator[int]] = {}
         try:
             for n, (job, objects, *encoded) in enumerate(arrays):
                 folder = folders.get(job)
-                if folder is None:  # once per job and group: the index's refresh costs syscalls
+                if folder is None:  # once per job and group: the index's refresh and the clock cost syscalls
                     folder = folders[job] = str(self._index(job, create=True).folder)
+                    names[job] = iter(self.new_ids(job, sum(1 for entry in arrays if entry[0] == job)))
                 try:
-                    pending.append(self._write_in_flight(job, folder, objects, encoded[0] if encoded else None))
+                    array = self.encode(objects, encoded[0] if encoded else None)
                 except NomError as exc:
                     raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
+                info = FileInfo(next(names[job]), array.first_id, array.last_id, array.count, len(array.raw))
+                pending.append(write_in_flight(job, folder, info, array.raw, datasync=self.sync == "fsync"))
         except OSError as exc:
             self.abandon(pending)
             raise StoreError(exc.errno or errno.EIO, f"store write failed: {exc.strerror or exc}") from exc
@@ -237,11 +241,6 @@ class Store:
             if (info.min_id, info.max_id, info.objects) == (array.first_id, array.last_id, array.count):
                 return info
         return None
-
-    def _write_in_flight(self, job: str, folder: str, objects: Objects | Encoded, raw: bytes | None = None) -> Prepared:
-        array = self.encode(objects, raw)
-        info = FileInfo(self.clock(job).next(), array.first_id, array.last_id, array.count, len(array.raw))
-        return write_in_flight(job, folder, info, array.raw, datasync=self.sync == "fsync")
 
     # -- reading ------------------------------------------------------------
 

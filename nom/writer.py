@@ -79,7 +79,14 @@ class GroupWriter(Wakeup):
         self._queue: deque[tuple[str, Encoded, Future[FileInfo]]] = deque()
         self._written: deque[_Group | object] = deque()  # from the data stage to the sync stage
         self._unresolved = 0
-        self._cond = threading.Condition()
+        self._jobs: set[str] = set()  # job ids checked already
+        # one lock, a condition per kind of waiter: a producer's submit wakes the data stage only, not the
+        # sync stage and other producers too (each needless wake-up is a trip through the GIL)
+        lock = threading.Lock()
+        self._arrived = threading.Condition(lock)  # the data stage waits for arrays (or close)
+        self._room = threading.Condition(lock)  # producers wait for room in the queue
+        self._handoff = threading.Condition(lock)  # the stages wait for each other
+        self._settled = threading.Condition(lock)  # flush waits for every future to resolve
         self._closed = False
         super().__init__()
         self._threads = [threading.Thread(target=self._write_stage, name="nom-writer-data", daemon=True),
@@ -94,29 +101,31 @@ class GroupWriter(Wakeup):
         The array is checked and encoded here, so a bad one raises NomError at once and cannot fail a
         whole group; ``encoded`` may carry ``orjson.dumps(objects)`` when the caller made it anyway.
         """
-        check_job_id(job)
+        if job not in self._jobs:
+            self._jobs.add(check_job_id(job))
         array = self.store.encode(objects, encoded)
         future: Future[FileInfo] = Future()
-        with self._cond:
+        with self._room:
             while len(self._queue) >= self.max_pending and not self._closed:
-                self._cond.wait()
+                self._room.wait()
             if self._closed:
                 raise RuntimeError("the writer is closed")
             self._queue.append((job, array, future))
             self._unresolved += 1
-            self._cond.notify_all()
+            self._arrived.notify()
         return future
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is committed (or failed); False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._unresolved, timeout)
+        with self._settled:
+            return self._settled.wait_for(lambda: not self._unresolved, timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Commit what is queued, then stop both stages."""
-        with self._cond:
+        with self._arrived:
             self._closed = True
-            self._cond.notify_all()
+            for condition in (self._arrived, self._room, self._handoff):
+                condition.notify_all()
         for thread in self._threads:
             thread.join(timeout)
         if not any(thread.is_alive() for thread in self._threads):
@@ -124,7 +133,7 @@ class GroupWriter(Wakeup):
 
     def pending(self) -> int:
         """Arrays queued and not yet committed."""
-        with self._cond:
+        with self._arrived:
             return len(self._queue)
 
     # -- the data stage ------------------------------------------------------------
@@ -132,24 +141,24 @@ class GroupWriter(Wakeup):
     def _write_stage(self) -> None:
         """Write each group to in-flight files and hand it to the sync stage (which holds one at a time)."""
         while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._closed)
+            with self._arrived:
+                self._arrived.wait_for(lambda: self._queue or self._closed)
                 if not self._queue:
                     self._written.append(_CLOSED)
-                    self._cond.notify_all()
+                    self._handoff.notify_all()
                     return
                 group = [self._queue.popleft() for _ in range(min(self.max_group, len(self._queue)))]
-                self._cond.notify_all()  # room for blocked producers
+                self._room.notify_all()
             futures = [future for *_, future in group]
             try:
                 prepared = self.store.prepare([(job, array) for job, array, _ in group])
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
                 self._fail(futures, exc)
                 continue
-            with self._cond:
-                self._cond.wait_for(lambda: not self._written)
+            with self._handoff:
+                self._handoff.wait_for(lambda: not self._written)
                 self._written.append((prepared, futures))
-                self._cond.notify_all()
+                self._handoff.notify_all()
 
     # -- the sync stage ------------------------------------------------------------
 
@@ -159,11 +168,12 @@ class GroupWriter(Wakeup):
         pipelined = self.store.sync == "syncfs"
         renamed: _Group | None = None  # in place, waiting for a sync to make its names durable
         while True:
-            with self._cond:
+            with self._handoff:
                 if renamed is None:
-                    self._cond.wait_for(lambda: self._written)
+                    self._handoff.wait_for(lambda: self._written)
                 item = self._written.popleft() if self._written else None
-                self._cond.notify_all()  # the data stage may hand over its next group
+                if item is not None:
+                    self._handoff.notify_all()  # the data stage may hand over its next group
             group = item if item is not None and item is not _CLOSED else None
             if not pipelined:
                 if group is not None:
@@ -219,8 +229,9 @@ class GroupWriter(Wakeup):
         self._resolved(len(futures))
 
     def _resolved(self, count: int, *, group: bool = False) -> None:
-        with self._cond:
+        with self._settled:
             self._unresolved -= count
             self.groups += group
-            self._cond.notify_all()
+            if not self._unresolved:
+                self._settled.notify_all()
         self._signal()
