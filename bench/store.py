@@ -31,9 +31,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scratch import scratch_dir  # noqa: E402
+
 from nom import GroupWriter, Store  # noqa: E402
 from nom.durable import fsync_dir  # noqa: E402
-from scratch import scratch_dir  # noqa: E402
 
 PER_FILE = 50
 WORDS = "the of and to in a is that for it as was with be by on not he this are or".split()

@@ -42,12 +42,12 @@ from typing import Any
 
 import orjson
 
+from nom.arrays import ArrayChecker, Encoded, Objects
 from nom.durable import atomic_write, fsync_dir, syncfs
 from nom.errors import CorruptFile, NomError, StoreError
 from nom.ids import IdClock
-from nom.inflight import InFlight, write_in_flight
 from nom.index import FileInfo, JobIndex, is_data_name
-from nom.arrays import ArrayChecker, Encoded, Objects
+from nom.inflight import InFlight, write_in_flight
 from nom.model import check_job_id, check_object
 from nom.scan import Scan
 

@@ -2,19 +2,13 @@
 
 Producers ``submit`` arrays and get a ``Future`` that resolves to the stored
 file once it is durable. Arrays are checked and encoded in the producer's
-thread, then two threads carry them in groups:
-
-- the data stage takes whatever has queued up (at most ``max_group`` arrays)
-  and writes it to in-flight files;
-- the sync stage makes a written group durable with one filesystem sync, then
-  renames it into place. Its names become durable with the next group's sync
-  (or a folder fsync when no group follows), and only then do its futures
-  resolve.
-
-So writing group N+1 overlaps syncing group N, and each group costs one sync
-shared by every array in it. Both stages hold at most one group each, and the
-queue is bounded: a producer that outruns the disk blocks in ``submit``
-(backpressure) instead of growing memory without limit.
+thread, then two threads carry them in groups: the data stage takes whatever
+has queued up (at most ``max_group`` arrays) and writes it to in-flight files;
+the sync stage (nom.sync_stage) makes it durable with one filesystem sync and
+puts it in place while the data stage writes the next group. Each group costs
+one sync shared by every array in it. The queue is bounded: a producer that
+outruns the disk blocks in ``submit`` (backpressure) instead of growing memory
+without limit.
 """
 
 from __future__ import annotations
@@ -22,19 +16,17 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from nom.arrays import Encoded
 from nom.index import FileInfo
 from nom.model import Nom, check_job_id
-from nom.store import Prepared, Store
+from nom.store import Store
+from nom.sync_stage import MAX_GROUP, SyncStage
 
 __all__ = ["GroupWriter", "Wakeup"]
-
-_Group = tuple[list[Prepared], list[Future[FileInfo]]]
-_CLOSED = object()  # what the data stage hands over once it is closed and drained
 
 
 class Wakeup:
@@ -70,29 +62,26 @@ class Wakeup:
 class GroupWriter(Wakeup):
     """Commits submitted arrays in groups, writing one group while the previous one syncs."""
 
-    def __init__(self, store: Store, *, max_group: int = 64, max_pending: int = 1024) -> None:
+    def __init__(self, store: Store, *, max_group: int = MAX_GROUP, max_pending: int = 1024) -> None:
         """Commit at most ``max_group`` arrays per sync; block producers past ``max_pending`` queued arrays."""
         self.store = store
         self.max_group = max_group
         self.max_pending = max_pending
         self.groups = 0
         self._queue: deque[tuple[str, Encoded, Future[FileInfo]]] = deque()
-        self._written: deque[_Group | object] = deque()  # from the data stage to the sync stage
         self._unresolved = 0
         self._jobs: set[str] = set()  # job ids checked already
-        # one lock, a condition per kind of waiter: a producer's submit wakes the data stage only, not the
-        # sync stage and other producers too (each needless wake-up is a trip through the GIL)
+        # one lock, a condition per kind of waiter: a producer's submit wakes the data stage only, not
+        # other producers too (each needless wake-up is a trip through the GIL)
         lock = threading.Lock()
         self._arrived = threading.Condition(lock)  # the data stage waits for arrays (or close)
         self._room = threading.Condition(lock)  # producers wait for room in the queue
-        self._handoff = threading.Condition(lock)  # the stages wait for each other
         self._settled = threading.Condition(lock)  # flush waits for every future to resolve
         self._closed = False
         super().__init__()
-        self._threads = [threading.Thread(target=self._write_stage, name="nom-writer-data", daemon=True),
-                         threading.Thread(target=self._sync_stage, name="nom-writer-sync", daemon=True)]
-        for thread in self._threads:
-            thread.start()
+        self._sync = SyncStage(store, self._done)
+        self._thread = threading.Thread(target=self._write_stage, name="nom-writer-data", daemon=True)
+        self._thread.start()
 
     def submit(self, job: str, objects: Sequence[Nom | dict[str, Any]] | Encoded,
                encoded: bytes | None = None) -> Future[FileInfo]:
@@ -124,11 +113,10 @@ class GroupWriter(Wakeup):
         """Commit what is queued, then stop both stages."""
         with self._arrived:
             self._closed = True
-            for condition in (self._arrived, self._room, self._handoff):
-                condition.notify_all()
-        for thread in self._threads:
-            thread.join(timeout)
-        if not any(thread.is_alive() for thread in self._threads):
+            self._arrived.notify_all()
+            self._room.notify_all()
+        self._thread.join(timeout)  # it drains the queue, then closes the sync stage
+        if not self._thread.is_alive():
             self._close_signal()
 
     def pending(self) -> int:
@@ -144,94 +132,29 @@ class GroupWriter(Wakeup):
             with self._arrived:
                 self._arrived.wait_for(lambda: self._queue or self._closed)
                 if not self._queue:
-                    self._written.append(_CLOSED)
-                    self._handoff.notify_all()
-                    return
+                    break
                 group = [self._queue.popleft() for _ in range(min(self.max_group, len(self._queue)))]
                 self._room.notify_all()
             futures = [future for *_, future in group]
             try:
                 prepared = self.store.prepare([(job, array) for job, array, _ in group])
             except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
-                self._fail(futures, exc)
+                self._done(futures, exc)
                 continue
-            with self._handoff:
-                self._handoff.wait_for(lambda: not self._written)
-                self._written.append((prepared, futures))
-                self._handoff.notify_all()
+            self._sync.hand_over(prepared, futures)
+        self._sync.close()
 
-    # -- the sync stage ------------------------------------------------------------
-
-    def _sync_stage(self) -> None:
-        """Sync, rename, resolve. With syncfs one sync makes the renamed group's names and the next group's
-        data durable together; otherwise each group's files were synced as they were written."""
-        pipelined = self.store.sync == "syncfs"
-        renamed: _Group | None = None  # in place, waiting for a sync to make its names durable
-        while True:
-            with self._handoff:
-                if renamed is None:
-                    self._handoff.wait_for(lambda: self._written)
-                item = self._written.popleft() if self._written else None
-                if item is not None:
-                    self._handoff.notify_all()  # the data stage may hand over its next group
-            group = item if item is not None and item is not _CLOSED else None
-            if not pipelined:
-                if group is not None:
-                    self._finish(group[1], lambda g=group: self._commit_synced(g[0]))
-            elif group is None:
-                if renamed is not None:  # nothing follows it: make its names durable on their own
-                    self._finish(renamed[1], lambda r=renamed: self._commit_synced(r[0], renamed=True))
-                    renamed = None
-            else:
-                renamed = self._sync_and_rename(group, renamed)
-            if item is _CLOSED and renamed is None:
-                return
-
-    def _sync_and_rename(self, group: _Group, renamed: _Group | None) -> _Group | None:
-        """One sync for ``group``'s data and ``renamed``'s names; resolve ``renamed``, rename ``group``."""
-        try:
-            self.store.sync_data()
-        except BaseException as exc:  # noqa: BLE001
-            for batch in (renamed, group):
-                if batch is not None:
-                    self.store.abandon(batch[0])
-                    self._fail(batch[1], exc)
-            return None
-        if renamed is not None:
-            self._finish(renamed[1], lambda: self.store.indexed(renamed[0]))
-        try:
-            self.store.publish(group[0])
-        except BaseException as exc:  # noqa: BLE001 - publish removed the group's in-flight files
-            self._fail(group[1], exc)
-            return None
-        return group
-
-    def _commit_synced(self, prepared: list[Prepared], *, renamed: bool = False) -> list[FileInfo]:
-        """Finish a group whose data is durable: rename it (unless ``renamed``), sync its folders, index it."""
-        if not renamed:
-            self.store.publish(prepared)
-        self.store.sync_names(prepared)
-        return self.store.indexed(prepared)
-
-    def _finish(self, futures: list[Future[FileInfo]], work: Callable[[], list[FileInfo]]) -> None:
-        try:
-            infos = work()
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting producer
-            self._fail(futures, exc)
-            return
-        for future, info in zip(futures, infos):
-            future.set_result(info)
-        self._resolved(len(futures), group=True)
-
-    def _fail(self, futures: list[Future[FileInfo]], exc: BaseException) -> None:
-        for future in futures:
-            future.set_exception(exc)
-        self._resolved(len(futures))
-
-    def _resolved(self, count: int, *, group: bool = False) -> None:
+    def _done(self, futures: list[Future[FileInfo]], outcome: list[FileInfo] | BaseException) -> None:
+        """Resolve a group's futures (on the sync stage's thread, or the data stage's when writing failed)."""
+        if isinstance(outcome, BaseException):
+            for future in futures:
+                future.set_exception(outcome)
+        else:
+            for future, info in zip(futures, outcome):
+                future.set_result(info)
         with self._settled:
-            self._unresolved -= count
-            self.groups += group
+            self._unresolved -= len(futures)
+            self.groups += not isinstance(outcome, BaseException)
             if not self._unresolved:
                 self._settled.notify_all()
         self._signal()

@@ -2,8 +2,9 @@
 
 ``ProcessWriter`` has GroupWriter's interface: ``submit`` arrays, get futures that resolve
 when they are durable, poll ``fileno()``. Arrays are checked and encoded in the producer's
-process and written by a child process (``python -m nom.writer_process``) running a
-GroupWriter, so writing files does not compete with the producer for one interpreter lock.
+process and written by a child process (``python -m nom.writer_process``) in groups, the
+sync stage (nom.sync_stage) overlapping the next group's writing, so writing files does not
+compete with the producer for one interpreter lock.
 
 Sockets (ZeroMQ over ipc, in a private 0700 folder; the parent binds, the child connects)::
 
@@ -32,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -41,13 +41,14 @@ from typing import Any
 import orjson
 import zmq
 
+from nom.arrays import Encoded
 from nom.durable import fsync_dir
 from nom.errors import StoreError
 from nom.index import FileInfo
 from nom.model import Nom, check_job_id
-from nom.arrays import Encoded
 from nom.store import Store
-from nom.writer import GroupWriter, Wakeup
+from nom.sync_stage import MAX_GROUP, SyncStage
+from nom.writer import Wakeup
 
 __all__ = ["ProcessWriter"]
 
@@ -225,76 +226,88 @@ def _die_with_parent(parent: int) -> None:
 
 
 def serve(root: str, sockets: str, epoch: int, parent: int) -> None:
-    """Write arrays from ``sockets`` into the store at ``root`` until told to exit or orphaned."""
+    """Write arrays from ``sockets`` into the store at ``root`` until told to exit or orphaned.
+
+    Two threads, as in GroupWriter but without its queue and futures: this one receives whatever has
+    arrived (at most MAX_GROUP arrays) and writes it as a group; the sync stage makes each group durable
+    and answers for it on a socket of its own (a ZeroMQ socket is used by one thread only).
+    """
     store = Store(root)
-    writer = GroupWriter(store)
     ctx = zmq.Context()
     arrays = ctx.socket(zmq.PULL)
     arrays.connect(f"ipc://{sockets}/arrays")
-    results = ctx.socket(zmq.PUSH)
-    results.setsockopt(zmq.LINGER, 5000)
-    results.connect(f"ipc://{sockets}/results")
-    poller = zmq.Poller()
-    poller.register(arrays, zmq.POLLIN)
-    poller.register(writer.fileno(), zmq.POLLIN)
-    in_flight: deque[tuple[int, Future[FileInfo] | FileInfo]] = deque()
+    answers, stage_answers = ctx.socket(zmq.PUSH), ctx.socket(zmq.PUSH)
+    for socket in (answers, stage_answers):
+        socket.setsockopt(zmq.LINGER, 5000)
+        socket.connect(f"ipc://{sockets}/results")
+
+    def done(seqs: list[int], outcome: list[FileInfo] | BaseException) -> None:
+        stage_answers.send(orjson.dumps(_answers(seqs, outcome)))
+
+    stage = SyncStage(store, done)
     exiting = False
-    while not exiting or in_flight:
-        ready = dict(poller.poll(100))
+    while not exiting:
+        if not arrays.poll(100):
+            if os.getppid() != parent:
+                os._exit(0)  # orphaned: files in flight were never answered, so nothing answered is lost
+            continue
+        group: list[tuple[str, Encoded]] = []
+        seqs: list[int] = []
+        early: list[list[Any]] = []  # answered without writing: retries stored already, and failures
+        while len(group) < MAX_GROUP:
+            try:
+                frames = arrays.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) == 1:
+                exiting = exiting or _EXIT.unpack(frames[0])[0] == epoch
+                continue
+            sent_to, seq, first_id, last_id, count, retry = _HEADER.unpack_from(frames[0])
+            if sent_to != epoch:
+                continue  # sent to a child that has died; its sender was told it failed
+            job = frames[0][_HEADER.size:].decode()
+            array = Encoded(frames[1], first_id, last_id, count)
+            try:
+                found = _stored_already(store, job, array) if retry else None
+            except OSError as exc:
+                early += _answers([seq], exc)
+                continue
+            if found is not None:
+                early += _answers([seq], [found])
+            else:
+                group.append((job, array))
+                seqs.append(seq)
+        if group:
+            try:
+                stage.hand_over(store.prepare(group), seqs)
+            except BaseException as exc:  # noqa: BLE001 - answered as the group's failure
+                early += _answers(seqs, exc)
+        if early:
+            answers.send(orjson.dumps(early))
         if os.getppid() != parent:
-            os._exit(0)  # orphaned: files in flight were never answered, so nothing answered is lost
-        if arrays in ready:
-            for _ in range(256):
-                try:
-                    frames = arrays.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                if len(frames) == 1:
-                    exiting = exiting or _EXIT.unpack(frames[0])[0] == epoch
-                    continue
-                sent_to, seq, first_id, last_id, count, retry = _HEADER.unpack_from(frames[0])
-                if sent_to != epoch:
-                    continue  # sent to a child that has died; its sender was told it failed
-                job = frames[0][_HEADER.size:].decode()
-                array = Encoded(frames[1], first_id, last_id, count)
-                in_flight.append((seq, _submit(store, writer, job, array, retry=retry)))
-        writer.clear_signal()
-        answers = []
-        while in_flight and (not isinstance(in_flight[0][1], Future) or in_flight[0][1].done()):
-            seq, outcome = in_flight.popleft()
-            answers.append(_answer(seq, outcome))
-        if answers:
-            results.send(orjson.dumps(answers))
-    writer.close()
-    results.close()
+            os._exit(0)
+    stage.close()
+    for socket in (answers, stage_answers):
+        socket.close()
     arrays.close(linger=0)
     ctx.term()
 
 
-def _submit(store: Store, writer: GroupWriter, job: str, array: Encoded, *, retry: bool
-            ) -> Future[FileInfo] | FileInfo:
-    """Hand ``array`` to the writer, unless it is a retry that an earlier writer stored already."""
-    try:
-        found = store.find_stored(job, array) if retry else None
-        if found is not None:
-            fsync_dir(store.job_dir(job))  # its data was synced before its rename; now its name is too
-            return found
-        return writer.submit(job, array)
-    except OSError as exc:
-        failed: Future[FileInfo] = Future()
-        failed.set_exception(exc)
-        return failed
+def _stored_already(store: Store, job: str, array: Encoded) -> FileInfo | None:
+    """The file a dead writer stored ``array`` in already, if any (its name is made durable now)."""
+    found = store.find_stored(job, array)
+    if found is not None:
+        fsync_dir(store.job_dir(job))  # its data was synced before it was named; now its name is too
+    return found
 
 
-def _answer(seq: int, outcome: Future[FileInfo] | FileInfo) -> list[Any]:
-    if isinstance(outcome, FileInfo):
-        return [seq, list(outcome.fields())]
-    exc = outcome.exception()
-    if exc is None:
-        return [seq, list(outcome.result().fields())]
-    if isinstance(exc, OSError):
-        return [seq, None, exc.errno or 5, exc.strerror or str(exc)]
-    return [seq, None, 5, f"store write failed: {exc}"]
+def _answers(seqs: list[int], outcome: list[FileInfo] | BaseException) -> list[list[Any]]:
+    """What the parent is told of these arrays: each one's file, or the error."""
+    if not isinstance(outcome, BaseException):
+        return [[seq, list(info.fields())] for seq, info in zip(seqs, outcome)]
+    if isinstance(outcome, OSError):
+        return [[seq, None, outcome.errno or 5, outcome.strerror or str(outcome)] for seq in seqs]
+    return [[seq, None, 5, f"store write failed: {outcome}"] for seq in seqs]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from conftest import wait_for
-from nom.index import is_data_name
 from services import Service
+
+from nom.index import is_data_name
 
 TOTAL = 6000
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from conftest import wait_for
-from nom import Encoded, GroupWriter, NomError, Store, StoreError
-from nom.writer_process import ProcessWriter, _submit
+
+from nom import Encoded, NomError, Store, StoreError
+from nom.writer_process import ProcessWriter, _stored_already
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -92,13 +92,9 @@ def test_a_retry_of_an_array_stored_already_is_answered_with_its_file(tmp_path: 
     ids = store.new_ids("j", 50)
     stored = store.append("j", objs(ids))  # as a writer that died before answering would have left it
     array = Encoded(orjson.dumps(objs(ids)), ids[0], ids[-1], 50)
-    writer = GroupWriter(Store(tmp_path / "root"))
-    try:
-        assert _submit(Store(tmp_path / "root"), writer, "j", array, retry=True) == stored
-        fresh = _submit(Store(tmp_path / "root"), writer, "j", array, retry=False)  # not a retry: written
-        assert fresh.result(timeout=10).name != stored.name
-    finally:
-        writer.close()
+    assert _stored_already(Store(tmp_path / "root"), "j", array) == stored
+    fresh = store.new_ids("j", 50)  # never stored: the retry is written like any array
+    assert _stored_already(Store(tmp_path / "root"), "j", Encoded(orjson.dumps(objs(fresh)), fresh[0], fresh[-1], 50)) is None
 
 
 def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
