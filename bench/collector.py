@@ -1,8 +1,8 @@
 """Collector benchmark: the synthetic source's sustained stored objects/s, against the store's own append.
 
 A real collector process runs a synthetic job (no rate limit, 50 objects per file) while a subscriber
-counts what is published. The store's own append (the GroupWriter path of bench/store.py, groups of 50
-files, arrays encoded beforehand) of the same kind of objects runs in this process, in turns with the
+counts what is published. The store's own append (the GroupWriter path of bench/store.py with its defaults,
+arrays encoded beforehand) of the same kind of objects runs in this process, in turns with the
 collector and for as long: the collector (with its writer process) is held with SIGSTOP while the store appends, then resumed.
 This machine's disk changes speed by several times from one minute to the next, and a burst into a
 clean page cache is faster than a sustained stream; taking turns of equal length lets both see the
@@ -14,6 +14,7 @@ the subscriber saw. The last line is one JSON object with every figure.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -58,7 +59,7 @@ def family(pid: int) -> list[int]:
 
 def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: float) -> tuple[int, float]:
     """Append ``arrays`` durably through a GroupWriter, round and round, for ``seconds``; objects and time."""
-    writer = GroupWriter(Store(root), max_group=50, max_pending=200)
+    writer = GroupWriter(Store(root))  # its defaults, as in bench/store.py
     in_flight: deque = deque()
     objects = n = 0
     started = time.monotonic()
@@ -93,6 +94,7 @@ def main() -> None:
         sub.setsockopt(zmq.SUBSCRIBE, job.encode())
         sub.connect(f"tcp://127.0.0.1:{reply['data']['dispatchPort']}")
         arrays = [(array, orjson.dumps(array)) for array in make_arrays(POOL_OBJECTS, 10**18)]
+        gc.freeze()  # this pool is the bench's, not the store's: no collection walks it (as in bench/store.py)
         time.sleep(2.0)  # warm-up: start-up and the text pool
         for turn in range(ROUNDS):
             before = service.call("jobStatus", jobId=job)["stored"]
