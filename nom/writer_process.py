@@ -12,6 +12,8 @@ Sockets (ZeroMQ over ipc, in a private 0700 folder; the parent binds, the child 
                                                       _HEADER), then the job id
                                 [exit header]         epoch only (struct _EXIT): commit what is queued, answer, exit
     child PUSH -> parent PULL   [results]  JSON: [[seq, file fields], ...] or [[seq, null, errno, message], ...]
+                                two PUSH sockets: the sync stage's thread answers for the groups it made
+                                durable, the main thread for retries found stored and writes that failed
 
 Failure: when the child dies, every unanswered future fails with StoreError and a new child
 (a new epoch; it drops whatever was sent to the old one) takes later arrays. An array sent
