@@ -11,6 +11,12 @@ is written as ``.tmp-<pid>-<ns>`` and renamed into place; a crash leaves the
 The unnamed way is also the cheaper one: it changes the folder once per file (the
 link), as a plain create does, where a named file changes it twice (create, then
 rename), and every change of a folder takes that folder's lock.
+
+Groups (``write_group``, ``place_group``) go through the small C module
+``nom._unnamed`` where it was built: it makes a whole group's system calls with
+the interpreter lock released once, instead of once per call (with a writer's
+other threads running, taking the lock back cost more than the calls). Without
+it (no C compiler at install), the same happens one call at a time.
 """
 
 from __future__ import annotations
@@ -22,11 +28,18 @@ from dataclasses import dataclass
 
 from nom.index import FileInfo
 
-__all__ = ["InFlight", "write_in_flight"]
+try:
+    from nom import _unnamed
+except ImportError:  # not built: the Python path below does the same
+    _unnamed = None
+
+__all__ = ["InFlight", "place_group", "write_group", "write_in_flight"]
+
+_NOT_HERE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL)  # no O_TMPFILE on this filesystem or kernel
 
 MAX_UNNAMED = 256  # open unnamed files per process at most; past it, named ones (each holds an fd until linked)
 
-_unnamed = {"open": 0, "supported": hasattr(os, "O_TMPFILE"), "proc": -1, "pid": -1}
+_state = {"open": 0, "supported": hasattr(os, "O_TMPFILE"), "proc": -1, "pid": -1}
 _lock = threading.Lock()
 
 
@@ -48,7 +61,9 @@ class InFlight:
     def place(self) -> None:
         """Give the file its name (its data must be durable already: a name must never point at a torn file)."""
         if self.fd >= 0:
-            os.link(str(self.fd), self.path, src_dir_fd=_unnamed["proc"], follow_symlinks=True)
+            with _lock:
+                proc = _proc_fd()
+            os.link(str(self.fd), self.path, src_dir_fd=proc, follow_symlinks=True)
             self._close()
         else:
             os.rename(self.tmp, self.path)
@@ -68,8 +83,7 @@ class InFlight:
     def _close(self) -> None:
         os.close(self.fd)
         self.fd = -1
-        with _lock:
-            _unnamed["open"] -= 1
+        _release(1)
 
 
 def write_in_flight(job: str, folder: str, info: FileInfo, raw: bytes, *, datasync: bool) -> InFlight:
@@ -103,27 +117,96 @@ def write_in_flight(job: str, folder: str, info: FileInfo, raw: bytes, *, datasy
     return item
 
 
+def write_group(entries: list[tuple[str, str, FileInfo, bytes]], *, datasync: bool) -> list[InFlight]:
+    """Write each ``(job, folder, info, raw)`` as an in-flight file, in order; a failure leaves none of them."""
+    items: list[InFlight] = []
+    try:
+        if _unnamed is not None and (reserved := _reserve(len(entries))):
+            head = entries[:reserved]
+            fds, err = _unnamed.write_unnamed([os.fsencode(f) for _, f, _, _ in head], [raw for *_, raw in head],
+                                              datasync)
+            items = [InFlight(job, folder, info, fd) for (job, folder, info, _), fd in zip(head, fds)]
+            _release(reserved - len(fds))
+            if err and not (err in _NOT_HERE and not fds):
+                raise OSError(err, os.strerror(err), entries[len(fds)][1])
+            if err:  # the first open found no O_TMPFILE here: named files from now on
+                with _lock:
+                    _state["supported"] = False
+        for job, folder, info, raw in entries[len(items):]:
+            items.append(write_in_flight(job, folder, info, raw, datasync=datasync))
+    except BaseException:
+        for item in items:
+            item.discard()
+        raise
+    return items
+
+
+def place_group(items: list[InFlight]) -> None:
+    """Put every file of a durable group in place (``InFlight.place`` for each, unnamed ones all at once)."""
+    unnamed = [item for item in items if item.fd >= 0]
+    if _unnamed is not None and unnamed:
+        placed, err = _unnamed.link_unnamed([item.fd for item in unnamed], [os.fsencode(item.path) for item in unnamed])
+        for item in unnamed[:placed]:
+            item.fd = -1  # linked and closed
+        _release(placed)
+        if err:
+            raise OSError(err, os.strerror(err), unnamed[placed].path)
+    for item in items:
+        if item.fd >= 0 or item.tmp:
+            item.place()
+
+
+def _reserve(count: int) -> int:
+    """Room for up to ``count`` more open unnamed files (0 where there can be none); the caller opens them."""
+    with _lock:
+        _this_process()
+        if not _state["supported"]:
+            return 0
+        room = max(0, min(count, MAX_UNNAMED - _state["open"]))
+        _state["open"] += room
+        return room
+
+
+def _release(count: int) -> None:
+    if count:
+        with _lock:
+            _state["open"] -= count
+
+
 def _open_unnamed(folder: str) -> int:
     """An unnamed file in ``folder`` opened for writing, or -1 where there can be none (or too many are open)."""
     with _lock:
-        if not _unnamed["supported"] or _unnamed["open"] >= MAX_UNNAMED:
+        _this_process()
+        if not _state["supported"] or _state["open"] >= MAX_UNNAMED:
             return -1
-        if _unnamed["pid"] != os.getpid():  # first use, or a forked child: /proc/self was resolved for another
-            _unnamed["proc"], _unnamed["pid"], _unnamed["open"] = -1, os.getpid(), 0
-        if _unnamed["proc"] < 0:
-            try:  # linkat needs the fd as a path: /proc/self/fd/<fd>, followed
-                _unnamed["proc"] = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            except OSError:
-                _unnamed["supported"] = False
-                return -1
-        _unnamed["open"] += 1
+        try:
+            _proc_fd()
+        except OSError:  # no /proc: linkat cannot name the file
+            _state["supported"] = False
+            return -1
+        _state["open"] += 1
     try:
         return os.open(folder, os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         with _lock:
-            _unnamed["open"] -= 1
-            if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):  # not on this filesystem/kernel
-                _unnamed["supported"] = False
-        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.EMFILE):
+            _state["open"] -= 1
+            if exc.errno in _NOT_HERE:
+                _state["supported"] = False
+        if exc.errno in (*_NOT_HERE, errno.EMFILE):
             return -1
         raise
+
+
+def _this_process() -> None:
+    """Start counting afresh in a forked child (under _lock): its files are its own."""
+    if _state["pid"] != os.getpid():
+        _state["proc"], _state["pid"], _state["open"] = -1, os.getpid(), 0
+
+
+def _proc_fd() -> int:
+    """/proc/self/fd, which linkat follows to an fd's file (under _lock). Opened once per process: in a
+    forked child the parent's would name the parent's fds."""
+    _this_process()
+    if _state["proc"] < 0:
+        _state["proc"] = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return _state["proc"]

@@ -47,7 +47,7 @@ from nom.durable import atomic_write, fsync_dir, syncfs
 from nom.errors import CorruptFile, NomError, StoreError
 from nom.ids import IdClock
 from nom.index import FileInfo, JobIndex, is_data_name
-from nom.inflight import InFlight, write_in_flight
+from nom.inflight import InFlight, place_group, write_group
 from nom.model import check_job_id, check_object
 from nom.scan import Scan
 
@@ -167,7 +167,7 @@ class Store:
     def prepare(self, arrays: Sequence[tuple[str, Objects | Encoded] | tuple[str, Objects, bytes]]
                 ) -> list[Prepared]:
         """Write each array to an in-flight file (not visible to readers yet)."""
-        pending: list[Prepared] = []
+        entries: list[tuple[str, str, FileInfo, bytes]] = []
         folders: dict[str, str] = {}
         names: dict[str, Iterator[int]] = {}
         try:
@@ -181,14 +181,10 @@ class Store:
                 except NomError as exc:
                     raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
                 info = FileInfo(next(names[job]), array.first_id, array.last_id, array.count, len(array.raw))
-                pending.append(write_in_flight(job, folder, info, array.raw, datasync=self.sync == "fsync"))
+                entries.append((job, folder, info, array.raw))
+            return write_group(entries, datasync=self.sync == "fsync")  # all written, or none left behind
         except OSError as exc:
-            self.abandon(pending)
             raise StoreError(exc.errno or errno.EIO, f"store write failed: {exc.strerror or exc}") from exc
-        except BaseException:
-            self.abandon(pending)
-            raise
-        return pending
 
     def sync_data(self) -> None:
         """Make written data durable (one syncfs for every in-flight file; per-file mode synced already)."""
@@ -200,8 +196,7 @@ class Store:
         try:
             for job in sorted({item.job for item in prepared}):
                 self.enforce_retention(job, reserve=sum(item.info.bytes for item in prepared if item.job == job))
-            for item in prepared:
-                item.place()
+            place_group(prepared)
         except OSError as exc:
             self.abandon(prepared)
             raise StoreError(exc.errno or errno.EIO, f"store write failed: {exc.strerror or exc}") from exc

@@ -245,4 +245,16 @@ class TestStoreNamedInFlight(StoreContract):
     def _no_unnamed_files(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from nom import inflight
 
-        monkeypatch.setitem(inflight._unnamed, "supported", False)
+        monkeypatch.setitem(inflight._state, "supported", False)
+
+
+class TestStorePythonInFlight(StoreContract):
+    """Where nom._unnamed was not built (no C compiler at install): the same files, one call at a time."""
+
+    sync = "syncfs"
+
+    @pytest.fixture(autouse=True)
+    def _no_c_module(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from nom import inflight
+
+        monkeypatch.setattr(inflight, "_unnamed", None)

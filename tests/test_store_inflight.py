@@ -45,7 +45,7 @@ def test_abandoned_unnamed_files_vanish_and_release_their_fds(tmp_path: Path) ->
     store.abandon(prepared)
     store.abandon(prepared)  # twice is harmless
     assert len(os.listdir("/proc/self/fd")) == before
-    assert inflight._unnamed["open"] == 0
+    assert inflight._state["open"] == 0
     assert [n for n in os.listdir(store.root / "j") if n.endswith(".json")] == [f"{store.files('j')[0].name}.json"]
 
 
@@ -57,7 +57,7 @@ def test_past_the_cap_of_open_unnamed_files_named_ones_are_used(tmp_path: Path, 
     assert [i.min_id for i in infos] == list(range(1, 8))
     assert [o["id"] for o in store.scan("j")] == list(range(1, 8))
     assert not [n for n in os.listdir(store.root / "j") if n.startswith(".tmp")]
-    assert inflight._unnamed["open"] == 0
+    assert inflight._state["open"] == 0
 
 
 def test_a_forked_child_links_its_own_files(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_a_failed_write_leaves_no_file_in_either_mode(tmp_path: Path, monkeypatc
     folder.mkdir()
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     for supported in (True, False):
-        monkeypatch.setitem(inflight._unnamed, "supported", supported)
+        monkeypatch.setitem(inflight._state, "supported", supported)
         resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))
         try:
             with pytest.raises(OSError, match="too large"):
@@ -115,4 +115,48 @@ def test_a_failed_write_leaves_no_file_in_either_mode(tmp_path: Path, monkeypatc
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         assert os.listdir(folder) == []
-    assert inflight._unnamed["open"] == 0
+    assert inflight._state["open"] == 0
+
+
+def test_the_c_module_is_built_here() -> None:
+    """pip install builds nom._unnamed where a C compiler is (as here and in CI); without it, the Python path."""
+    assert inflight._unnamed is not None
+
+
+@pytest.mark.parametrize("c_module", [True, False])
+def test_a_group_that_fails_part_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     c_module: bool) -> None:
+    if not c_module:
+        monkeypatch.setattr(inflight, "_unnamed", None)
+    folder = tmp_path / "j"
+    folder.mkdir()
+    entries = [("j", str(folder), FileInfo(100 + n, n, n, 1, size), b"x" * size)
+               for n, size in enumerate([50, 60, 5000, 70])]  # the third is past the limit below
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))
+    try:
+        with pytest.raises(OSError, match="too large") as caught:
+            inflight.write_group(entries, datasync=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert caught.value.errno == 27  # EFBIG
+    assert os.listdir(folder) == [] and inflight._state["open"] == 0
+
+
+@pytest.mark.parametrize("c_module", [True, False])
+def test_placing_over_an_existing_name_fails_and_keeps_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 c_module: bool) -> None:
+    if not c_module:
+        monkeypatch.setattr(inflight, "_unnamed", None)
+    folder = tmp_path / "j"
+    folder.mkdir()
+    items = inflight.write_group([("j", str(folder), FileInfo(100 + n, n, n, 1, 3), b"[%d]" % n)
+                                  for n in range(3)], datasync=False)
+    (folder / "101.json").write_bytes(b"taken")
+    with pytest.raises(FileExistsError):
+        inflight.place_group(items)
+    assert (folder / "100.json").read_bytes() == b"[0]"  # placed before the failure
+    assert (folder / "101.json").read_bytes() == b"taken"  # never overwritten
+    for item in items:
+        item.discard()
+    assert sorted(os.listdir(folder)) == ["100.json", "101.json"] and inflight._state["open"] == 0
