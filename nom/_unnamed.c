@@ -13,6 +13,13 @@
  *   link_unnamed(fds: list[int], paths: list[bytes]) -> (placed, errno)
  *       links fds[i] at paths[i] and closes it, in order; placed: how many were linked (and
  *       closed); errno: 0, or the error of fds[placed], which is left open for the caller.
+ *
+ * And the common case of nom.arrays' check, which every array written through the store takes:
+ *
+ *   ascending_ids(objects: list, seen_types: set, max_id: int) -> (first_id, last_id) | None
+ *       the bounds when every object is a dict whose "id" is an int (not a bool) from 0 to max_id,
+ *       ids ascend (repeats allowed) and every "type" is a str in seen_types; None otherwise, and
+ *       the caller's Python check takes over (it names what is wrong, or learns a new type).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -183,7 +190,56 @@ done:
     return result;
 }
 
+static PyObject *
+ascending_ids(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *objects, *seen;
+    long long max_id;
+    if (!PyArg_ParseTuple(args, "O!O!L", &PyList_Type, &objects, &PySet_Type, &seen, &max_id))
+        return NULL;
+    static PyObject *id_key = NULL, *type_key = NULL;
+    if (id_key == NULL && ((id_key = PyUnicode_InternFromString("id")) == NULL ||
+                           (type_key = PyUnicode_InternFromString("type")) == NULL))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(objects);
+    long long first = 0, last = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *obj = PyList_GET_ITEM(objects, i);
+        if (!PyDict_CheckExact(obj))
+            Py_RETURN_NONE;
+        PyObject *id = PyDict_GetItemWithError(obj, id_key); /* borrowed */
+        if (id == NULL || !PyLong_CheckExact(id)) {
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_NONE;
+        }
+        int overflow = 0;
+        long long value = PyLong_AsLongLongAndOverflow(id, &overflow);
+        if (overflow || value < 0 || value > max_id || value < last)
+            Py_RETURN_NONE;
+        PyObject *type = PyDict_GetItemWithError(obj, type_key);
+        if (type == NULL || !PyUnicode_CheckExact(type)) {
+            if (PyErr_Occurred())
+                return NULL;
+            Py_RETURN_NONE;
+        }
+        int known = PySet_Contains(seen, type);
+        if (known < 0)
+            return NULL;
+        if (!known)
+            Py_RETURN_NONE;
+        if (i == 0)
+            first = value;
+        last = value;
+    }
+    if (n == 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(LL)", first, last);
+}
+
 static PyMethodDef methods[] = {
+    {"ascending_ids", ascending_ids, METH_VARARGS,
+     "ascending_ids(objects, seen_types, max_id) -> (first_id, last_id) or None: the common case of a check."},
     {"write_unnamed", write_unnamed, METH_VARARGS,
      "write_unnamed(folders, datas, datasync) -> (fds, errno): an unnamed file per data, written."},
     {"link_unnamed", link_unnamed, METH_VARARGS,

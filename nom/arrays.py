@@ -16,6 +16,11 @@ import orjson
 from nom.errors import NomError
 from nom.model import MAX_ID, Nom, check_object, is_type
 
+try:  # the common case of check() in C, where it was built (see nom/_unnamed.c); the same in Python otherwise
+    from nom._unnamed import ascending_ids as _ascending_ids
+except ImportError:
+    _ascending_ids = None
+
 __all__ = ["ArrayChecker", "Encoded", "Objects"]
 
 _DICT, _INT = {dict}, {int}  # bool ids are not ints here: type(True) is bool
@@ -46,14 +51,14 @@ class ArrayChecker:
         """Check an array and encode it in id order (``raw``: its encoding, when the caller made it already)."""
         if type(objects) is Encoded:
             return objects
+        if _ascending_ids is not None and type(objects) is list:
+            bounds = _ascending_ids(objects, self._types_seen, MAX_ID)
+            if bounds is not None:  # well-formed, known types, ids ascending: encode as it is
+                return Encoded(raw if raw is not None else self._dumps(objects), bounds[0], bounds[1], len(objects))
         ids, is_sorted = self.check(objects)
         if not is_sorted or raw is None:
             objects = sorted(objects, key=_any_id) if not is_sorted else objects
-            try:
-                raw = orjson.dumps(objects if isinstance(objects, list) else list(objects))
-            except TypeError:  # a value JSON cannot hold (or a mapping that is not a dict): say which object
-                self._check_slowly(objects)
-                raise
+            raw = self._dumps(objects if isinstance(objects, list) else list(objects))
         if not is_sorted:
             ids.sort()
         return Encoded(raw, ids[0], ids[-1], len(ids))
@@ -90,6 +95,13 @@ class ArrayChecker:
                     return self._check_slowly(objects)
                 seen.add(type_name)
         return ids, ids == ordered
+
+    def _dumps(self, objects: list[Any]) -> bytes:
+        try:
+            return orjson.dumps(objects)
+        except TypeError:  # a value JSON cannot hold (or a mapping that is not a dict): say which object
+            self._check_slowly(objects)
+            raise
 
     def _check_slowly(self, objects: Objects) -> tuple[list[int], bool]:
         ids: list[int] = []
