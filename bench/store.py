@@ -1,7 +1,7 @@
 """Store benchmark: crash-safe group-commit appends and scans, against baselines on the same bytes.
 
 Prints, in one run:
-- crash-safe append objects/s (GroupWriter with its defaults: groups of what queued up, at most 64 files, one
+- crash-safe append objects/s (GroupWriter with its defaults: groups of what queued up, at most 256 files, one
   group written while the one before syncs) as a ratio to the same files
   written with no fsync at all (goal >= 0.6) and to one fsync + folder fsync per file (goal >= 5x);
 - a scan of one million objects as a ratio to a plain loop of orjson.loads over the same files (goal >= 0.7).

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import threading
 from dataclasses import dataclass
 
@@ -37,7 +38,9 @@ __all__ = ["InFlight", "place_group", "write_group", "write_in_flight"]
 
 _NOT_HERE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL)  # no O_TMPFILE on this filesystem or kernel
 
-MAX_UNNAMED = 256  # open unnamed files per process at most; past it, named ones (each holds an fd until linked)
+# Open unnamed files per process at most (each holds an fd until it is placed); past it, named ones are used.
+# Two writer groups may be in flight: 2 x nom.sync_stage.MAX_GROUP, within half the fd limit (1024 is common).
+MAX_UNNAMED = max(0, min(512, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2 - 64))
 
 _state = {"open": 0, "supported": hasattr(os, "O_TMPFILE"), "proc": -1, "pid": -1}
 _lock = threading.Lock()

@@ -23,7 +23,10 @@ from nom.store import Prepared, Store
 
 __all__ = ["MAX_GROUP", "SyncStage"]
 
-MAX_GROUP = 64  # arrays per group at most, by default: one sync for each, files waiting on it for a while
+# Arrays per group at most, by default. A sync costs about 0.4 ms plus 13 us a file here, so bigger groups are
+# cheaper per file (measured side by side, 2000 files of 14 KB: 62 us a file at 64, 53 at 256; no-fsync 39);
+# groups only grow that large when arrays queue up faster than the disk takes them.
+MAX_GROUP = 256
 
 Done = Callable[[list[Any], "list[FileInfo] | BaseException"], None]
 _Group = tuple[list[Prepared], list[Any]]
