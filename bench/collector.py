@@ -30,10 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from collector.sources.synthetic import SyntheticSource  # noqa: E402
-from nom import GroupWriter, Store  # noqa: E402
 from scratch import scratch_dir  # noqa: E402
 from services import Service  # noqa: E402
+
+from collector.runner import MAX_IN_FLIGHT  # noqa: E402
+from collector.sources.synthetic import SyntheticSource  # noqa: E402
+from nom import GroupWriter, Store  # noqa: E402
 
 PER_FILE = 50
 ROUNDS = 3
@@ -64,7 +66,7 @@ def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: fl
     objects = n = 0
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        while len(in_flight) < 200:
+        while len(in_flight) < MAX_IN_FLIGHT:  # the window the collector's jobs keep
             array, raw = arrays[n % len(arrays)]
             in_flight.append(writer.submit("bench", array, raw))
             n += 1

@@ -27,17 +27,18 @@ from collector import protocol
 from collector.job import JobRecord, JobState
 from collector.sources import Item, Source
 from nom import GroupWriter, NomError, Store
-from nom.index import FileInfo
 from nom.arrays import Encoded
+from nom.index import FileInfo
 from nom.keys import Keys
+from nom.sync_stage import MAX_GROUP
 from nom.wire import encode_batch
 
 __all__ = ["JobRunner", "RecentKeys"]
 
 log = logging.getLogger("collector")
 
-MAX_IN_FLIGHT = 128  # files submitted and not yet durable, per job: two writer groups, so writing overlaps making
-# the next files (and backpressure on the source past that)
+MAX_IN_FLIGHT = 2 * MAX_GROUP  # files submitted and not yet durable, per job: two writer groups, so writing
+# overlaps making the next files (and backpressure on the source past that)
 MAX_READ = 5000  # items taken from a source in one step
 RETRY_SECONDS = 1.0
 
