@@ -123,13 +123,18 @@ def test_the_c_module_is_built_here() -> None:
     assert inflight._unnamed is not None
 
 
-@pytest.mark.parametrize("c_module", [True, False])
-def test_a_group_that_fails_part_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     c_module: bool) -> None:
-    if not c_module:
+@pytest.fixture(params=["c", "python"])
+def group_folder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty job folder, with groups written through the C module or (without it) in Python."""
+    if request.param == "python":
         monkeypatch.setattr(inflight, "_unnamed", None)
     folder = tmp_path / "j"
     folder.mkdir()
+    return folder
+
+
+def test_a_group_that_fails_part_way_leaves_nothing(group_folder: Path) -> None:
+    folder = group_folder
     entries = [("j", str(folder), FileInfo(100 + n, n, n, 1, size), b"x" * size)
                for n, size in enumerate([50, 60, 5000, 70])]  # the third is past the limit below
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -143,13 +148,8 @@ def test_a_group_that_fails_part_way_leaves_nothing(tmp_path: Path, monkeypatch:
     assert os.listdir(folder) == [] and inflight._state["open"] == 0
 
 
-@pytest.mark.parametrize("c_module", [True, False])
-def test_placing_over_an_existing_name_fails_and_keeps_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 c_module: bool) -> None:
-    if not c_module:
-        monkeypatch.setattr(inflight, "_unnamed", None)
-    folder = tmp_path / "j"
-    folder.mkdir()
+def test_placing_over_an_existing_name_fails_and_keeps_the_rest(group_folder: Path) -> None:
+    folder = group_folder
     items = inflight.write_group([("j", str(folder), FileInfo(100 + n, n, n, 1, 3), b"[%d]" % n)
                                   for n in range(3)], datasync=False)
     (folder / "101.json").write_bytes(b"taken")
