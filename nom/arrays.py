@@ -67,8 +67,8 @@ class ArrayChecker:
         """Check every object cheaply; return the ids and whether they are in order.
 
         The common case (dicts with int ids and already-seen type names) runs in a few C-level passes
-        (it is on every write's path: 50 objects cost about 4 us); anything else takes the slow path,
-        which names the bad object.
+        (``encode`` tries nom._unnamed's ``ascending_ids`` first, where built); anything else takes the
+        slow path, which names the bad object.
         """
         if not objects:
             raise NomError("cannot store an empty array", field="objects")

@@ -130,11 +130,11 @@ def write_group(entries: list[tuple[str, str, FileInfo, bytes]], *, datasync: bo
                                               datasync)
             items = [InFlight(job, folder, info, fd) for (job, folder, info, _), fd in zip(head, fds)]
             _release(reserved - len(fds))
-            if err and not (err in _NOT_HERE and not fds):
-                raise OSError(err, os.strerror(err), entries[len(fds)][1])
-            if err:  # the first open found no O_TMPFILE here: named files from now on
+            if err in _NOT_HERE and not fds:  # the first open found no O_TMPFILE here: named files from now on
                 with _lock:
                     _state["supported"] = False
+            elif err:
+                raise OSError(err, os.strerror(err), entries[len(fds)][1])
         for job, folder, info, raw in entries[len(items):]:
             items.append(write_in_flight(job, folder, info, raw, datasync=datasync))
     except BaseException:

@@ -51,9 +51,7 @@ from nom.inflight import InFlight, place_group, write_group
 from nom.model import check_job_id, check_object
 from nom.scan import Scan
 
-__all__ = ["Prepared", "Store", "Scan", "Usage", "Quarantined"]
-
-Prepared = InFlight  # what prepare hands to publish: written, not yet visible
+__all__ = ["Store", "Scan", "Usage", "Quarantined"]
 
 _META_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
@@ -165,7 +163,7 @@ class Store:
         return self.indexed(prepared)
 
     def prepare(self, arrays: Sequence[tuple[str, Objects | Encoded] | tuple[str, Objects, bytes]]
-                ) -> list[Prepared]:
+                ) -> list[InFlight]:
         """Write each array to an in-flight file (not visible to readers yet)."""
         entries: list[tuple[str, str, FileInfo, bytes]] = []
         folders: dict[str, str] = {}
@@ -191,7 +189,7 @@ class Store:
         if self.sync == "syncfs":
             syncfs(self.root)
 
-    def publish(self, prepared: list[Prepared]) -> None:
+    def publish(self, prepared: list[InFlight]) -> None:
         """Make room under each job's cap, then put the synced in-flight files in place."""
         try:
             for job in sorted({item.job for item in prepared}):
@@ -201,20 +199,20 @@ class Store:
             self.abandon(prepared)
             raise StoreError(exc.errno or errno.EIO, f"store write failed: {exc.strerror or exc}") from exc
 
-    def sync_names(self, prepared: list[Prepared]) -> None:
+    def sync_names(self, prepared: list[InFlight]) -> None:
         """Make the renames durable: fsync each job folder once."""
         if self.sync != "none":
             for folder in sorted({item.folder for item in prepared}):
                 fsync_dir(folder)
 
-    def indexed(self, prepared: list[Prepared]) -> list[FileInfo]:
+    def indexed(self, prepared: list[InFlight]) -> list[FileInfo]:
         """Record the durable files in their jobs' indexes; returns them."""
         for job in {item.job for item in prepared}:
             self._index(job).add(item.info for item in prepared if item.job == job)
         return [item.info for item in prepared]
 
     @staticmethod
-    def abandon(prepared: list[Prepared]) -> None:
+    def abandon(prepared: list[InFlight]) -> None:
         """Drop in-flight files that will not be published."""
         for item in prepared:
             item.discard()

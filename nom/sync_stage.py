@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from nom.index import FileInfo
-from nom.store import Prepared, Store
+from nom.inflight import InFlight
+from nom.store import Store
 
 __all__ = ["MAX_GROUP", "SyncStage"]
 
@@ -29,7 +30,7 @@ __all__ = ["MAX_GROUP", "SyncStage"]
 MAX_GROUP = 256
 
 Done = Callable[[list[Any], "list[FileInfo] | BaseException"], None]
-_Group = tuple[list[Prepared], list[Any]]
+_Group = tuple[list[InFlight], list[Any]]
 _CLOSED = object()
 
 
@@ -45,7 +46,7 @@ class SyncStage:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def hand_over(self, prepared: list[Prepared], tokens: list[Any]) -> None:
+    def hand_over(self, prepared: list[InFlight], tokens: list[Any]) -> None:
         """Give the stage a written group (blocks while it still has one waiting)."""
         with self._cond:
             self._cond.wait_for(lambda: not self._waiting)
@@ -103,7 +104,7 @@ class SyncStage:
             return None
         return group
 
-    def _place_and_sync_names(self, prepared: list[Prepared], *, placed: bool = False) -> list[FileInfo]:
+    def _place_and_sync_names(self, prepared: list[InFlight], *, placed: bool = False) -> list[FileInfo]:
         if not placed:
             self.store.publish(prepared)
         self.store.sync_names(prepared)

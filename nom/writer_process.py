@@ -249,9 +249,9 @@ def serve(root: str, sockets: str, epoch: int, parent: int) -> None:
     stage = SyncStage(store, done)
     exiting = False
     while not exiting:
+        if os.getppid() != parent:
+            os._exit(0)  # orphaned: files in flight were never answered, so nothing answered is lost
         if not arrays.poll(100):
-            if os.getppid() != parent:
-                os._exit(0)  # orphaned: files in flight were never answered, so nothing answered is lost
             continue
         group: list[tuple[str, Encoded]] = []
         seqs: list[int] = []
@@ -286,8 +286,6 @@ def serve(root: str, sockets: str, epoch: int, parent: int) -> None:
                 early += _answers(seqs, exc)
         if early:
             answers.send(orjson.dumps(early))
-        if os.getppid() != parent:
-            os._exit(0)
     stage.close()
     for socket in (answers, stage_answers):
         socket.close()
