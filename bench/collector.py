@@ -1,12 +1,18 @@
 """Collector benchmark: the synthetic source's sustained stored objects/s, against the store's own append.
 
 A real collector process runs a synthetic job (no rate limit, 50 objects per file) while a subscriber
-counts what is published. The store's own append (the GroupWriter path of bench/store.py with its defaults,
-arrays encoded beforehand) of the same kind of objects runs in this process, in turns with the
-collector and for as long: the collector (with its writer process) is held with SIGSTOP while the store appends, then resumed.
+counts what is published. The store's own append of the same objects (the synthetic source's tweets, in
+arrays of 50) runs in this process, in turns with the collector and for as long, through the path
+bench/store.py measures: a GroupWriter with its defaults, which checks and encodes each array in submit,
+with as many files in flight as a collector job keeps. A second store contender is given each array's
+bytes encoded beforehand, so that it only writes: the stricter figure, printed beside the goal's.
+The collector (with its writer process) is held with SIGSTOP while the store appends, then resumed.
+
 This machine's disk changes speed by several times from one minute to the next, and a burst into a
-clean page cache is faster than a sustained stream; taking turns of equal length lets both see the
-same disk in the same way. BENCH_SECONDS (30 by default) is each side's measured time, in ROUNDS turns.
+clean page cache is faster than a sustained stream; taking turns of equal length lets every contender see
+the same disk in the same way. Nothing is deleted until the end: on this VM's ext4 (no journal) creating
+a file costs 10-30x more for minutes after a mass delete (see bench/store.py), so deleting one turn's files
+would tax the turns after it. BENCH_SECONDS (30 by default) is each contender's measured time, in ROUNDS turns.
 
 Prints stored objects/s, its ratio to the store's own append rate (goal >= 0.8), and the publish rate
 the subscriber saw. The last line is one JSON object with every figure.
@@ -40,14 +46,15 @@ from nom import GroupWriter, Store  # noqa: E402
 PER_FILE = 50
 ROUNDS = 3
 POOL_OBJECTS = 100_000  # made once; the store's turns append these arrays over and over
+NAMES = {"objects": "store_append_objects_per_s", "encoded": "store_write_encoded_objects_per_s"}
 
 
 def make_arrays(objects: int, first_id: int) -> list[list[dict]]:
     """Synthetic tweets as the collector stores them, in arrays of PER_FILE."""
     source = SyntheticSource("biden harris", seed=1, rate=None)
     ids = iter(range(first_id, first_id + objects))
-    return [[{"id": next(ids), "type": "data.tweet-biden-harris", "data": item.data}
-             for item in source.read(PER_FILE)] for _ in range(objects // PER_FILE)]
+    return [[{"id": next(ids), "type": "data.tweet-biden-harris", "data": data}
+             for data in source.read_batch(PER_FILE).data] for _ in range(objects // PER_FILE)]
 
 
 def family(pid: int) -> list[int]:
@@ -59,8 +66,13 @@ def family(pid: int) -> list[int]:
     return [pid, *children]
 
 
-def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: float) -> tuple[int, float]:
-    """Append ``arrays`` durably through a GroupWriter, round and round, for ``seconds``; objects and time."""
+def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: float, *,
+                 encoded: bool) -> tuple[int, float]:
+    """Append ``arrays`` durably through a GroupWriter, round and round, for ``seconds``; objects and time.
+
+    ``encoded``: give the writer each array's bytes as well (it checks the array and writes them),
+    else the array alone (it checks and encodes it, as bench/store.py's append does).
+    """
     writer = GroupWriter(Store(root))  # its defaults, as in bench/store.py
     in_flight: deque = deque()
     objects = n = 0
@@ -68,7 +80,7 @@ def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: fl
     while time.monotonic() - started < seconds:
         while len(in_flight) < MAX_IN_FLIGHT:  # the window the collector's jobs keep
             array, raw = arrays[n % len(arrays)]
-            in_flight.append(writer.submit("bench", array, raw))
+            in_flight.append(writer.submit("bench", array, raw if encoded else None))
             n += 1
         objects += in_flight.popleft().result().objects
     while in_flight:
@@ -78,15 +90,23 @@ def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: fl
     return objects, elapsed
 
 
+def count(sub: zmq.Socket) -> int:
+    """Receive one published batch and count its objects (its header says how many)."""
+    frames = sub.recv_multipart(copy=False)  # the body is not read: no copy of it into a bytes object
+    return orjson.loads(frames[1].bytes)["count"]
+
+
 def main() -> None:
-    seconds = float(os.environ.get("BENCH_SECONDS", 30))
+    seconds = float(os.environ.get("BENCH_SECONDS", "30"))
     base = scratch_dir("nectar-bench-collector-")
     service = Service("collector", base / "root").start()
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.RCVHWM, 100_000)
-    collector_time = append_time = 0.0
-    stored = received = appended = 0
+    collector_time = 0.0
+    stored = received = 0
+    appended = {"objects": 0, "encoded": 0}
+    append_time = {"objects": 0.0, "encoded": 0.0}
     turns = []
     try:
         reply = service.call("newCollectorJob", jobName="bench", searchTerms="biden harris",
@@ -101,30 +121,31 @@ def main() -> None:
         for turn in range(ROUNDS):
             before = service.call("jobStatus", jobId=job)["stored"]
             started = time.monotonic()
-            while (now := time.monotonic()) - started < seconds / ROUNDS:
+            while time.monotonic() - started < seconds / ROUNDS:
                 if sub.poll(100):
-                    received += orjson.loads(sub.recv_multipart()[1])["count"]  # the header is enough to count
+                    received += count(sub)
             after = service.call("jobStatus", jobId=job)["stored"]
             took = time.monotonic() - started
             stopped = family(service.proc.pid)
             for pid in stopped:
                 os.kill(pid, signal.SIGSTOP)
+            this_turn = {"collector_objects_per_s": round((after - before) / took)}
             try:
                 while sub.poll(200):  # what was published before the stop
-                    received += orjson.loads(sub.recv_multipart()[1])["count"]
-                os.sync()  # no dirty pages of the collector's left for the store to pay for
-                done, spent = store_append(base / f"append-{turn}", arrays, took)
-                os.sync()  # nor the other way round
-                shutil.rmtree(base / f"append-{turn}")
+                    received += count(sub)
+                for way in ("objects", "encoded") if turn % 2 == 0 else ("encoded", "objects"):
+                    os.sync()  # no dirty pages of the one before left for this one to pay for
+                    done, spent = store_append(base / f"append-{way}-{turn}", arrays, took, encoded=way == "encoded")
+                    appended[way] += done
+                    append_time[way] += spent
+                    this_turn[NAMES[way]] = round(done / spent)
+                os.sync()
             finally:
                 for pid in stopped:
                     os.kill(pid, signal.SIGCONT)
-            turns.append({"collector_objects_per_s": round((after - before) / took),
-                          "store_append_objects_per_s": round(done / spent)})
+            turns.append(this_turn)
             stored += after - before
             collector_time += took
-            appended += done
-            append_time += spent
         service.call("stopCollectorJob", jobId=job)
     finally:
         sub.close()
@@ -134,12 +155,15 @@ def main() -> None:
         "collector_seconds": round(collector_time, 1), "collector_stored_objects": stored,
         "collector_stored_objects_per_s": round(stored / collector_time),
         "publish_objects_per_s_received_by_subscriber": round(received / collector_time),
-        "store_append_objects": appended, "store_append_objects_per_s": round(appended / append_time),
+        "store_append_objects": appended["objects"],
+        **{NAMES[way]: round(appended[way] / append_time[way]) for way in NAMES},
         "turns": turns,
     }
     figures["ratio_to_store_append"] = round(
         figures["collector_stored_objects_per_s"] / figures["store_append_objects_per_s"], 3)
     figures["goal_ratio_to_store_append"] = 0.8
+    figures["ratio_to_store_write_encoded"] = round(
+        figures["collector_stored_objects_per_s"] / figures["store_write_encoded_objects_per_s"], 3)
     for key, value in figures.items():
         print(f"{key:44} {value}")
     print(orjson.dumps(figures).decode())

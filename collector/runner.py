@@ -25,7 +25,7 @@ import zmq
 
 from collector import protocol
 from collector.job import JobRecord, JobState
-from collector.sources import Item, Source
+from collector.sources import Batch, Source
 from nom import GroupWriter, NomError, Store
 from nom.arrays import Encoded
 from nom.index import FileInfo
@@ -63,21 +63,20 @@ class RecentKeys:
         self._remember([key])
         return True
 
-    def add_many(self, items: list[Item]) -> list[Item]:
-        """Remember the keys of ``items``; return the items whose keys were new (the first of repeats)."""
-        keys = [item.key for item in items]
+    def add_many(self, keys: list[str]) -> list[int] | None:
+        """Remember ``keys``; None when all were new, else the indices of the new ones (the first of repeats)."""
         if self._set.isdisjoint(keys):
             before = len(self._set)
             self._set.update(keys)
             if len(self._set) - before == len(keys):  # the usual case: all new, none repeated
                 self._remember(keys, added=True)
-                return items
+                return None
             self._set.difference_update(keys)  # repeats within the batch: sort them out below
         seen, fresh, fresh_keys = self._set, [], []
-        for item, key in zip(items, keys):
+        for n, key in enumerate(keys):
             if key not in seen:
                 seen.add(key)
-                fresh.append(item)
+                fresh.append(n)
                 fresh_keys.append(key)
         self._remember(fresh_keys, added=True)
         return fresh
@@ -106,7 +105,7 @@ class RecentKeys:
 class _InFlight:
     future: Future[FileInfo]
     array: Encoded  # the bytes only: holding the objects too kept thousands of dicts alive for the GC to walk
-    pos: Any
+    pos: Any  # the source position after the array's last item
 
 
 class JobRunner:
@@ -128,7 +127,8 @@ class JobRunner:
         self.checkpoint_interval = checkpoint_interval
         self.epoch = epoch
         self.keys = RecentKeys()
-        self.buffer: list[Item] = []
+        self.buffer: list[Any] = []  # data of items taken and not submitted yet, and the position after each
+        self.buffer_pos: list[Any] = []
         self.buffer_since = 0.0
         self.in_flight: deque[_InFlight] = deque()
         self.retry: deque[_InFlight] = deque()
@@ -224,31 +224,44 @@ class JobRunner:
                 due = MAX_READ
         else:
             due = MAX_READ
-        items = self.source.read(due) if due > 0 else []
-        self._taken += len(items)
-        if items and not self.buffer:
-            self.buffer_since = now
-        fresh = self.keys.add_many(items)
-        if len(fresh) < len(items):
-            self.stats["duplicates"] += len(items) - len(fresh)
-            if not fresh and not self.buffer and not self.in_flight:
-                self.position = items[-1].pos  # only repeats: the checkpoint may move past them
-        self.buffer.extend(fresh)
-        while len(self.buffer) >= self.per_file:
-            self._submit(self.buffer[: self.per_file])
-            del self.buffer[: self.per_file]
+        batch = self.source.read_batch(due) if due > 0 else None
+        taken = len(batch) if batch else 0
+        if taken:
+            self._take(batch, now)
         if self.buffer and (now - self.buffer_since >= self.flush_latency or self.source.done):
-            self._submit(self.buffer)
-            self.buffer = []
-        return len(items)
+            self._submit(self.buffer, self.buffer_pos[-1])
+            self.buffer, self.buffer_pos = [], []
+        return taken
 
-    def _submit(self, items: list[Item]) -> None:
-        ids = self.store.new_ids(self.job, len(items))
-        objects = [{"id": i, "type": self.type, "data": item.data} for i, item in zip(ids, items)]
-        encoded = orjson.dumps(objects)  # once, for the store and the subscribers alike
-        # made here from the store's own ids (ascending) and the job's checked type: nothing to check again
+    def _take(self, batch: Batch, now: float) -> None:
+        """Drop the batch's repeats, buffer the rest and submit every full array."""
+        self._taken += len(batch)
+        if not self.buffer:
+            self.buffer_since = now
+        fresh = self.keys.add_many(batch.keys)
+        if fresh is not None:
+            self.stats["duplicates"] += len(batch) - len(fresh)
+            if not fresh and not self.buffer and not self.in_flight:
+                self.position = batch.positions[-1]  # only repeats: the checkpoint may move past them
+            batch = batch.select(fresh)
+        buffer, positions, per_file = self.buffer, self.buffer_pos, self.per_file
+        buffer.extend(batch.data)
+        positions.extend(batch.positions)
+        start = 0
+        while len(buffer) - start >= per_file:
+            self._submit(buffer[start:start + per_file], positions[start + per_file - 1])
+            start += per_file
+        if start:
+            del buffer[:start], positions[:start]
+
+    def _submit(self, data: list[Any], pos: Any) -> None:
+        ids = self.store.new_ids(self.job, len(data))
+        kind = self.type
+        encoded = orjson.dumps([{"id": i, "type": kind, "data": d} for i, d in zip(ids, data)])  # once, for the
+        # store and the subscribers alike; made here from the store's own ids (ascending) and the job's
+        # checked type: nothing to check again
         array = Encoded(encoded, ids[0], ids[-1], len(ids))
-        self.in_flight.append(_InFlight(self.writer.submit(self.job, array), array, items[-1].pos))
+        self.in_flight.append(_InFlight(self.writer.submit(self.job, array), array, pos))
 
     def _resubmit(self, now: float) -> None:
         log.info("job %s: retrying %d files after a store error", self.job, len(self.retry))
@@ -359,8 +372,8 @@ class JobRunner:
     def drain(self, timeout: float = 4.0) -> None:
         """Store what is buffered, wait for the writes, publish and checkpoint (for stop and shutdown)."""
         if self.buffer and self.record.state is JobState.RUNNING:
-            self._submit(self.buffer)
-            self.buffer = []
+            self._submit(self.buffer, self.buffer_pos[-1])
+            self.buffer, self.buffer_pos = [], []
         deadline = time.monotonic() + timeout
         while self.in_flight and time.monotonic() < deadline:
             self.in_flight[0].future.exception(timeout=max(0.0, deadline - time.monotonic()))

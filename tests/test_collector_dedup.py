@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 from collector.runner import RecentKeys
-from collector.sources.base import Item
-
-
-def items(*keys: str) -> list[Item]:
-    return [Item(k, {"id": k}, n) for n, k in enumerate(keys)]
 
 
 def test_repeats_within_and_across_batches_are_dropped_first_one_kept() -> None:
     keys = RecentKeys()
-    first = items("1", "2", "3")
-    assert keys.add_many(first) == first
-    again = items("3", "4", "4", "5", "1")
-    assert [(i.key, i.pos) for i in keys.add_many(again)] == [("4", 1), ("5", 3)]
-    assert not keys.add("5") and keys.add("6") and len(keys) == 6
+    assert keys.add_many(["1", "2", "3"]) is None  # all new
+    assert keys.add_many(["3", "4", "4", "5", "1"]) == [1, 3]  # the indices of the new ones
+    assert keys.add_many(["7", "7"]) == [0]
+    assert not keys.add("5") and keys.add("6") and len(keys) == 7
 
 
 def test_memory_is_bounded_and_forgets_the_oldest_first() -> None:
     keys = RecentKeys(limit=10_000)
     for batch in range(100):
-        keys.add_many(items(*(f"{batch}-{n}" for n in range(500))))
+        keys.add_many([f"{batch}-{n}" for n in range(500)])
         assert len(keys) <= 10_000 + 500
     assert not keys.add("99-499")  # the newest are remembered
     assert keys.add("0-0")  # the oldest were forgotten

@@ -17,8 +17,8 @@ def test_tweets_are_v2_shaped_with_true_entity_offsets() -> None:
     assert [t["id"] for t in tweets] == [i.key for i in items] and len({i.key for i in items}) == 3000
     entity_kinds = set()
     for tweet in tweets:
-        assert list(tweet) == ["id", "text", "entities", "public_metrics", "author_id", "author", "created_at",
-                               "lang"]  # the order the pieces are joined in (see SyntheticSource.read)
+        assert list(tweet) == ["id", "text", "entities", "public_metrics", "author_id", "author", "lang",
+                               "created_at"]  # the order the pieces are joined in (see SyntheticSource.read_batch)
         assert tweet["author"]["id"] == tweet["author_id"] and tweet["created_at"].endswith(".000Z")
         for kind, entities in tweet["entities"].items():
             entity_kinds.add(kind)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from collector.sources.base import Item, Source, SourceError
+from collector.sources.base import Batch, Item, Source, SourceError
 from collector.sources.replay import ReplaySource
 from collector.sources.synthetic import SyntheticSource
 
-__all__ = ["Item", "Source", "SourceError", "make_source", "x_token"]
+__all__ = ["Batch", "Item", "Source", "SourceError", "make_source", "x_token"]
 
 
 def x_token(config_token: str | None = None) -> str | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Item", "Source", "SourceError"]
+__all__ = ["Batch", "Item", "Source", "SourceError"]
 
 
 class SourceError(ValueError):
@@ -21,13 +22,46 @@ class Item:
     """One tweet from a source: its dedup key, its data, and the source position just after it."""
 
     key: str
-    data: dict[str, Any]
+    data: Any  # the tweet: a dict, or its JSON as an orjson.Fragment
     pos: Any
+
+
+@dataclass(slots=True)
+class Batch:
+    """Items as columns: ``keys[i]``, ``data[i]`` and ``positions[i]`` are item ``i``'s.
+
+    The collector takes items in batches of thousands; as columns they cost no object per item, and
+    deduplicating or slicing them is a few C-level list operations.
+    """
+
+    keys: list[str]
+    data: list[Any]
+    positions: Sequence[Any]  # a range for a source whose position after item i is a count
+
+    @classmethod
+    def of(cls, items: list[Item]) -> Batch:
+        """The batch of ``items``."""
+        return cls([i.key for i in items], [i.data for i in items], [i.pos for i in items])
+
+    def select(self, indices: list[int]) -> Batch:
+        """The items at ``indices``, in that order."""
+        return Batch([self.keys[i] for i in indices], [self.data[i] for i in indices],
+                     [self.positions[i] for i in indices])
+
+    def items(self) -> list[Item]:
+        """The batch as one ``Item`` per tweet."""
+        return [Item(k, d, p) for k, d, p in zip(self.keys, self.data, self.positions)]
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 @dataclass
 class Source:
-    """Base of the sources: ``read`` never blocks; ``done`` when nothing more will come."""
+    """Base of the sources: ``read`` never blocks; ``done`` when nothing more will come.
+
+    A source implements ``read`` (items) or ``read_batch`` (columns); the collector calls ``read_batch``.
+    """
 
     kind: str = "none"
     rate: float | None = None  # objects per second; None: as fast as the collector takes them
@@ -39,7 +73,11 @@ class Source:
 
     def read(self, limit: int) -> list[Item]:
         """Up to ``limit`` items that are ready now."""
-        raise NotImplementedError  # pragma: no cover - every source overrides it
+        return self.read_batch(limit).items()
+
+    def read_batch(self, limit: int) -> Batch:
+        """Up to ``limit`` items that are ready now, as columns."""
+        return Batch.of(self.read(limit))
 
     def close(self) -> None:
         """Release threads and files."""
