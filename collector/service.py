@@ -9,10 +9,12 @@ Sockets:
 - per job, PULL bound at ``tcp://<bind host>:<collectorPort>``: the storage inlet;
   NOM arrays pushed by peers (Dispatch's reducer outputs) to be stored.
 
-One thread runs the loop (``step``); files are committed in groups by a
-writer process of its own (nom.writer_process, so that writing does not
-compete with making tweets for one interpreter lock; ``writer="thread"``
-keeps it in-process), and the X source fetches on a thread of its own. A
+One thread runs the loop (``step``); files are committed in groups by the
+store's writer (see ``writer_kind``): its threads in this process where the
+store's C module is built (a group's system calls then run with the
+interpreter lock released once), else a process of its own
+(nom.writer_process, so that writing does not compete with making tweets for
+the lock). The X source fetches on a thread of its own. A
 restarted collector resumes every job whose record says running or paused.
 """
 
@@ -34,12 +36,26 @@ from collector.protocol import ProtocolError, error_reply
 from collector.runner import JobRunner
 from collector.sources import SourceError, make_source
 from nom import GroupWriter, Nom, NomError, Store, tweet_type
+from nom.inflight import GROUPS_IN_C
 from nom.keys import Keys, check_binding, refuse_if_in_use
 from nom.writer_process import ProcessWriter
 
-__all__ = ["Collector"]
+__all__ = ["Collector", "writer_kind"]
 
 log = logging.getLogger("collector")
+
+
+def writer_kind(asked: str = "auto") -> str:
+    """The writer a collector runs: "thread" or "process" as asked; "auto" takes threads where the store's
+    C module is built. Measured side by side (4 turns of 4 s, synthetic job, this 2-core VM): threads
+    stored 315k objects/s against 271k for the process, and cost 3.0 against 4.6 us of CPU an object on
+    tmpfs: the process's pipes copied every array four times more. Without the C module each system call
+    of a group gives up the lock, and the writer's threads then wait behind the loop that makes tweets."""
+    if asked not in ("auto", "process", "thread"):
+        raise ValueError(f"writer must be 'auto', 'process' or 'thread', got {asked!r}")
+    if asked == "auto":
+        return "thread" if GROUPS_IN_C else "process"
+    return asked
 
 
 class Collector:
@@ -49,13 +65,12 @@ class Collector:
                  host_name: str = "127.0.0.1", bind_host: str = "127.0.0.1", x_token: str | None = None,
                  flush_latency: float = 1.0, publish_hwm: int = 2000, base_dir: str | None = None,
                  ctx: zmq.Context | None = None, keys: Keys | None = None, insecure: bool = False,
-                 writer: str = "process") -> None:
-        """Open the store and start its writer ("process" or "thread"); nothing is bound until ``start``."""
-        if writer not in ("process", "thread"):
-            raise ValueError(f"writer must be 'process' or 'thread', got {writer!r}")
+                 writer: str = "auto") -> None:
+        """Open the store and start its writer (see ``writer_kind``); nothing is bound until ``start``."""
+        self.writer_kind = writer_kind(writer)
         self.store = Store(nom_root)
         self.writer: GroupWriter | ProcessWriter = (
-            ProcessWriter(self.store.root) if writer == "process" else GroupWriter(self.store))
+            ProcessWriter(self.store.root) if self.writer_kind == "process" else GroupWriter(self.store))
         self.control_endpoint = control
         self.host_name = host_name
         self.bind_host = bind_host

@@ -34,7 +34,9 @@ try:
 except ImportError:  # not built: the Python path below does the same
     _unnamed = None
 
-__all__ = ["InFlight", "place_group", "write_group", "write_in_flight"]
+__all__ = ["GROUPS_IN_C", "InFlight", "place_group", "write_group", "write_in_flight"]
+
+GROUPS_IN_C = _unnamed is not None  # a group's system calls run in C, with the interpreter lock released once
 
 _NOT_HERE = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL)  # no O_TMPFILE on this filesystem or kernel
 
