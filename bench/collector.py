@@ -90,15 +90,24 @@ def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: fl
     return objects, elapsed
 
 
-def count(sub: zmq.Socket) -> int:
-    """Receive one published batch and count its objects (its header says how many)."""
+def receive(sub: zmq.Socket) -> tuple[int, int]:
+    """Receive one published batch: its first sequence number and how many objects it holds (its header)."""
     frames = sub.recv_multipart(copy=False)  # the body is not read: no copy of it into a bytes object
-    return orjson.loads(frames[1].bytes)["count"]
+    header = orjson.loads(frames[1].bytes)
+    return header["seq"], header["count"]
+
+
+BYTES_PER_SECOND = 1_200_000_000  # what a second of every contender leaves on disk here, with room to spare
 
 
 def main() -> None:
     seconds = float(os.environ.get("BENCH_SECONDS", "30"))
     base = scratch_dir("nectar-bench-collector-")
+    free, needed = shutil.disk_usage(base).free, int(seconds * BYTES_PER_SECOND)
+    if free < needed:  # nothing is deleted before the end (see the docstring): fail now, not at ENOSPC
+        shutil.rmtree(base)
+        sys.exit(f"bench/collector.py: {base} has {free / 1e9:.1f} GB free; {seconds:.0f} s of turns need "
+                 f"about {needed / 1e9:.0f} GB (set BENCH_SECONDS lower)")
     service = Service("collector", base / "root").start()
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
@@ -119,12 +128,14 @@ def main() -> None:
         gc.freeze()  # this pool is the bench's, not the store's: no collection walks it (as in bench/store.py)
         time.sleep(2.0)  # warm-up: start-up and the text pool
         for turn in range(ROUNDS):
-            before = service.call("jobStatus", jobId=job)["stored"]
+            status = service.call("jobStatus", jobId=job)
+            before, first_seq, batches = status["stored"], status["seq"], []
             started = time.monotonic()
             while time.monotonic() - started < seconds / ROUNDS:
                 if sub.poll(100):
-                    received += count(sub)
-            after = service.call("jobStatus", jobId=job)["stored"]
+                    batches.append(receive(sub))
+            status = service.call("jobStatus", jobId=job)
+            after, end_seq = status["stored"], status["seq"]
             took = time.monotonic() - started
             stopped = family(service.proc.pid)
             for pid in stopped:
@@ -132,7 +143,9 @@ def main() -> None:
             this_turn = {"collector_objects_per_s": round((after - before) / took)}
             try:
                 while sub.poll(200):  # what was published before the stop
-                    received += count(sub)
+                    batches.append(receive(sub))
+                # what the subscriber got of what was published during the turn (seq says which those were)
+                received += sum(n for seq, n in batches if first_seq <= seq < end_seq)
                 for way in ("objects", "encoded") if turn % 2 == 0 else ("encoded", "objects"):
                     os.sync()  # no dirty pages of the one before left for this one to pay for
                     done, spent = store_append(base / f"append-{way}-{turn}", arrays, took, encoded=way == "encoded")

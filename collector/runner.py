@@ -24,6 +24,7 @@ import orjson
 import zmq
 
 from collector import protocol
+from collector.dedup import AscendingKeys, RecentKeys
 from collector.job import JobRecord, JobState
 from collector.sources import Batch, Source
 from nom import GroupWriter, NomError, Store
@@ -33,7 +34,7 @@ from nom.keys import Keys
 from nom.sync_stage import MAX_GROUP
 from nom.wire import encode_batch
 
-__all__ = ["JobRunner", "RecentKeys"]
+__all__ = ["JobRunner"]
 
 log = logging.getLogger("collector")
 
@@ -41,64 +42,6 @@ MAX_IN_FLIGHT = 2 * MAX_GROUP  # files submitted and not yet durable, per job: t
 # overlaps making the next files (and backpressure on the source past that)
 MAX_READ = 5000  # items taken from a source in one step
 RETRY_SECONDS = 1.0
-
-
-class RecentKeys:
-    """The dedup keys of a job's recent tweets, bounded: about ``limit`` of them, the oldest forgotten first.
-
-    Keys are kept in chunks as they came (one per batch of items), and a whole chunk is forgotten at a
-    time, so remembering and forgetting run in C set operations rather than a Python step per key.
-    """
-
-    def __init__(self, limit: int = 500_000) -> None:
-        self.limit = limit
-        self._set: set[str] = set()
-        self._chunks: deque[list[str]] = deque()
-        self._count = 0
-
-    def add(self, key: str) -> bool:
-        """Remember ``key``; False when it was already there (a duplicate)."""
-        if key in self._set:
-            return False
-        self._remember([key])
-        return True
-
-    def add_many(self, keys: list[str]) -> list[int] | None:
-        """Remember ``keys``; None when all were new, else the indices of the new ones (the first of repeats)."""
-        if self._set.isdisjoint(keys):
-            before = len(self._set)
-            self._set.update(keys)
-            if len(self._set) - before == len(keys):  # the usual case: all new, none repeated
-                self._remember(keys, added=True)
-                return None
-            self._set.difference_update(keys)  # repeats within the batch: sort them out below
-        seen, fresh, fresh_keys = self._set, [], []
-        for n, key in enumerate(keys):
-            if key not in seen:
-                seen.add(key)
-                fresh.append(n)
-                fresh_keys.append(key)
-        self._remember(fresh_keys, added=True)
-        return fresh
-
-    def _remember(self, keys: list[str], added: bool = False) -> None:
-        """Record ``keys`` (``added``: already in the set) and forget the oldest chunks past the limit."""
-        if not keys:
-            return
-        if self._chunks and len(self._chunks[-1]) < 1000:  # many small batches (add) share a chunk
-            self._chunks[-1].extend(keys)
-        else:
-            self._chunks.append(keys)
-        if not added:
-            self._set.update(keys)
-        self._count += len(keys)
-        while self._count - len(self._chunks[0]) >= self.limit:
-            old = self._chunks.popleft()
-            self._set.difference_update(old)
-            self._count -= len(old)
-
-    def __len__(self) -> int:
-        return len(self._set)
 
 
 @dataclass
@@ -126,7 +69,7 @@ class JobRunner:
         self.flush_latency = flush_latency
         self.checkpoint_interval = checkpoint_interval
         self.epoch = epoch
-        self.keys = RecentKeys()
+        self.keys: RecentKeys | AscendingKeys = AscendingKeys() if source.ascending_keys else RecentKeys()
         self.buffer: list[Any] = []  # data of items taken and not submitted yet, and the position after each
         self.buffer_pos: list[Any] = []
         self.buffer_since = 0.0
@@ -314,8 +257,11 @@ class JobRunner:
         header = {"epoch": self.epoch, "seq": self.seq, "count": array.count, "first_id": array.first_id,
                   "last_id": array.last_id, "file": info.name}
         self.seq += array.count
-        try:
-            self.pub.send_multipart(encode_batch(self.job, header, array.raw), zmq.NOBLOCK, copy=False)
+        job, head, body = encode_batch(self.job, header, array.raw)
+        try:  # the small frames copied, the body not: a zero-copy frame costs more than copying a few bytes
+            self.pub.send(job, zmq.NOBLOCK | zmq.SNDMORE)
+            self.pub.send(head, zmq.NOBLOCK | zmq.SNDMORE)
+            self.pub.send(body, zmq.NOBLOCK, copy=False)
             self.stats["published"] += array.count
         except zmq.Again:  # no room: subscribers see the gap in seq and heal from the store
             pass

@@ -70,6 +70,7 @@ class Source:
     note: str = ""
     warnings: list[str] = field(default_factory=list)
     skipped: int = 0  # input records that held no tweet
+    ascending_keys: bool = False  # keys are decimal integers, each above the one before, across restarts too
 
     def read(self, limit: int) -> list[Item]:
         """Up to ``limit`` items that are ready now."""

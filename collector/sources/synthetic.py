@@ -43,7 +43,7 @@ class SyntheticSource(Source):
 
     def __init__(self, search_terms: str, *, seed: int = 0, rate: float | None = 100.0, count: int | None = None,
                  match: float = 0.3, start: int = 0) -> None:
-        super().__init__(kind="synthetic", rate=rate)
+        super().__init__(kind="synthetic", rate=rate, ascending_keys=True)  # tweet n's key is ID_BASE + n
         self.seed = seed
         self.count = count
         self.next = start
