@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 __all__ = ["AscendingKeys", "RecentKeys"]
 
@@ -32,8 +33,9 @@ class RecentKeys:
         self._remember([key])
         return True
 
-    def add_many(self, keys: list[str]) -> list[int] | None:
+    def add_many(self, keys: Sequence[str]) -> list[int] | None:
         """Remember ``keys``; None when all were new, else the indices of the new ones (the first of repeats)."""
+        keys = keys if type(keys) is list else list(keys)  # kept as a chunk, which may be extended
         if self._set.isdisjoint(keys):
             before = len(self._set)
             self._set.update(keys)
@@ -90,7 +92,7 @@ class AscendingKeys:
         self.newest = value
         return True
 
-    def add_many(self, keys: list[str]) -> list[int] | None:
+    def add_many(self, keys: Sequence[str]) -> list[int] | None:
         """Remember ``keys`` (ascending); None when all were new, else the indices of the new ones."""
         if not keys:
             return None

@@ -34,7 +34,7 @@ class Batch:
     deduplicating or slicing them is a few C-level list operations.
     """
 
-    keys: list[str]
+    keys: Sequence[str]
     data: list[Any]
     positions: Sequence[Any]  # a range for a source whose position after item i is a count
 

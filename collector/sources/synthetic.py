@@ -19,13 +19,14 @@ import functools
 import itertools
 import random
 import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
 
 from collector.sources.base import Batch, Source, SourceError
 
-__all__ = ["SyntheticSource"]
+__all__ = ["IdKeys", "SyntheticSource"]
 
 POOL = 8192
 AUTHORS = 4096
@@ -35,7 +36,7 @@ DOMAINS = ["example.com", "news.example.org", "blog.example.net", "video.example
 _SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "an", "el", "is", "or", "um", "ba", "de", "fo",
               "gu", "hi", "jo", "pe", "qu", "ti", "we", "zy", "ch", "st", "th", "tr", "ph", "br"]
 AUTHOR_CYCLE = 4093  # a prime below AUTHORS: the authors tweets take in turn (see read_batch)
-_TWEET = b'{"id":"%b%b%b%b'  # the id, then a pool body, an author with its language, and created_at
+_TWEET = b'{"id":"%d%b%b%b'  # the id, then a pool body, an author with its language, and created_at
 
 
 class SyntheticSource(Source):
@@ -87,16 +88,37 @@ class SyntheticSource(Source):
         end = first + limit if self.count is None else min(first + limit, self.count)
         size = max(0, end - first)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()).encode()
-        keys = list(map(str, range(ID_BASE + first, ID_BASE + end)))
+        ids = range(ID_BASE + first, ID_BASE + end)
         bodies = itertools.islice(itertools.cycle(self.encoded_bodies), first % POOL, first % POOL + size)
         authors = itertools.islice(itertools.cycle(self.encoded_authors), first % AUTHOR_CYCLE,
                                    first % AUTHOR_CYCLE + size)
         tails = itertools.repeat(b',"created_at":"' + stamp + b'.000Z"}')
-        data = list(map(orjson.Fragment, map(_TWEET.__mod__, zip(map(str.encode, keys), bodies, authors, tails))))
+        data = list(map(orjson.Fragment, map(_TWEET.__mod__, zip(ids, bodies, authors, tails))))
         self.next = end
         if self.count is not None and end >= self.count:
             self.done = True
-        return Batch(keys, data, range(first + 1, end + 1))
+        return Batch(IdKeys(ids), data, range(first + 1, end + 1))
+
+
+class IdKeys(Sequence[str]):
+    """The keys of the tweets with these ids, each made when it is read: deduplicating ascending keys
+    (collector.dedup.AscendingKeys) reads two of a batch, so the rest need never be made."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: range) -> None:
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):  # type: ignore[override] - an int gives a key, a slice a list of them
+        if isinstance(index, slice):
+            return [str(i) for i in self.ids[index]]
+        return str(self.ids[index])
+
+    def __iter__(self) -> Iterator[str]:
+        return map(str, self.ids)
 
 
 @functools.lru_cache(maxsize=8)
