@@ -6,7 +6,7 @@ arrays of 50) runs in this process, in turns with the collector and for as long,
 bench/store.py measures: a GroupWriter with its defaults, which checks and encodes each array in submit,
 with as many files in flight as a collector job keeps. A second store contender is given each array's
 bytes encoded beforehand, so that it only writes: the stricter figure, printed beside the goal's.
-The collector (with its writer process) is held with SIGSTOP while the store appends, then resumed.
+The collector (with its writer process, where it runs one) is held with SIGSTOP while the store appends, then resumed.
 
 This machine's disk changes speed by several times from one minute to the next, and a burst into a
 clean page cache is faster than a sustained stream; taking turns of equal length lets every contender see
@@ -48,6 +48,7 @@ from nom import GroupWriter, Store  # noqa: E402
 PER_FILE = 50
 ROUNDS = 5
 POOL_OBJECTS = 100_000  # made once; the store's turns append these arrays over and over
+BYTES_PER_SECOND = 1_200_000_000  # what a second of every contender leaves on disk here, with room to spare
 NAMES = {"objects": "store_append_objects_per_s", "encoded": "store_write_encoded_objects_per_s"}
 
 
@@ -60,7 +61,7 @@ def make_arrays(objects: int, first_id: int) -> list[list[dict]]:
 
 
 def family(pid: int) -> list[int]:
-    """``pid`` and its children (the collector and its writer process), to be stopped and resumed together."""
+    """``pid`` and its children (the collector and any writer process of its), to be stopped and resumed together."""
     children = []
     for task in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{task}/children") as fh:
@@ -97,9 +98,6 @@ def receive(sub: zmq.Socket) -> tuple[int, int]:
     frames = sub.recv_multipart(copy=False)  # the body is not read: no copy of it into a bytes object
     header = orjson.loads(frames[1].bytes)
     return header["seq"], header["count"]
-
-
-BYTES_PER_SECOND = 1_200_000_000  # what a second of every contender leaves on disk here, with room to spare
 
 
 def main() -> None:

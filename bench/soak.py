@@ -59,7 +59,7 @@ def main() -> None:
         pids = {"collector": collector.proc.pid, "dispatch": dispatch.proc.pid}
         for n, pid in enumerate(children(dispatch.proc.pid)):
             pids[f"worker{n}"] = pid
-        for pid in children(collector.proc.pid):  # its store writer process
+        for pid in children(collector.proc.pid):  # its store writer process, where it runs one (--writer)
             pids["collector_writer"] = pid
         started = time.monotonic()
         rss_start: dict[str, float] = {}

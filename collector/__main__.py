@@ -13,7 +13,7 @@ from pathlib import Path
 import zmq
 
 from collector.protocol import CONTROL_ENDPOINT
-from collector.service import Collector, writer_kind
+from collector.service import Collector
 from collector.sources import x_token
 from nom.keys import InsecureBinding, Keys
 
@@ -51,12 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     # (a young pass every 700 allocations) took a fifth of the loop: 117k objects/s with it against 140-152k
     # with this threshold (measured side by side). Cycles are still collected, a little later.
     gc.set_threshold(50_000, 20, 20)
-    args.writer = writer_kind(args.writer)
-    if args.writer == "thread":
-        # The writer's threads take the GIL a few times a group (and, without the C module, after every system
-        # call); behind the loop that makes tweets each take waited up to the 5 ms default switch interval
-        # while the disk idled: 315k objects/s at 0.5 ms against 289k at 5 ms (measured side by side).
-        sys.setswitchinterval(0.0005)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if args.log_dir:
         Path(args.log_dir).mkdir(parents=True, exist_ok=True)
@@ -71,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     collector = Collector(args.nom_root, control=args.control, host_name=args.host_name, bind_host=args.bind_host,
                           x_token=x_token(), flush_latency=args.flush_latency, publish_hwm=args.publish_hwm,
                           keys=keys, insecure=args.insecure, writer=args.writer)
+    if collector.writer_kind == "thread":
+        # The writer's threads take the GIL a few times a group (and, without the C module, after every system
+        # call); behind the loop that makes tweets each take waited up to the 5 ms default switch interval
+        # while the disk idled: 315k objects/s at 0.5 ms against 289k at 5 ms (measured side by side).
+        sys.setswitchinterval(0.0005)
     try:
         collector.start()
     except InsecureBinding as exc:

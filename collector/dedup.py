@@ -99,8 +99,4 @@ class AscendingKeys:
         if int(keys[0]) > self.newest:
             self.newest = int(keys[-1])
             return None
-        fresh = [n for n, key in enumerate(keys) if self.add(key)]
-        return fresh
-
-    def __len__(self) -> int:
-        return 0 if self.newest < 0 else 1
+        return [n for n, key in enumerate(keys) if self.add(key)]
