@@ -56,8 +56,8 @@ def make_arrays(objects: int, first_id: int) -> list[list[dict]]:
     """Synthetic tweets as the collector stores them, in arrays of PER_FILE."""
     source = SyntheticSource("biden harris", seed=1, rate=None)
     ids = iter(range(first_id, first_id + objects))
-    return [[{"id": next(ids), "type": "data.tweet-biden-harris", "data": data}
-             for data in source.read_batch(PER_FILE).data] for _ in range(objects // PER_FILE)]
+    return [[{"id": next(ids), "type": "data.tweet-biden-harris", "data": item.data} for item in source.read(PER_FILE)]
+            for _ in range(objects // PER_FILE)]
 
 
 def family(pid: int) -> list[int]:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 __all__ = ["Batch", "Item", "Source", "SourceError"]
 
 
@@ -31,11 +33,13 @@ class Batch:
     """Items as columns: ``keys[i]``, ``data[i]`` and ``positions[i]`` are item ``i``'s.
 
     The collector takes items in batches of thousands; as columns they cost no object per item, and
-    deduplicating or slicing them is a few C-level list operations.
+    deduplicating or slicing them is a few C-level list operations. A source may give each item's data
+    as its JSON already encoded (``bytes``; all items of a batch or none): the collector then writes it
+    into the stored array as it is, with no object made per item.
     """
 
     keys: Sequence[str]
-    data: list[Any]
+    data: list[Any]  # JSON values, or each value's JSON as bytes
     positions: Sequence[Any]  # a range for a source whose position after item i is a count
 
     @classmethod
@@ -49,8 +53,11 @@ class Batch:
                      [self.positions[i] for i in indices])
 
     def items(self) -> list[Item]:
-        """The batch as one ``Item`` per tweet."""
-        return [Item(k, d, p) for k, d, p in zip(self.keys, self.data, self.positions)]
+        """The batch as one ``Item`` per tweet (encoded data as an ``orjson.Fragment``, which orjson writes as it is)."""
+        data = self.data
+        if data and type(data[0]) is bytes:
+            data = list(map(orjson.Fragment, data))
+        return [Item(k, d, p) for k, d, p in zip(self.keys, data, self.positions)]
 
     def __len__(self) -> int:
         return len(self.keys)

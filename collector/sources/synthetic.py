@@ -78,8 +78,8 @@ class SyntheticSource(Source):
     def read_batch(self, limit: int) -> Batch:
         """The next ``limit`` tweets (fewer when ``count`` is reached), as columns.
 
-        Each tweet's data is already JSON (an ``orjson.Fragment``) joined from encoded pieces of the pool:
-        it is written to the store and published as it is. Tweet ``n`` takes body ``n % POOL`` and author
+        Each tweet's data is already JSON (bytes) joined from encoded pieces of the pool: it is written to
+        the store and published as it is. Tweet ``n`` takes body ``n % POOL`` and author
         ``n % AUTHOR_CYCLE`` (coprime: a pair comes back once in 33 million tweets), so the whole batch is
         made by C-level maps over the pool, with no Python step per tweet: making tweets one by one had
         cost more than storing them.
@@ -93,7 +93,7 @@ class SyntheticSource(Source):
         authors = itertools.islice(itertools.cycle(self.encoded_authors), first % AUTHOR_CYCLE,
                                    first % AUTHOR_CYCLE + size)
         tails = itertools.repeat(b',"created_at":"' + stamp + b'.000Z"}')
-        data = list(map(orjson.Fragment, map(_TWEET.__mod__, zip(ids, bodies, authors, tails))))
+        data = list(map(_TWEET.__mod__, zip(ids, bodies, authors, tails)))
         self.next = end
         if self.count is not None and end >= self.count:
             self.done = True
