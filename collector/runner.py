@@ -63,7 +63,8 @@ class JobRunner:
         self.store = store
         self.writer = writer
         self.type = record.reply["data"]["typeReturned"]
-        self._object_json = b'{"id":%d,"type":' + orjson.dumps(self.type) + b',"data":%b}'  # as orjson writes one
+        # one object as orjson writes it, for items given as JSON (a type holds no '%'; escaped all the same)
+        self._object_json = b'{"id":%d,"type":' + orjson.dumps(self.type).replace(b"%", b"%%") + b',"data":%b}'
         self.per_file = record.request["collectorObjectsPerFile"]
         rate_interval = 1.0 / source.rate if source.rate else 0.0
         self.interval = max(record.request["delayInMsBetweenObjects"] / 1000.0, rate_interval)
