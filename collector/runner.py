@@ -18,6 +18,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -63,9 +64,11 @@ class JobRunner:
         self.store = store
         self.writer = writer
         self.type = record.reply["data"]["typeReturned"]
-        # one object as orjson writes it, for items given as JSON (a type holds no '%'; escaped all the same)
-        self._object_json = b'{"id":%d,"type":' + orjson.dumps(self.type).replace(b"%", b"%%") + b',"data":%b}'
         self.per_file = record.request["collectorObjectsPerFile"]
+        # one object as orjson writes it, for items given as JSON (a type holds no '%'; escaped all the same),
+        # and a whole file's array of them: one format call a file, not one an object
+        self._object_json = b'{"id":%d,"type":' + orjson.dumps(self.type).replace(b"%", b"%%") + b',"data":%b}'
+        self._array_json = self._array_format(self.per_file)
         rate_interval = 1.0 / source.rate if source.rate else 0.0
         self.interval = max(record.request["delayInMsBetweenObjects"] / 1000.0, rate_interval)
         self.flush_latency = flush_latency
@@ -203,13 +206,18 @@ class JobRunner:
         # Encoded once, for the store and the subscribers alike, from the store's own ids (ascending) and the
         # job's checked type: nothing to check again.
         ids = self.store.new_ids(self.job, len(data))
-        if type(data[0]) is bytes:  # each item's JSON already (see Batch): one C-level map, no dict per object
-            encoded = b"[" + b",".join(map(self._object_json.__mod__, zip(ids, data))) + b"]"
+        if type(data[0]) is bytes:  # each item's JSON already (see Batch): one format call, no dict per object
+            array_json = self._array_json if len(data) == self.per_file else self._array_format(len(data))
+            encoded = array_json % tuple(chain.from_iterable(zip(ids, data)))
         else:
             kind = self.type
             encoded = orjson.dumps([{"id": i, "type": kind, "data": d} for i, d in zip(ids, data)])
         array = Encoded(encoded, ids[0], ids[-1], len(ids))
         self.in_flight.append(_InFlight(self.writer.submit(self.job, array), array, pos))
+
+    def _array_format(self, count: int) -> bytes:
+        """The format of an array of ``count`` objects, given each one's id and its data's JSON."""
+        return b"[" + b",".join([self._object_json] * count) + b"]"
 
     def _resubmit(self, now: float) -> None:
         log.info("job %s: retrying %d files after a store error", self.job, len(self.retry))
