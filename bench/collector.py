@@ -16,7 +16,10 @@ would tax the turns after it. BENCH_SECONDS (30 by default) is each contender's 
 
 Prints stored objects/s, its ratio to the store's own append rate (goal >= 0.8: the median of the
 ratios within turns, so that one turn that met a slow disk does not decide it), and the publish rate
-the subscriber saw. The last line is one JSON object with every figure.
+the subscriber saw. Beside them, the CPU time (user and system, every thread) each contender spent per
+object stored, and the subscriber's: on 2 cores, where the disk is not the limit, the ratio cannot
+exceed the store's CPU per object over the collector's and the subscriber's together. The last line is
+one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ ROUNDS = 5
 POOL_OBJECTS = 100_000  # made once; the store's turns append these arrays over and over
 BYTES_PER_SECOND = 1_200_000_000  # what a second of every contender leaves on disk here, with room to spare
 NAMES = {"objects": "store_append_objects_per_s", "encoded": "store_write_encoded_objects_per_s"}
+CPU_NAMES = {"objects": "store_append_cpu_us_per_object", "encoded": "store_write_encoded_cpu_us_per_object"}
 
 
 def make_arrays(objects: int, first_id: int) -> list[list[dict]]:
@@ -67,6 +71,22 @@ def family(pid: int) -> list[int]:
         with open(f"/proc/{pid}/task/{task}/children") as fh:
             children += [int(c) for c in fh.read().split()]
     return [pid, *children]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds these processes have used (every thread of each)."""
+    ticks = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """User and system CPU seconds of this process (the subscriber, or the store's own append)."""
+    times = os.times()
+    return times.user + times.system
 
 
 def store_append(root: Path, arrays: list[tuple[list[dict], bytes]], seconds: float, *,
@@ -131,16 +151,21 @@ def main() -> None:
             status = service.call("jobStatus", jobId=job)
             before, first_seq, batches = status["stored"], status["seq"], []
             started = time.monotonic()
+            collector_cpu, subscriber_cpu = cpu_seconds(family(service.proc.pid)), own_cpu_seconds()
             while time.monotonic() - started < seconds / ROUNDS:
                 if sub.poll(100):
                     batches.append(receive(sub))
             status = service.call("jobStatus", jobId=job)
             after, end_seq = status["stored"], status["seq"]
             took = time.monotonic() - started
+            collector_cpu = cpu_seconds(family(service.proc.pid)) - collector_cpu
+            subscriber_cpu = own_cpu_seconds() - subscriber_cpu
             stopped = family(service.proc.pid)
             for pid in stopped:
                 os.kill(pid, signal.SIGSTOP)
-            this_turn = {"collector_objects_per_s": round((after - before) / took)}
+            this_turn = {"collector_objects_per_s": round((after - before) / took),
+                         "collector_cpu_us_per_object": round(collector_cpu / max(1, after - before) * 1e6, 2),
+                         "subscriber_cpu_us_per_object": round(subscriber_cpu / max(1, after - before) * 1e6, 2)}
             try:
                 while sub.poll(200):  # what was published before the stop
                     batches.append(receive(sub))
@@ -148,7 +173,9 @@ def main() -> None:
                 received += sum(n for seq, n in batches if first_seq <= seq < end_seq)
                 for way in ("objects", "encoded") if turn % 2 == 0 else ("encoded", "objects"):
                     os.sync()  # no dirty pages of the one before left for this one to pay for
+                    cpu = own_cpu_seconds()
                     done, spent = store_append(base / f"append-{way}-{turn}", arrays, took, encoded=way == "encoded")
+                    this_turn[CPU_NAMES[way]] = round((own_cpu_seconds() - cpu) / done * 1e6, 2)
                     appended[way] += done
                     append_time[way] += spent
                     this_turn[NAMES[way]] = round(done / spent)
@@ -177,6 +204,8 @@ def main() -> None:
         key = "ratio_to_store_append" if way == "objects" else "ratio_to_store_write_encoded"
         figures[f"{key}_by_turn"] = [round(r, 3) for r in ratios]
         figures[key] = round(statistics.median(ratios), 3)
+    for name in ("collector_cpu_us_per_object", "subscriber_cpu_us_per_object", *CPU_NAMES.values()):
+        figures[f"median_{name}"] = round(statistics.median(t[name] for t in turns), 2)
     figures["goal_ratio_to_store_append"] = 0.8
     for key, value in figures.items():
         print(f"{key:44} {value}")
