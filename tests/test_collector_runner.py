@@ -10,7 +10,7 @@ import zmq
 
 from collector.job import JobRecord
 from collector.runner import JobRunner
-from collector.sources import Batch, Source
+from collector.sources import Batch, Item, Source
 from collector.sources.synthetic import SyntheticSource
 from conftest import wait_for
 from nom import GroupWriter, Store
@@ -28,15 +28,15 @@ class DictSource(Source):
     def read_batch(self, limit: int) -> Batch:
         taken, self.items = self.items[:limit], self.items[limit:]
         self.done = not self.items
-        return Batch.of([item.__class__(item.key, orjson.loads(orjson.dumps(item.data)), item.pos) for item in taken])
+        return Batch.of([Item(item.key, orjson.loads(orjson.dumps(item.data)), item.pos) for item in taken])
 
 
 def run_job(root: Path, source: Source, job: str) -> list[bytes]:
     """Run a job to its end with ``step()``; the raw bytes of its files, oldest first."""
     store = Store(root)
     store.job_dir(job, create=True)
-    record = JobRecord(job_id=job, request={"collectorObjectsPerFile": PER_FILE, "delayInMsBetweenObjects": 0,
-                                            "jobName": job}, reply={"data": {"typeReturned": "data.tweet-biden-harris"}})
+    request = {"collectorObjectsPerFile": PER_FILE, "delayInMsBetweenObjects": 0, "jobName": job}
+    record = JobRecord(job_id=job, request=request, reply={"data": {"typeReturned": "data.tweet-biden-harris"}})
     writer = GroupWriter(store)
     runner = JobRunner(record, source, store, writer, zmq.Context.instance())
     try:

@@ -53,7 +53,7 @@ class Batch:
                      [self.positions[i] for i in indices])
 
     def items(self) -> list[Item]:
-        """The batch as one ``Item`` per tweet (encoded data as an ``orjson.Fragment``, which orjson writes as it is)."""
+        """The batch as one ``Item`` per tweet (encoded data as an ``orjson.Fragment``: orjson writes it as it is)."""
         data = self.data
         if data and type(data[0]) is bytes:
             data = list(map(orjson.Fragment, data))
