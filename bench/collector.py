@@ -17,9 +17,9 @@ would tax the turns after it. BENCH_SECONDS (30 by default) is each contender's 
 Prints stored objects/s, its ratio to the store's own append rate (goal >= 0.8: the median of the
 ratios within turns, so that one turn that met a slow disk does not decide it), and the publish rate
 the subscriber saw. Beside them, the CPU time (user and system, every thread) each contender spent per
-object stored, and the subscriber's: on 2 cores, where the disk is not the limit, the ratio cannot
-exceed the store's CPU per object over the collector's and the subscriber's together. The last line is
-one JSON object with every figure.
+object stored, and the subscriber's: on 2 cores, where the CPU and not the disk is the limit, a turn's
+ratio follows the store's CPU per object over the collector's and the subscriber's together. The last
+line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -158,9 +158,9 @@ def main() -> None:
             status = service.call("jobStatus", jobId=job)
             after, end_seq = status["stored"], status["seq"]
             took = time.monotonic() - started
-            collector_cpu = cpu_seconds(family(service.proc.pid)) - collector_cpu
-            subscriber_cpu = own_cpu_seconds() - subscriber_cpu
             stopped = family(service.proc.pid)
+            collector_cpu = cpu_seconds(stopped) - collector_cpu
+            subscriber_cpu = own_cpu_seconds() - subscriber_cpu
             for pid in stopped:
                 os.kill(pid, signal.SIGSTOP)
             this_turn = {"collector_objects_per_s": round((after - before) / took),
