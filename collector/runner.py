@@ -13,9 +13,11 @@ recent ones), and so drops every tweet the source gives again.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import chain
@@ -65,18 +67,15 @@ class JobRunner:
         self.writer = writer
         self.type = record.reply["data"]["typeReturned"]
         self.per_file = record.request["collectorObjectsPerFile"]
-        # one object as orjson writes it, for items given as JSON (a type holds no '%'; escaped all the same),
-        # and a whole file's array of them: one format call a file, not one an object
-        self._object_json = b'{"id":%d,"type":' + orjson.dumps(self.type).replace(b"%", b"%%") + b',"data":%b}'
-        self._array_json = self._array_format(self.per_file)
         rate_interval = 1.0 / source.rate if source.rate else 0.0
         self.interval = max(record.request["delayInMsBetweenObjects"] / 1000.0, rate_interval)
         self.flush_latency = flush_latency
         self.checkpoint_interval = checkpoint_interval
         self.epoch = epoch
         self.keys: RecentKeys | AscendingKeys = AscendingKeys() if source.ascending_keys else RecentKeys()
-        self.buffer: list[Any] = []  # data of items taken and not submitted yet, and the position after each
-        self.buffer_pos: list[Any] = []
+        self.buffer: list[list[Any]] = []  # items taken and not submitted yet, as columns (see Batch)
+        self.buffer_pos: list[Any] = []  # the source position after each of them
+        self.template: bytes | None = None  # the buffered items' template (see Batch)
         self.buffer_since = 0.0
         self.in_flight: deque[_InFlight] = deque()
         self.retry: deque[_InFlight] = deque()
@@ -140,7 +139,7 @@ class JobRunner:
             moved += self._collect(now)
             if self.source.error:
                 self._fail(self.source.error)
-            elif self.source.done and not self.buffer and not self.in_flight and not self.retry:
+            elif self.source.done and not self.buffer_pos and not self.in_flight and not self.retry:
                 self.record.state = JobState.FINISHED
                 self._checkpoint(now, force=True)
                 log.info("job %s finished: %d objects stored", self.job, self.stats["stored"])
@@ -156,7 +155,7 @@ class JobRunner:
         if can_read and not self.interval:
             return 0.0
         waits = [0.05]  # files in flight need no timer: the writer's fd wakes the loop when they land
-        if self.buffer:
+        if self.buffer_pos:
             waits.append(max(0.0, self.buffer_since + self.flush_latency - now))
         if can_read and self.interval:
             waits.append(max(0.0, self._started + (self._taken + 1) * self.interval - now))
@@ -176,48 +175,60 @@ class JobRunner:
         taken = len(batch) if batch else 0
         if taken:
             self._take(batch, now)
-        if self.buffer and (now - self.buffer_since >= self.flush_latency or self.source.done):
-            self._submit(self.buffer, self.buffer_pos[-1])
-            self.buffer, self.buffer_pos = [], []
+        if self.buffer_pos and (now - self.buffer_since >= self.flush_latency or self.source.done):
+            self._submit_buffer()
         return taken
 
     def _take(self, batch: Batch, now: float) -> None:
-        """Drop the batch's repeats, buffer the rest and submit every full array."""
+        """Drop the batch's repeats, submit every full array and buffer the rest."""
         self._taken += len(batch)
-        if not self.buffer:
-            self.buffer_since = now
         fresh = self.keys.add_many(batch.keys)
         if fresh is not None:
             self.stats["duplicates"] += len(batch) - len(fresh)
-            if not fresh and not self.buffer and not self.in_flight:
+            if not fresh and not self.buffer_pos and not self.in_flight:
                 self.position = batch.positions[-1]  # only repeats: the checkpoint may move past them
             batch = batch.select(fresh)
-        buffer, positions, per_file = self.buffer, self.buffer_pos, self.per_file
-        buffer.extend(batch.data)
-        positions.extend(batch.positions)
-        start = 0
-        while len(buffer) - start >= per_file:
-            self._submit(buffer[start:start + per_file], positions[start + per_file - 1])
-            start += per_file
-        if start:
-            del buffer[:start], positions[:start]
+        if not batch:
+            return
+        if self.buffer_pos and batch.template != self.template:  # a source keeps one; if not, arrays part here
+            self._submit_buffer()
+        if self.buffer_pos:
+            for column, more in zip(self.buffer, batch.columns):
+                column.extend(more)
+            self.buffer_pos.extend(batch.positions)
+            columns, positions = self.buffer, self.buffer_pos
+        else:  # full arrays are sliced from the batch itself; only the rest is copied into the buffer
+            self.buffer_since, self.template = now, batch.template
+            columns, positions = batch.columns, batch.positions
+        per_file, start = self.per_file, 0
+        while len(positions) - start >= per_file:
+            end = start + per_file
+            self._submit([column[start:end] for column in columns], positions[end - 1])
+            start = end
+        if columns is self.buffer:
+            for column in columns:
+                del column[:start]
+            del positions[:start]
+        else:
+            self.buffer = [list(column[start:]) for column in columns]
+            self.buffer_pos = list(positions[start:])
 
-    def _submit(self, data: list[Any], pos: Any) -> None:
+    def _submit_buffer(self) -> None:
+        """Submit what is buffered as one (partly filled) array."""
+        self._submit(self.buffer, self.buffer_pos[-1])
+        self.buffer, self.buffer_pos = [], []
+
+    def _submit(self, columns: list[Sequence[Any]], pos: Any) -> None:
         # Encoded once, for the store and the subscribers alike, from the store's own ids (ascending) and the
         # job's checked type: nothing to check again.
-        ids = self.store.new_ids(self.job, len(data))
-        if type(data[0]) is bytes:  # each item's JSON already (see Batch): one format call, no dict per object
-            array_json = self._array_json if len(data) == self.per_file else self._array_format(len(data))
-            encoded = array_json % tuple(chain.from_iterable(zip(ids, data)))
-        else:
+        ids = self.store.new_ids(self.job, len(columns[0]))
+        if self.template is None:
             kind = self.type
-            encoded = orjson.dumps([{"id": i, "type": kind, "data": d} for i, d in zip(ids, data)])
+            encoded = orjson.dumps([{"id": i, "type": kind, "data": d} for i, d in zip(ids, columns[0])])
+        else:  # one format call for the whole array, over each object's id and its template's arguments
+            encoded = array_format(self.type, self.template, len(ids)) % tuple(chain.from_iterable(zip(ids, *columns)))
         array = Encoded(encoded, ids[0], ids[-1], len(ids))
         self.in_flight.append(_InFlight(self.writer.submit(self.job, array), array, pos))
-
-    def _array_format(self, count: int) -> bytes:
-        """The format of an array of ``count`` objects, given each one's id and its data's JSON."""
-        return b"[" + b",".join([self._object_json] * count) + b"]"
 
     def _resubmit(self, now: float) -> None:
         log.info("job %s: retrying %d files after a store error", self.job, len(self.retry))
@@ -330,9 +341,8 @@ class JobRunner:
 
     def drain(self, timeout: float = 4.0) -> None:
         """Store what is buffered, wait for the writes, publish and checkpoint (for stop and shutdown)."""
-        if self.buffer and self.record.state is JobState.RUNNING:
-            self._submit(self.buffer, self.buffer_pos[-1])
-            self.buffer, self.buffer_pos = [], []
+        if self.buffer_pos and self.record.state is JobState.RUNNING:
+            self._submit_buffer()
         deadline = time.monotonic() + timeout
         while self.in_flight and time.monotonic() < deadline:
             self.in_flight[0].future.exception(timeout=max(0.0, deadline - time.monotonic()))
@@ -360,6 +370,14 @@ class JobRunner:
         self.source.close()
         self.pub.close(linger=0)
         self.pull.close(linger=0)
+
+
+@functools.lru_cache(maxsize=64)
+def array_format(kind: str, template: bytes, count: int) -> bytes:
+    """The %-format of a stored array of ``count`` objects of type ``kind``: the arguments are each object's id
+    and then its data's template arguments (see Batch). What it makes is what orjson writes for those objects."""
+    one = b'{"id":%d,"type":' + orjson.dumps(kind).replace(b"%", b"%%") + b',"data":' + template + b"}"
+    return b"[" + b",".join([one] * count) + b"]"
 
 
 def _bind(socket: zmq.Socket, host: str, port: int) -> int:

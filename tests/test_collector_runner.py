@@ -1,4 +1,5 @@
-"""A JobRunner driven step by step: items given as encoded JSON are stored byte for byte as orjson writes them."""
+"""A JobRunner driven step by step: items given as encoded JSON (a template and its arguments) are stored byte
+for byte as orjson writes them."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def run_job(root: Path, source: Source, job: str) -> list[bytes]:
 def test_encoded_items_are_stored_as_orjson_writes_them(tmp_path: Path, count: int) -> None:
     from_bytes = run_job(tmp_path / "a", SyntheticSource("biden harris", seed=3, rate=None, count=count), "enc")
     from_dicts = run_job(tmp_path / "b", DictSource(count), "dicts")
-    assert type(SyntheticSource("biden harris", rate=None).read_batch(1).data[0]) is bytes  # the path under test
+    assert SyntheticSource("biden harris", rate=None).read_batch(1).template is not None  # the path under test
     assert [len(orjson.loads(raw)) for raw in from_bytes] == [len(orjson.loads(raw)) for raw in from_dicts]
     assert sum(len(orjson.loads(raw)) for raw in from_bytes) == count
     for raw, other in zip(from_bytes, from_dicts):
@@ -62,3 +63,47 @@ def test_encoded_items_are_stored_as_orjson_writes_them(tmp_path: Path, count: i
         assert strip == [{**o["data"], "created_at": None} for o in orjson.loads(other)]
         ids = [o["id"] for o in objects]
         assert ids == sorted(set(ids))
+
+
+class RepeatingSource(Source):
+    """The synthetic source's batches, each followed by a batch that repeats half of it and adds new tweets;
+    every third batch given as whole-item bytes (template ``%b``) instead of the synthetic template."""
+
+    def __init__(self, count: int, size: int) -> None:
+        super().__init__(kind="repeating", rate=None)
+        self.synthetic = SyntheticSource("biden harris", seed=5, rate=None, count=count)
+        self.size, self.batches, self.previous = size, 0, None
+
+    def read_batch(self, limit: int) -> Batch:
+        self.batches += 1
+        batch = self.synthetic.read_batch(self.size)
+        if self.previous is not None and self.batches % 2 == 0:  # half of the last batch again, then new ones
+            half = list(range(len(self.previous) // 2))
+            again = self.previous.select(half)
+            if again.template != batch.template:  # joined as whole items' bytes
+                again, batch = as_bytes(again), as_bytes(batch)
+            batch = Batch([*again.keys, *batch.keys], tuple([*a, *b] for a, b in zip(again.columns, batch.columns)),
+                          [*again.positions, *batch.positions], batch.template)
+        if self.batches % 3 == 0:
+            batch = as_bytes(batch)
+        self.previous = batch
+        self.done = self.synthetic.done
+        return batch
+
+
+def as_bytes(batch: Batch) -> Batch:
+    """The batch with each item's JSON as bytes: the template ``%b``."""
+    return Batch(list(batch.keys), (batch.data,), list(batch.positions), b"%b")
+
+
+def test_repeats_are_dropped_and_a_change_of_template_keeps_every_item(tmp_path: Path) -> None:
+    count = 200
+    stored = [orjson.loads(raw) for raw in run_job(tmp_path, RepeatingSource(count, size=11), "rep")]
+    objects = [o for array in stored for o in array]
+    tweet_ids = [o["data"]["id"] for o in objects]
+    assert len(tweet_ids) == count and len(set(tweet_ids)) == count  # each tweet once, none lost
+    assert tweet_ids == sorted(tweet_ids)  # in the source's order
+    assert all(len(array) <= PER_FILE for array in stored)
+    assert any(len(array) < PER_FILE for array in stored[:-1])  # arrays parted where the template changed
+    assert all(raw == orjson.dumps(orjson.loads(raw)) for raw in run_job(tmp_path / "again", RepeatingSource(30, 4),
+                                                                         "rep2"))

@@ -30,32 +30,41 @@ class Item:
 
 @dataclass(slots=True)
 class Batch:
-    """Items as columns: ``keys[i]``, ``data[i]`` and ``positions[i]`` are item ``i``'s.
+    """Items as columns: item ``i`` is ``keys[i]``, its value in each of ``columns``, and ``positions[i]``.
 
     The collector takes items in batches of thousands; as columns they cost no object per item, and
-    deduplicating or slicing them is a few C-level list operations. A source may give each item's data
-    as its JSON already encoded (``bytes``; all items of a batch or none): the collector then writes it
-    into the stored array as it is, with no object made per item.
+    deduplicating or slicing them is a few C-level list operations. Without a ``template`` there is one
+    column, of the items' JSON values. With one, the items are JSON already: item ``i``'s is ``template %
+    (its value in each column)``, and the collector writes a whole file of them with one format call, making
+    no object per item, not even its bytes (a source with each item's JSON as bytes gives ``b"%b"``).
     """
 
     keys: Sequence[str]
-    data: list[Any]  # JSON values, or each value's JSON as bytes
+    columns: tuple[Sequence[Any], ...]  # (values,), or the template's arguments, one column each
     positions: Sequence[Any]  # a range for a source whose position after item i is a count
+    template: bytes | None = None  # a bytes %-format: the same for every batch of a source
 
     @classmethod
     def of(cls, items: list[Item]) -> Batch:
         """The batch of ``items``."""
-        return cls([i.key for i in items], [i.data for i in items], [i.pos for i in items])
+        return cls([i.key for i in items], ([i.data for i in items],), [i.pos for i in items])
+
+    @property
+    def data(self) -> list[Any]:
+        """Each item's data: its JSON value, or with a template its JSON as bytes."""
+        if self.template is None:
+            return list(self.columns[0])
+        return list(map(self.template.__mod__, zip(*self.columns)))
 
     def select(self, indices: list[int]) -> Batch:
         """The items at ``indices``, in that order."""
-        return Batch([self.keys[i] for i in indices], [self.data[i] for i in indices],
-                     [self.positions[i] for i in indices])
+        return Batch([self.keys[i] for i in indices], tuple([column[i] for i in indices] for column in self.columns),
+                     [self.positions[i] for i in indices], self.template)
 
     def items(self) -> list[Item]:
         """The batch as one ``Item`` per tweet (encoded data as an ``orjson.Fragment``: orjson writes it as it is)."""
         data = self.data
-        if data and type(data[0]) is bytes:
+        if self.template is not None:
             data = list(map(orjson.Fragment, data))
         return [Item(k, d, p) for k, d, p in zip(self.keys, data, self.positions)]
 

@@ -36,7 +36,7 @@ DOMAINS = ["example.com", "news.example.org", "blog.example.net", "video.example
 _SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "an", "el", "is", "or", "um", "ba", "de", "fo",
               "gu", "hi", "jo", "pe", "qu", "ti", "we", "zy", "ch", "st", "th", "tr", "ph", "br"]
 AUTHOR_CYCLE = 4093  # a prime below AUTHORS: the authors tweets take in turn (see read_batch)
-_TWEET = b'{"id":"%d%b%b%b'  # the id, then a pool body, an author with its language, and created_at
+TWEET = b'{"id":"%d%b%b%b'  # a tweet's JSON: its id, then a pool body, an author with its language, and created_at
 
 
 class SyntheticSource(Source):
@@ -78,26 +78,25 @@ class SyntheticSource(Source):
     def read_batch(self, limit: int) -> Batch:
         """The next ``limit`` tweets (fewer when ``count`` is reached), as columns.
 
-        Each tweet's data is already JSON (bytes) joined from encoded pieces of the pool: it is written to
-        the store and published as it is. Tweet ``n`` takes body ``n % POOL`` and author
-        ``n % AUTHOR_CYCLE`` (coprime: a pair comes back once in 33 million tweets), so the whole batch is
-        made by C-level maps over the pool, with no Python step per tweet: making tweets one by one had
-        cost more than storing them.
+        The tweets are JSON already, as a template and its arguments (see Batch): tweet ``n`` is its id,
+        body ``n % POOL`` and author ``n % AUTHOR_CYCLE`` of the pool's encoded pieces (coprime: a pair comes
+        back once in 33 million tweets), and ``created_at``. So the batch is made by C-level slices of the
+        pool, with no Python step per tweet, and the collector joins the pieces straight into the stored
+        arrays: making each tweet's bytes first had cost as much again as storing them.
         """
         first = self.next
         end = first + limit if self.count is None else min(first + limit, self.count)
         size = max(0, end - first)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()).encode()
         ids = range(ID_BASE + first, ID_BASE + end)
-        bodies = itertools.islice(itertools.cycle(self.encoded_bodies), first % POOL, first % POOL + size)
-        authors = itertools.islice(itertools.cycle(self.encoded_authors), first % AUTHOR_CYCLE,
-                                   first % AUTHOR_CYCLE + size)
-        tails = itertools.repeat(b',"created_at":"' + stamp + b'.000Z"}')
-        data = list(map(_TWEET.__mod__, zip(ids, bodies, authors, tails)))
+        bodies = list(itertools.islice(itertools.cycle(self.encoded_bodies), first % POOL, first % POOL + size))
+        authors = list(itertools.islice(itertools.cycle(self.encoded_authors), first % AUTHOR_CYCLE,
+                                        first % AUTHOR_CYCLE + size))
+        tails = [b',"created_at":"' + stamp + b'.000Z"}'] * size
         self.next = end
         if self.count is not None and end >= self.count:
             self.done = True
-        return Batch(IdKeys(ids), data, range(first + 1, end + 1))
+        return Batch(IdKeys(ids), (ids, bodies, authors, tails), range(first + 1, end + 1), TWEET)
 
 
 class IdKeys(Sequence[str]):
