@@ -8,10 +8,16 @@ with as many files in flight as a collector job keeps. A second store contender 
 bytes encoded beforehand, so that it only writes: the stricter figure, printed beside the goal's.
 The collector (with its writer process, where it runs one) is held with SIGSTOP while the store appends, then resumed.
 
+Each contender appends to one job folder for the whole run, as the collector's job does: creating and
+naming a file costs more in a folder of 200k files than in a fresh one (on this VM's ext4, appends to a
+folder grown to 150-280k files ran at 0.70-0.91 of a fresh folder's rate, alternating in 5-s turns), so a
+new folder each turn had handed the store contenders a cheaper disk than the collector's.
+
 This machine's disk changes speed by several times from one minute to the next, and a burst into a
 clean page cache is faster than a sustained stream; taking turns of equal length lets every contender see
 the same disk in the same way. Nothing is deleted until the end: on this VM's ext4 (no journal) creating
-a file costs 10-30x more for minutes after a mass delete (see bench/store.py), so deleting one turn's files
+a file costs 10-30x more for up to six minutes after a mass delete (see bench/store.py; the kernel passes
+over each inode freed in the last 60-360 s when it picks one for a new file), so deleting one turn's files
 would tax the turns after it. BENCH_SECONDS (30 by default) is each contender's measured time, in ROUNDS turns.
 
 Prints stored objects/s, its ratio to the store's own append rate (goal >= 0.8: the median of the
@@ -174,7 +180,7 @@ def main() -> None:
                 for way in ("objects", "encoded") if turn % 2 == 0 else ("encoded", "objects"):
                     os.sync()  # no dirty pages of the one before left for this one to pay for
                     cpu = own_cpu_seconds()
-                    done, spent = store_append(base / f"append-{way}-{turn}", arrays, took, encoded=way == "encoded")
+                    done, spent = store_append(base / f"append-{way}", arrays, took, encoded=way == "encoded")
                     this_turn[CPU_NAMES[way]] = round((own_cpu_seconds() - cpu) / done * 1e6, 2)
                     appended[way] += done
                     append_time[way] += spent
