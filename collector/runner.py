@@ -201,10 +201,13 @@ class JobRunner:
             self.buffer_since, self.template = now, batch.template
             columns, positions = batch.columns, batch.positions
         per_file, start = self.per_file, 0
-        while len(positions) - start >= per_file:
-            end = start + per_file
-            self._submit([column[start:end] for column in columns], positions[end - 1])
-            start = end
+        full = len(positions) // per_file * per_file
+        if full:  # ids for every full array at once: the id clock's lock and lease are taken once a batch
+            ids = self.store.new_ids(self.job, full)
+            while start < full:
+                end = start + per_file
+                self._submit([column[start:end] for column in columns], positions[end - 1], ids[start:end])
+                start = end
         if columns is self.buffer:
             for column in columns:
                 del column[:start]
@@ -218,10 +221,11 @@ class JobRunner:
         self._submit(self.buffer, self.buffer_pos[-1])
         self.buffer, self.buffer_pos = [], []
 
-    def _submit(self, columns: list[Sequence[Any]], pos: Any) -> None:
+    def _submit(self, columns: list[Sequence[Any]], pos: Any, ids: range | None = None) -> None:
         # Encoded once, for the store and the subscribers alike, from the store's own ids (ascending) and the
         # job's checked type: nothing to check again.
-        ids = self.store.new_ids(self.job, len(columns[0]))
+        if ids is None:
+            ids = self.store.new_ids(self.job, len(columns[0]))
         if self.template is None:
             kind = self.type
             encoded = orjson.dumps([{"id": i, "type": kind, "data": d} for i, d in zip(ids, columns[0])])
