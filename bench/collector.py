@@ -8,10 +8,10 @@ with as many files in flight as a collector job keeps. A second store contender 
 bytes encoded beforehand, so that it only writes: the stricter figure, printed beside the goal's.
 The collector (with its writer process, where it runs one) is held with SIGSTOP while the store appends, then resumed.
 
-Each contender appends to one job folder for the whole run, as the collector's job does: creating and
-naming a file costs more in a folder of 200k files than in a fresh one (on this VM's ext4, appends to a
-folder grown to 150-280k files ran at 0.70-0.91 of a fresh folder's rate, alternating in 5-s turns), so a
-new folder each turn had handed the store contenders a cheaper disk than the collector's.
+Each contender appends to one job folder for the whole run, its warm-up included, as the collector's job
+does: creating and naming a file costs more in a folder of 200k files than in a fresh one (on this VM's
+ext4, appends to a folder grown to 150-280k files ran at 0.70-0.91 of a fresh folder's rate, alternating
+in 5-s turns), so a new folder each turn had handed the store contenders a cheaper disk than the collector's.
 
 This machine's disk changes speed by several times from one minute to the next, and a burst into a
 clean page cache is faster than a sustained stream; taking turns of equal length lets every contender see
@@ -56,6 +56,7 @@ from nom import GroupWriter, Store  # noqa: E402
 
 PER_FILE = 50
 ROUNDS = 5
+WARM_UP = 2.0  # seconds each contender runs before the turns
 POOL_OBJECTS = 100_000  # made once; the store's turns append these arrays over and over
 BYTES_PER_SECOND = 1_200_000_000  # what a second of every contender leaves on disk here, with room to spare
 NAMES = {"objects": "store_append_objects_per_s", "encoded": "store_write_encoded_objects_per_s"}
@@ -129,7 +130,7 @@ def receive(sub: zmq.Socket) -> tuple[int, int]:
 def main() -> None:
     seconds = float(os.environ.get("BENCH_SECONDS", "30"))
     base = scratch_dir("nectar-bench-collector-")
-    free, needed = shutil.disk_usage(base).free, int(seconds * BYTES_PER_SECOND)
+    free, needed = shutil.disk_usage(base).free, int((seconds + WARM_UP) * BYTES_PER_SECOND)
     if free < needed:  # nothing is deleted before the end (see the docstring): fail now, not at ENOSPC
         shutil.rmtree(base)
         sys.exit(f"bench/collector.py: {base} has {free / 1e9:.1f} GB free; {seconds:.0f} s of turns need "
@@ -152,7 +153,20 @@ def main() -> None:
         sub.connect(f"tcp://127.0.0.1:{reply['data']['dispatchPort']}")
         arrays = [(array, orjson.dumps(array)) for array in make_arrays(POOL_OBJECTS, 10**18)]
         gc.freeze()  # this pool is the bench's, not the store's: no collection walks it (as in bench/store.py)
-        time.sleep(2.0)  # warm-up: start-up and the text pool
+        # Warm-up, WARM_UP seconds each and not measured: the collector's start-up and text pool, and as many
+        # seconds of appends for each store contender, so that every contender's folder starts the turns
+        # holding files (on a fresh folder the store's first turn had found a cheaper disk than the collector's)
+        time.sleep(WARM_UP)
+        warming = family(service.proc.pid)
+        for pid in warming:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            for way in NAMES:
+                store_append(base / f"append-{way}", arrays, WARM_UP, encoded=way == "encoded")
+            os.sync()
+        finally:
+            for pid in warming:
+                os.kill(pid, signal.SIGCONT)
         for turn in range(ROUNDS):
             status = service.call("jobStatus", jobId=job)
             before, first_seq, batches = status["stored"], status["seq"], []
