@@ -60,3 +60,30 @@ def test_removing_most_files_keeps_lookups_and_cursors_right(tmp_path: Path) -> 
     fresh, _ = index.added_since(cursor)
     assert [i.name for i in fresh] == [7, 6000]
     assert index.oldest_beyond(info(6000).bytes + info(5000).bytes) == [info(7)] + [info(n) for n in range(4901, 5000)]
+
+
+def oldest_beyond_model(model: dict[int, FileInfo], budget: int) -> list[FileInfo]:
+    """Retention by its definition: drop the oldest files until the rest fit in ``budget`` bytes."""
+    files, doomed = [model[n] for n in sorted(model)], []
+    while files and sum(f.bytes for f in files) > budget:
+        doomed.append(files.pop(0))
+    return doomed
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["add", "remove", "rewrite"]), st.lists(st.integers(1, 3000), max_size=40)),
+                max_size=40), st.lists(st.integers(-500, 60_000), min_size=1, max_size=4))
+def test_oldest_beyond_matches_its_definition_under_adds_removes_and_rewrites(tmp_path_factory, operations,
+                                                                             budgets) -> None:
+    index, model = JobIndex(tmp_path_factory.mktemp("job")), {}
+    for op, names in operations:
+        if op == "remove":
+            index.remove(names)
+            for n in names:
+                model.pop(n, None)
+        else:  # a rewrite records a file again with another size (the running total must follow)
+            infos = [info(n) if op == "add" else FileInfo(n, n * 10, n * 10 + 9, 1, 5000 + n, True) for n in names]
+            index.add(infos)
+            model.update((i.name, i) for i in infos)
+        for budget in budgets:
+            assert index.oldest_beyond(budget) == oldest_beyond_model(model, budget)
