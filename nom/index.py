@@ -81,7 +81,7 @@ class _Columns:
     A removed file keeps its row, marked dead, until dead rows outnumber live ones; then the arrays
     are rebuilt. Lookups bisect ``names``. The live files' bytes are kept as a running total, and the
     first row that may be live as a hint, so retention finds the oldest files to delete without walking
-    every row (it runs once a group; walking 64k rows each time had halved a capped job's append rate).
+    every row (it runs once a group; walking 64k rows each time had cost a capped job a quarter of its rate).
     """
 
     _LIVE, _SORTED = 1, 2
