@@ -36,7 +36,7 @@ DOMAINS = ["example.com", "news.example.org", "blog.example.net", "video.example
 _SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "an", "el", "is", "or", "um", "ba", "de", "fo",
               "gu", "hi", "jo", "pe", "qu", "ti", "we", "zy", "ch", "st", "th", "tr", "ph", "br"]
 AUTHOR_CYCLE = 4093  # a prime below AUTHORS: the authors tweets take in turn (see read_batch)
-TWEET = b'{"id":"%d%b%b%b'  # a tweet's JSON: its id, then a pool body, an author with its language, and created_at
+_TWEET = b'{"id":"%d%b%b%b'  # a tweet's JSON: its id, then a pool body, an author with its language, and created_at
 
 
 class SyntheticSource(Source):
@@ -96,7 +96,7 @@ class SyntheticSource(Source):
         self.next = end
         if self.count is not None and end >= self.count:
             self.done = True
-        return Batch(IdKeys(ids), (ids, bodies, authors, tails), range(first + 1, end + 1), TWEET)
+        return Batch(IdKeys(ids), (ids, bodies, authors, tails), range(first + 1, end + 1), _TWEET)
 
 
 class IdKeys(Sequence[str]):
