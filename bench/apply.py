@@ -13,18 +13,18 @@ Speed-up = baseline wall time / Nectar's. Then a standing reduction: its fold ra
 (goal >= 100k objects/s) and, with a real collector publishing 10k objects/s, the p50/p99 delay from an
 object's publication until a query of the standing result counts it (goal p99 <= 250 ms).
 The last line is one JSON object with every figure.
+
+Like every bench, it imports the project as installed (``pip install -e .``) and its helpers
+(scratch_folder, words_dataset) as top-level modules of bench/, which ``python bench/apply.py`` puts first
+on ``sys.path``.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import os
-import random
 import re
 import shutil
 import statistics
-import sys
 import time
 from collections import Counter
 from multiprocessing import Pool
@@ -33,42 +33,14 @@ from pathlib import Path
 import orjson
 import zmq
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from dispatch.engines import ApplySpec
+from dispatch.standing import StandingReduction
+from nectar.testing import ServiceProcess, standing_synthetic_job
+from nom import Store
+from scratch_folder import scratch_dir
+from words_dataset import generate
 
-from dispatch.engine import ApplySpec  # noqa: E402
-from dispatch.standing import StandingReduction  # noqa: E402
-from nom import Store  # noqa: E402
-from scratch import scratch_dir  # noqa: E402
-from services import Service, standing_synthetic_job  # noqa: E402
-
-PER_FILE = 50
 WORD = re.compile(r"\w+")
-
-
-def generate(root: Path, objects: int) -> list[str]:
-    """The data set: tweet-like objects, 15 Zipf-distributed words each."""
-    rng = random.Random(1)
-    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "an", "el", "is", "or", "um", "ba", "de"]
-    vocab = list(dict.fromkeys("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
-                               for _ in range(60_000)))[:20_000]
-    cum = list(itertools.accumulate(1 / (r + 1) ** 1.1 for r in range(len(vocab))))
-    store = Store(root, sync="none")
-    next_id = 10**18
-    for start in range(0, objects, 50_000):
-        arrays = []
-        for _ in range(min(50_000, objects - start) // PER_FILE):
-            array = []
-            for _ in range(PER_FILE):
-                words = [vocab[bisect.bisect(cum, rng.random() * cum[-1])] for _ in range(15)]
-                array.append({"id": next_id, "type": "data.tweet-bench",
-                              "data": {"id": str(next_id), "text": " ".join(words).capitalize(), "lang": "en"}})
-                next_id += 1
-            arrays.append(array)
-        store.commit([("bench", a) for a in arrays])
-    folder = root / "bench"
-    return sorted(str(folder / n) for n in os.listdir(folder) if n[:-5].isdigit())
 
 
 def baseline_a(paths: list[str]) -> Counter:
@@ -96,7 +68,7 @@ def baseline_b(paths: list[str]) -> Counter:
     return left + right
 
 
-def nectar_apply(dispatch: Service) -> tuple[float, dict]:
+def nectar_apply(dispatch: ServiceProcess) -> tuple[float, dict]:
     started = time.perf_counter()
     apply_id = dispatch.call("apply", map="words", reduce="sum", jobId="bench")["applyId"]
     while True:  # polled as the shell does (each poll is a new connection: every 20 ms, not every 5)
@@ -119,8 +91,8 @@ def fold_rate(root: Path) -> float:
 
 def standing_delay(base: Path, rate: int, seconds: float) -> dict:
     root = base / "live"
-    collector = Service("collector", root).start()
-    dispatch = Service("dispatch", root, "--workers", "2").start()
+    collector = ServiceProcess("collector", root).start()
+    dispatch = ServiceProcess("dispatch", root, "--workers", "2").start()
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     try:
@@ -158,7 +130,7 @@ def main() -> None:
     try:
         paths = generate(base / "root", objects)
         print(f"generated {objects} objects in {len(paths)} files", flush=True)
-        dispatch = Service("dispatch", base / "root", "--workers", "2").start()
+        dispatch = ServiceProcess("dispatch", base / "root", "--workers", "2").start()
         try:
             dispatch.client.timeout = 120
             times: dict[str, list[float]] = {"a": [], "b": [], "nectar": []}

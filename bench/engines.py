@@ -12,21 +12,15 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from apply import generate  # noqa: E402
-from dispatch.engine import ApplySpec, LocalEngine  # noqa: E402
-from dispatch.spark_engine import SparkEngine  # noqa: E402
-from nom import Store  # noqa: E402
-from scratch import scratch_dir  # noqa: E402
+from dispatch.engines import ApplySpec, LocalEngine
+from dispatch.engines.spark import SparkEngine
+from nom import Store
+from scratch_folder import scratch_dir
+from words_dataset import generate
 
 
 def local_apply(engine: LocalEngine, files, n: int) -> float:
@@ -41,7 +35,7 @@ def local_apply(engine: LocalEngine, files, n: int) -> float:
 
 def spark_apply(engine: SparkEngine, files, n: int) -> float:
     started = time.perf_counter()
-    engine.fold(ApplySpec(f"s{n}", "bench", "words", "sum"), files)
+    engine.run_on_spark(ApplySpec(f"s{n}", "bench", "words", "sum"), files)
     return time.perf_counter() - started
 
 
@@ -57,7 +51,7 @@ def main() -> None:
         local_startup = time.perf_counter() - started
         started = time.perf_counter()
         spark = SparkEngine(str(base / "root"), master="local[2]")
-        spark.session  # noqa: B018
+        spark.session  # noqa: B018 - starts the session
         spark_session = time.perf_counter() - started
         figures: dict = {"objects": objects, "local_startup_s": round(local_startup, 2),
                          "spark_session_startup_s": round(spark_session, 2)}

@@ -1,4 +1,4 @@
-"""A job's dedup memory: which tweets it has stored already, so that none is stored twice.
+"""A job's dedup memory: the keys of the tweets it has stored already, so that none is stored twice.
 
 ``RecentKeys`` remembers the keys of a job's recent tweets (any source);
 ``AscendingKeys`` only the newest, for a source whose keys ascend
@@ -76,7 +76,7 @@ class AscendingKeys:
     """The dedup memory of a source whose keys are decimal integers that ascend, across restarts too.
 
     A batch whose first key is above the newest seen is all new: one comparison, where ``RecentKeys``
-    hashes and remembers every key (a fifth of the synthetic job's loop).
+    hashes and remembers every key, a cost a fast source's loop feels (bench/collector.py measures it).
     """
 
     limit = 2  # recovery reads the files past the checkpoint and one before it (see JobRunner._recover)

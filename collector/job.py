@@ -52,7 +52,7 @@ class JobRecord:
         return record
 
     @classmethod
-    def from_dict(cls, record: dict[str, Any]) -> "JobRecord":
+    def from_dict(cls, record: dict[str, Any]) -> JobRecord:
         """Read back ``to_dict``'s form."""
         record = dict(record)
         record["state"] = JobState(record.get("state", "running"))

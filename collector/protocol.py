@@ -14,10 +14,11 @@ Control socket (REP, JSON object per request, JSON object per reply)::
     {"action": "ping"}                                  -> {"pong": true, "pid", "uptime", "jobs"}
 
 Errors: ``{"error": "<what to fix>", "field": "<request field>"}``; a request that gets
-an error changes nothing.
+an error changes nothing. The service (collector.service) answers each action through one table
+(``Collector.actions``); the skeleton that serves them is nom.net.service.
 
 Publish socket of a job (PUB, bound at ``dispatchPort``), one message per stored file,
-in the batch form of nom.wire: ``[jobId, header, JSON array]``. ``seq`` numbers the
+in the batch form of nom.net.wire: ``[jobId, header, JSON array]``. ``seq`` numbers the
 job's objects from 0 and carries on across restarts; ``epoch`` is the collector's
 start time, so a subscriber also learns of a restart.
 
@@ -35,13 +36,11 @@ from typing import Any
 
 import orjson
 
-from nom import NomError, check_job_id, check_type, wire
-from nom.model import check_object
-from nom.wire import error_reply
+from nom import NomError, ProtocolError, check_job_id, check_object, check_type
 
 __all__ = [
-    "ACTIONS", "CONTROL_ENDPOINT", "MAX_MESSAGE_BYTES", "JobRequest", "ProtocolError",
-    "decode_request", "decode_inlet", "error_reply",
+    "CONTROL_ENDPOINT", "MAX_MESSAGE_BYTES", "JobRequest", "decode_inlet", "decode_job_request", "decode_max_size",
+    "job_id_field",
 ]
 
 CONTROL_ENDPOINT = "tcp://127.0.0.1:5555"
@@ -49,12 +48,7 @@ MAX_MESSAGE_BYTES = 16 * 2**20  # every socket refuses bigger messages (zmq.MAXM
 MAX_OBJECTS_PER_FILE = 100_000
 MAX_DELAY_MS = 3_600_000
 MAX_INLET_OBJECTS = 100_000
-ACTIONS = ("newCollectorJob", "stopCollectorJob", "listJobs", "jobStatus", "setJobMaxSize", "ping")
 SOURCE_KINDS = ("synthetic", "replay", "x")
-
-
-class ProtocolError(NomError):
-    """A request or message that cannot be served; ``field`` names the part to blame."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +62,6 @@ class JobRequest:
     source: dict[str, Any] | None = None
     max_size: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
-
-
-def decode_request(raw: bytes) -> tuple[str, dict[str, Any]]:
-    """Parse a control request; return its action and the request object."""
-    return wire.decode_request(raw, ACTIONS, ProtocolError)
 
 
 def _int(request: dict[str, Any], name: str, low: int, high: int) -> int:

@@ -4,51 +4,49 @@ A ``JobRunner`` owns the job's two sockets (PUB at ``dispatchPort``, PULL at
 ``collectorPort``, see collector.protocol) and does one step of work per
 ``step(now)`` call, so the service loop and the tests drive it alike.
 
+Words: an array is *submitted* to the store's writer (nom.store.commit) and is *in flight* until its
+future resolves; the store then has *linked* its file into place, and only then does the runner
+*publish* the file's objects to subscribers.
+
 Exactly once across restarts: the checkpoint (``checkpoint.json``) records the
 source position, the next sequence number and the newest file, all of them
 describing only durable objects. A restarted runner resumes the source there,
-rebuilds its dedup keys from the files written after that (and a window of
+rebuilds its dedup memory from the files written after that (and a window of
 recent ones), and so drops every tweet the source gives again.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
-import orjson
 import zmq
 
 from collector import protocol
+from collector.batch import Batch, encode_array
 from collector.dedup import AscendingKeys, RecentKeys
 from collector.job import JobRecord, JobState
-from collector.sources import Batch, Source
-from nom import GroupWriter, NomError, Store
-from nom.arrays import Encoded
-from nom.index import FileInfo
-from nom.keys import Keys
-from nom.sync_stage import MAX_GROUP
-from nom.wire import encode_batch
+from collector.sources import Source
+from nom import Encoded, FieldError, FileInfo, Store, Writer
+from nom.net import CurveKeys, encode_batch
 
-__all__ = ["JobRunner"]
+__all__ = ["MAX_READ", "JobRunner", "Submitted"]
 
 log = logging.getLogger("collector")
 
-MAX_IN_FLIGHT = 2 * MAX_GROUP  # files submitted and not yet durable, per job: two writer groups, so writing
-# overlaps making the next files (and backpressure on the source past that)
 MAX_READ = 5000  # items taken from a source in one step
 RETRY_SECONDS = 1.0
 
 
 @dataclass
-class _InFlight:
+class Submitted:
+    """An array submitted to the writer: in flight until its future resolves."""
+
     future: Future[FileInfo]
     array: Encoded  # the bytes only: holding the objects too kept thousands of dicts alive for the GC to walk
     pos: Any  # the source position after the array's last item
@@ -57,9 +55,10 @@ class _InFlight:
 class JobRunner:
     """Runs one job; see the module docstring."""
 
-    def __init__(self, record: JobRecord, source: Source, store: Store, writer: GroupWriter, ctx: zmq.Context,
+    def __init__(self, record: JobRecord, source: Source, store: Store, writer: Writer, ctx: zmq.Context,
                  *, bind_host: str = "127.0.0.1", flush_latency: float = 1.0, publish_hwm: int = 2000,
-                 checkpoint_interval: float = 1.0, epoch: int = 0, keys: Keys | None = None) -> None:
+                 checkpoint_interval: float = 1.0, epoch: int = 0, keys: CurveKeys | None = None) -> None:
+        """Open the job's sockets (their ports kept across restarts when free) and recover from its files."""
         self.record = record
         self.job = record.job_id
         self.source = source
@@ -72,13 +71,16 @@ class JobRunner:
         self.flush_latency = flush_latency
         self.checkpoint_interval = checkpoint_interval
         self.epoch = epoch
-        self.keys: RecentKeys | AscendingKeys = AscendingKeys() if source.ascending_keys else RecentKeys()
+        self.dedup: RecentKeys | AscendingKeys = AscendingKeys() if source.ascending_keys else RecentKeys()
+        # files submitted and not yet durable at most: two writer groups, so that writing overlaps making
+        # the next files (and backpressure on the source past that)
+        self.max_in_flight = writer.window
         self.buffer: list[list[Any]] = []  # items taken and not submitted yet, as columns (see Batch)
         self.buffer_pos: list[Any] = []  # the source position after each of them
         self.template: bytes | None = None  # the buffered items' template (see Batch)
         self.buffer_since = 0.0
-        self.in_flight: deque[_InFlight] = deque()
-        self.retry: deque[_InFlight] = deque()
+        self.in_flight: deque[Submitted] = deque()
+        self.retry: deque[Submitted] = deque()
         self.retry_at = 0.0
         self.stats = {"stored": 0, "duplicates": 0, "published": 0, "files": 0, "inlet_stored": 0,
                       "inlet_rejected": 0}
@@ -106,13 +108,13 @@ class JobRunner:
     # -- recovery -----------------------------------------------------------
 
     def _recover(self) -> None:
-        """Rebuild dedup keys and the sequence from files the checkpoint does not cover yet."""
+        """Rebuild the dedup memory and the sequence from files the checkpoint does not cover yet."""
         if not self.store.exists(self.job):
             return
         files = self.store.files(self.job)
         window, recent = 0, []
         for info in reversed(files):
-            if info.name <= self.last_file and window >= self.keys.limit // 2:
+            if info.name <= self.last_file and window >= self.dedup.limit // 2:
                 break
             recent.append(info)
             window += info.objects
@@ -120,7 +122,7 @@ class JobRunner:
             for obj in self.store.read_file(self.job, info):
                 data = obj.get("data")
                 if isinstance(data, dict) and "id" in data:
-                    self.keys.add(str(data["id"]))
+                    self.dedup.add(str(data["id"]))
             if info.name > self.last_file:
                 self.seq += info.objects
                 self.last_file = info.name
@@ -151,7 +153,7 @@ class JobRunner:
         """Seconds until this job has something to do (0: now)."""
         if self.record.state is not JobState.RUNNING:
             return 0.05
-        can_read = not self.source.done and len(self.in_flight) < MAX_IN_FLIGHT
+        can_read = not self.source.done and len(self.in_flight) < self.max_in_flight
         if can_read and not self.interval:
             return 0.0
         waits = [0.05]  # files in flight need no timer: the writer's fd wakes the loop when they land
@@ -162,7 +164,7 @@ class JobRunner:
         return min(waits)
 
     def _collect(self, now: float) -> int:
-        if len(self.in_flight) >= MAX_IN_FLIGHT:
+        if len(self.in_flight) >= self.max_in_flight:
             return 0  # the disk is behind: let it catch up before reading more
         if self.interval:
             due = int((now - self._started) / self.interval) - self._taken
@@ -182,7 +184,7 @@ class JobRunner:
     def _take(self, batch: Batch, now: float) -> None:
         """Drop the batch's repeats, submit every full array and buffer the rest."""
         self._taken += len(batch)
-        fresh = self.keys.add_many(batch.keys)
+        fresh = self.dedup.add_many(batch.keys)
         if fresh is not None:
             self.stats["duplicates"] += len(batch) - len(fresh)
             if not fresh and not self.buffer_pos and not self.in_flight:
@@ -221,18 +223,13 @@ class JobRunner:
         self._submit(self.buffer, self.buffer_pos[-1])
         self.buffer, self.buffer_pos = [], []
 
-    def _submit(self, columns: list[Sequence[Any]], pos: Any, ids: range | None = None) -> None:
+    def _submit(self, columns: Sequence[Sequence[Any]], pos: Any, ids: range | None = None) -> None:
         # Encoded once, for the store and the subscribers alike, from the store's own ids (ascending) and the
         # job's checked type: nothing to check again.
         if ids is None:
             ids = self.store.new_ids(self.job, len(columns[0]))
-        if self.template is None:
-            kind = self.type
-            encoded = orjson.dumps([{"id": i, "type": kind, "data": d} for i, d in zip(ids, columns[0])])
-        else:  # one format call for the whole array, over each object's id and its template's arguments
-            encoded = array_format(self.type, self.template, len(ids)) % tuple(chain.from_iterable(zip(ids, *columns)))
-        array = Encoded(encoded, ids[0], ids[-1], len(ids))
-        self.in_flight.append(_InFlight(self.writer.submit(self.job, array), array, pos))
+        array = Encoded(encode_array(self.type, ids, columns, self.template), ids[0], ids[-1], len(ids))
+        self.in_flight.append(Submitted(self.writer.submit(self.job, array), array, pos))
 
     def _resubmit(self, now: float) -> None:
         log.info("job %s: retrying %d files after a store error", self.job, len(self.retry))
@@ -262,7 +259,7 @@ class JobRunner:
             done += info.objects
         return done
 
-    def _pause(self, entry: _InFlight, exc: BaseException, now: float) -> None:
+    def _pause(self, entry: Submitted, exc: BaseException, now: float) -> None:
         """A write failed (disk full...): keep the objects, pause, retry later, in order."""
         if self.record.state is not JobState.PAUSED:
             log.error("job %s paused: %s", self.job, exc)
@@ -280,7 +277,8 @@ class JobRunner:
                 self.retry.append(later)
         self.retry_at = now + RETRY_SECONDS
 
-    def _publish(self, entry: _InFlight, info: FileInfo) -> None:
+    def _publish(self, entry: Submitted, info: FileInfo) -> None:
+        """Send a durable file's objects to the job's subscribers (PUB), numbered by ``seq``."""
         array = entry.array
         header = {"epoch": self.epoch, "seq": self.seq, "count": array.count, "first_id": array.first_id,
                   "last_id": array.last_id, "file": info.name}
@@ -311,7 +309,7 @@ class JobRunner:
                 self.writer.submit(target, renumbered).add_done_callback(self._inlet_done)
                 self.stats["inlet_stored"] += len(objects)
                 stored += len(objects)
-            except NomError as exc:
+            except FieldError as exc:
                 self._reject(str(exc))
         return stored
 
@@ -374,14 +372,6 @@ class JobRunner:
         self.source.close()
         self.pub.close(linger=0)
         self.pull.close(linger=0)
-
-
-@functools.lru_cache(maxsize=64)
-def array_format(kind: str, template: bytes, count: int) -> bytes:
-    """The %-format of a stored array of ``count`` objects of type ``kind``: the arguments are each object's id
-    and then its data's template arguments (see Batch). What it makes is what orjson writes for those objects."""
-    one = b'{"id":%d,"type":' + orjson.dumps(kind).replace(b"%", b"%%") + b',"data":' + template + b"}"
-    return b"[" + b",".join([one] * count) + b"]"
 
 
 def _bind(socket: zmq.Socket, host: str, port: int) -> int:

@@ -1,122 +1,100 @@
-"""The Nectar Collector service.
+"""The Nectar Collector service: job requests in, tweets stored and published out.
 
 Sockets:
 
 - control: REP, bound at ``--control`` (default ``tcp://127.0.0.1:5555``); JSON
-  requests and replies, see collector.protocol.
+  requests and replies, see collector.protocol (served by the skeleton nom.net.service).
 - per job, PUB bound at ``tcp://<bind host>:<dispatchPort>``: every stored file's
   objects, with per-job sequence numbers.
 - per job, PULL bound at ``tcp://<bind host>:<collectorPort>``: the storage inlet;
   NOM arrays pushed by peers (Dispatch's reducer outputs) to be stored.
 
 One thread runs the loop (``step``); files are committed in groups by the
-store's writer (see ``writer_kind``): its threads in this process where the
-store's C module is built (a group's system calls then run with the
-interpreter lock released once), else a process of its own
-(nom.writer_process, so that writing does not compete with making tweets for
-the lock). The X source fetches on a thread of its own. A
-restarted collector resumes every job whose record says running or paused.
+store's writer (``--writer``, see nom.store.commit.open_writer): its threads in
+this process where the store's C module is built (a group's system calls then
+run with the interpreter lock released once), else a process of its own, so
+that writing does not compete with making tweets for the lock. The X source
+fetches on a thread of its own. A restarted collector resumes every job whose
+record says running or paused.
 """
 
 from __future__ import annotations
 
-import logging
+import argparse
+import gc
 import os
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import orjson
 import zmq
 
 from collector import protocol
 from collector.job import JobRecord, JobState, new_job_id
-from collector.protocol import ProtocolError, error_reply
 from collector.runner import JobRunner
-from collector.sources import SourceError, make_source
-from nom import GroupWriter, Nom, NomError, Store, tweet_type
-from nom.inflight import GROUPS_IN_C
-from nom.keys import Keys, check_binding, refuse_if_in_use
-from nom.writer_process import ProcessWriter
+from collector.sources import make_source, x_token
+from nom import FieldError, Nom, NomError, ProtocolError, tweet_type
+from nom.net import ControlService, CurveKeys, Handler
+from nom.store import WRITER_KINDS
 
-__all__ = ["Collector", "writer_kind"]
-
-log = logging.getLogger("collector")
+__all__ = ["Collector"]
 
 
-def writer_kind(asked: str = "auto") -> str:
-    """The writer a collector runs: "thread" or "process" as asked; "auto" takes threads where the store's
-    C module is built. Measured side by side (4 turns of 4 s, synthetic job, this 2-core VM): threads
-    stored 315k objects/s against 271k for the process, and cost 3.0 against 4.6 us of CPU an object on
-    tmpfs: the process's pipes copied every array four times more. Without the C module each system call
-    of a group gives up the lock, and the writer's threads then wait behind the loop that makes tweets."""
-    if asked not in ("auto", "process", "thread"):
-        raise ValueError(f"writer must be 'auto', 'process' or 'thread', got {asked!r}")
-    if asked == "auto":
-        return "thread" if GROUPS_IN_C else "process"
-    return asked
-
-
-class Collector:
+class Collector(ControlService):
     """Serves job requests and runs the jobs."""
+
+    name = "collector"
+    prog = "nectar-collector"
+    description = "The Nectar Collector service."
+    default_control = protocol.CONTROL_ENDPOINT
+    max_message_bytes: ClassVar[int] = protocol.MAX_MESSAGE_BYTES
 
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT,
                  host_name: str = "127.0.0.1", bind_host: str = "127.0.0.1", x_token: str | None = None,
                  flush_latency: float = 1.0, publish_hwm: int = 2000, base_dir: str | None = None,
-                 ctx: zmq.Context | None = None, keys: Keys | None = None, insecure: bool = False,
+                 ctx: zmq.Context | None = None, keys: CurveKeys | None = None, insecure: bool = False,
                  writer: str = "auto") -> None:
-        """Open the store and start its writer (see ``writer_kind``); nothing is bound until ``start``."""
-        self.writer_kind = writer_kind(writer)
-        self.store = Store(nom_root)
-        self.writer: GroupWriter | ProcessWriter = (
-            ProcessWriter(self.store.root) if self.writer_kind == "process" else GroupWriter(self.store))
-        self.control_endpoint = control
+        """Open the store and start its writer ("thread", "process" or "auto"); nothing is bound until ``start``."""
+        super().__init__(nom_root, control=control, ctx=ctx, keys=keys, insecure=insecure)
+        self.writer = self.store.writer(writer)
+        self.writer_kind = self.writer.kind
         self.host_name = host_name
         self.bind_host = bind_host
         self.x_token = x_token
         self.flush_latency = flush_latency
         self.publish_hwm = publish_hwm
         self.base_dir = base_dir or os.getcwd()
-        self.ctx = ctx or zmq.Context.instance()
         self.jobs: dict[str, JobRunner] = {}
         self.epoch = time.time_ns()
-        self.started = time.monotonic()
-        self.running = False
-        self.requests = 0
-        self.bad_requests = 0
-        self.control: zmq.Socket | None = None
-        self.keys = keys
-        self.insecure = insecure
-        self.auth = None
 
-    def start(self) -> None:
-        """Bind the control socket (refusing an endpoint in use) and resume unfinished jobs."""
-        check_binding([self.control_endpoint, f"tcp://{self.bind_host}:0"], self.keys, self.insecure)
-        if self.keys is not None:
-            self.auth = self.keys.start_authenticator(self.ctx)
-        refuse_if_in_use(self.control_endpoint, self.ctx)
-        self.control = self.ctx.socket(zmq.REP)
-        if self.keys is not None:
-            self.keys.serve(self.control)
-        self.control.setsockopt(zmq.LINGER, 0)
-        self.control.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
-        self.control.bind(self.control_endpoint)
-        self.control_endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
+    def actions(self) -> dict[str, Handler]:
+        """The table from action name to handler (the actions of collector.protocol)."""
+        return {"newCollectorJob": self.new_job, "stopCollectorJob": self.stop_job, "listJobs": self.list_jobs,
+                "jobStatus": self.job_status, "setJobMaxSize": self.set_job_max_size, "ping": self.ping}
+
+    def endpoints(self) -> list[str]:
+        """The control endpoint, and the host every job's sockets bind."""
+        return [self.control_endpoint, f"tcp://{self.bind_host}:0"]
+
+    def on_start(self) -> None:
+        """Watch the writer beside the control socket, and resume unfinished jobs."""
+        assert self.control is not None
         self._poller = zmq.Poller()
         self._poller.register(self.control, zmq.POLLIN)
         self._poller.register(self.writer.fileno(), zmq.POLLIN)
-        self.running = True
-        log.info("collector %d started: control %s, store %s", os.getpid(), self.control_endpoint, self.store.root)
+        self.log.info("collector %d started: control %s, store %s", os.getpid(), self.control_endpoint,
+                      self.store.root)
         threading.Thread(target=self._warm_indexes, name="warm-indexes", daemon=True).start()
         for job in self.store.jobs():
             record = self.store.read_meta(job, "job")
             if isinstance(record, dict) and JobState(record.get("state", "stopped")).is_live:
                 try:
                     self._launch(JobRecord.from_dict(record))
-                    log.info("job %s resumed", job)
-                except (SourceError, NomError, ValueError, KeyError) as exc:
-                    log.error("job %s could not be resumed: %s", job, exc)
+                    self.log.info("job %s resumed", job)
+                except (FieldError, ValueError, KeyError) as exc:
+                    self.log.error("job %s could not be resumed: %s", job, exc)
 
     def _warm_indexes(self) -> None:
         """Load every job's index in the background, so the first listJobs answers fast."""
@@ -129,74 +107,71 @@ class Collector:
     # -- the loop -----------------------------------------------------------
 
     def step(self, now: float | None = None, max_wait: float = 0.05) -> int:
-        """Answer pending requests and advance every job once; wait at most ``max_wait`` for a request."""
+        """Answer a pending request and advance every job once; wait at most ``max_wait`` for a request or a
+        job's next due time. ``now``: the loop's clock (time.monotonic() after the wait when None)."""
         assert self.control is not None, "start() first"
-        now = time.monotonic() if now is None else now
-        wait = min([max_wait] + [runner.next_due(now) for runner in self.jobs.values()])
+        clock = time.monotonic() if now is None else now
+        wait = min([max_wait] + [runner.next_due(clock) for runner in self.jobs.values()])
         ready = dict(self._poller.poll(int(wait * 1000)))
         if self.writer.fileno() in ready:  # files became durable: publish them now (in runner.step)
             self.writer.clear_signal()
         if self.control in ready:
-            self._answer()
+            self.answer()
+        if now is None:
+            clock = time.monotonic()  # the wait has passed
         moved = 0
         for runner in list(self.jobs.values()):
             before = runner.record.state
-            moved += runner.step()
+            moved += runner.step(clock)
             if runner.record.state is not before:
                 self._save(runner.record)
         return moved
 
-    def run(self) -> None:
-        """Step until ``running`` is cleared (by SIGTERM or ``stop``), then shut down cleanly."""
-        try:
-            while self.running:
-                self.step()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Store what is buffered, checkpoint every job, close every socket."""
-        self.running = False
+    def on_close(self) -> None:
+        """Store what is buffered, checkpoint every job, close their sockets and the writer."""
         for runner in self.jobs.values():
             runner.drain()
             self._save(runner.record)
             runner.close()
         self.writer.close()
-        if self.control is not None:
-            self.control.close(linger=0)
-            self.control = None
-        if self.auth is not None:
-            self.auth.stop()
-        log.info("collector %d stopped", os.getpid())
+
+    # -- the command line ---------------------------------------------------
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """The collector's own options."""
+        parser.add_argument("--host-name", default="127.0.0.1",
+                            help="the address peers use to reach this collector, reported as hostName "
+                                 "(default 127.0.0.1)")
+        parser.add_argument("--bind-host", default="127.0.0.1",
+                            help="the address the job sockets bind (default 127.0.0.1, loopback only)")
+        parser.add_argument("--flush-latency", type=float, default=1.0,
+                            help="seconds a partly filled array may wait before it is stored (default 1)")
+        parser.add_argument("--publish-hwm", type=int, default=2000,
+                            help="messages queued per subscriber before newer ones are dropped (seen as a seq gap)")
+        parser.add_argument("--writer", choices=WRITER_KINDS, default="auto",
+                            help="commit files in threads of this process or in a process of their own; auto "
+                                 "(the default): threads where the store's C module is built, else a process")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, keys: CurveKeys | None) -> Collector:
+        """The collector the command line asks for, with the interpreter tuned for making objects fast."""
+        # Most of the objects the loop makes are garbage a moment later: a young collection every 700
+        # allocations took a large share of the loop (bench/collector.py); cycles are still collected, later.
+        gc.set_threshold(50_000, 20, 20)
+        collector = cls(args.nom_root, control=args.control, host_name=args.host_name, bind_host=args.bind_host,
+                        x_token=x_token(), flush_latency=args.flush_latency, publish_hwm=args.publish_hwm,
+                        keys=keys, insecure=args.insecure, writer=args.writer)
+        if collector.writer_kind == "thread":
+            # The writer's threads take the interpreter lock a few times a group; behind the loop that makes
+            # tweets each would wait up to the 5 ms default switch interval while the disk idles.
+            sys.setswitchinterval(0.0005)
+        return collector
 
     # -- requests -----------------------------------------------------------
 
-    def _answer(self) -> None:
-        assert self.control is not None
-        try:
-            raw = self.control.recv(zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        reply = self.handle(raw)
-        self.control.send(orjson.dumps(reply, default=str))
-
-    def handle(self, raw: bytes) -> dict[str, Any]:
-        """Serve one control request (a JSON document) and return the reply; never raises."""
-        self.requests += 1
-        try:
-            action, request = protocol.decode_request(raw)
-            handler = getattr(self, "_on_" + action)
-            return handler(request)
-        except (ProtocolError, SourceError, NomError) as exc:
-            self.bad_requests += 1
-            log.warning("bad request: %s", exc)
-            return error_reply(str(exc), getattr(exc, "field", None))
-        except Exception as exc:  # noqa: BLE001 - the service stays up whatever a request does
-            self.bad_requests += 1
-            log.exception("request failed")
-            return error_reply(f"internal error: {type(exc).__name__}: {exc}")
-
-    def _on_newCollectorJob(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - the action's name
+    def new_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``newCollectorJob``: check the request, start the job, answer its data.collector.job object."""
         job_request = protocol.decode_job_request(request)
         job_id = new_job_id(job_request.search_terms)
         while self.store.exists(job_id):
@@ -212,8 +187,8 @@ class Collector:
         record.reply = reply
         record.note = runner.source.note
         self._save(record)
-        log.info("job %s started: %s source, ports %d/%d", job_id, runner.source.kind, record.dispatch_port,
-                 record.collector_port)
+        self.log.info("job %s started: %s source, ports %d/%d", job_id, runner.source.kind, record.dispatch_port,
+                      record.collector_port)
         return reply
 
     def _launch(self, record: JobRecord, max_size: int | None = None) -> JobRunner:
@@ -237,7 +212,7 @@ class Collector:
         try:
             self.store.write_meta(record.job_id, "job", record.to_dict())
         except OSError as exc:  # a full disk: the record is rewritten at the next change of state
-            log.error("job %s: record not written: %s", record.job_id, exc)
+            self.log.error("job %s: record not written: %s", record.job_id, exc)
 
     def _runner(self, request: dict[str, Any]) -> JobRunner:
         job_id = protocol.job_id_field(request)
@@ -246,23 +221,26 @@ class Collector:
             raise ProtocolError(f"no job {job_id!r} in this collector (listJobs shows them)", field="jobId")
         return runner
 
-    def _on_stopCollectorJob(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def stop_job(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``stopCollectorJob``: store what is buffered and stop collecting (what it stored stays)."""
         runner = self._runner(request)
         if runner.record.state.is_live:
             runner.drain()
             runner.record.state = JobState.STOPPED
             runner.source.close()
             self._save(runner.record)
-            log.info("job %s stopped", runner.job)
+            self.log.info("job %s stopped", runner.job)
         return {"jobId": runner.job, "state": runner.record.state.value}
 
-    def _on_listJobs(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        """Every job in the store: live ones from their runners, the rest (and derived jobs) from the store."""
+    def list_jobs(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``listJobs``: every job in the store: live ones from their runners, the rest (and derived jobs) from
+        the store."""
         out = [runner.status() for runner in self.jobs.values()]
         out += [self._stored_status(job) for job in self.store.jobs() if job not in self.jobs]
         return {"jobs": out}
 
-    def _on_jobStatus(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def job_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``jobStatus``: one job's status, with its request and storage."""
         job_id = protocol.job_id_field(request)
         if job_id in self.jobs:
             status = self.jobs[job_id].status()
@@ -287,7 +265,8 @@ class Collector:
                 "objects": usage.objects, "files": usage.files, "bytes": usage.bytes, "newestId": usage.newest_id,
                 "maxSize": usage.max_size, "rate": 0.0, "stored": usage.objects}
 
-    def _on_setJobMaxSize(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def set_job_max_size(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``setJobMaxSize``: set a job's retention cap and apply it now."""
         job_id = protocol.job_id_field(request)
         if job_id not in self.jobs and not self.store.exists(job_id):
             raise ProtocolError(f"no job {job_id!r} in the store at {self.store.root}", field="jobId")
@@ -295,7 +274,8 @@ class Collector:
         deleted = self.store.set_max_size(job_id, max_size)
         return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted)}
 
-    def _on_ping(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``ping``: whether the collector answers, and a little about it."""
         return {"pong": True, "service": "collector", "pid": os.getpid(), "uptime": time.monotonic() - self.started,
                 "jobs": len(self.jobs), "requests": self.requests, "badRequests": self.bad_requests,
                 "writerPending": self.writer.pending(), "nomRoot": str(self.store.root)}

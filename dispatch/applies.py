@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from dispatch.engine import ApplySpec, Run
+from dispatch.engines import ApplySpec, Run
 from dispatch.functions import finish
 from dispatch.standing import StandingReduction
 

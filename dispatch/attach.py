@@ -1,134 +1,40 @@
-"""Attached jobs: a SUB socket on a collector's ``dispatchPort``, type matching, gap healing, and the cache.
+"""Attached jobs: a SUB socket on a collector's ``dispatchPort``, type matching and gap healing.
 
-Socket: SUB, connects to ``tcp://<hostName>:<dispatchPort>`` of each attached
-job and subscribes to its job id; batches arrive in the form of nom.wire.
+Sockets: SUB, connects to ``tcp://<hostName>:<dispatchPort>`` of each attached
+job and subscribes to its job id; batches arrive in the form of nom.net.wire.
+PUSH, connects to ``tcp://<hostName>:<collectorPort>`` when results are sent.
 
 Objects whose type matches the job's ``typeReturned`` (exact or glob) go into the
-cache, keyed by the store file they were written to; the rest are counted. A
-jump in ``seq`` (a slow consumer, a dropped message) or a new ``epoch`` (a
-collector restart) is healed by reading the missing ids from the store, so the
-cache misses nothing that was stored. The cache is bounded by objects and by
-bytes across all jobs; the oldest files are evicted first.
+cache (dispatch.cache), keyed by the store file they were written to; the rest are
+counted. A jump in ``seq`` (a slow consumer, a dropped message) or a new ``epoch``
+(a collector restart) is healed by reading the missing ids from the store
+(dispatch.reading), so the cache misses nothing that was stored.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import zmq
 
+from dispatch.cache import Cache
+from dispatch.reading import read_range
 from nom import NomError, Store, type_matches
-from nom.wire import decode_batch
+from nom.net import CurveKeys, decode_batch
 
-__all__ = ["Attachment", "Cache", "LOOPBACK"]
+__all__ = ["LOOPBACK", "Attachment"]
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-@dataclass
-class _JobCache:
-    files: OrderedDict[int, _CachedFile] = field(default_factory=OrderedDict)
-    objects: int = 0
-    bytes: int = 0
-    hits: int = 0
-    misses: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _CachedFile:
-    raw: bytes  # the file's matching objects as one encoded JSON array
-    objects: int
-    first_id: int
-    last_id: int
-
-
-class Cache:
-    """The newest objects of each job, by store file, within ``max_objects`` and ``max_bytes`` in all.
-
-    Files are kept encoded and decoded on each hit: decoded tweets take about four times their JSON
-    size in Python objects (50,000 of them: 110 MB), and the bound should be what the cache really holds.
-    """
-
-    def __init__(self, max_objects: int = 50_000, max_bytes: int = 64 * 2**20) -> None:
-        self.max_objects = max_objects
-        self.max_bytes = max_bytes
-        self.jobs: dict[str, _JobCache] = {}
-        self.objects = 0
-        self.bytes = 0
-
-    def put(self, job: str, file_name: int, objects: list[dict[str, Any]], raw: bytes | None = None) -> None:
-        """Keep a file's objects; ``raw`` is their encoding when the caller already has it."""
-        entry = self.jobs.setdefault(job, _JobCache())
-        if file_name in entry.files or not objects:
-            return
-        cached = _CachedFile(orjson.dumps(objects) if raw is None else raw, len(objects),
-                             objects[0].get("id", 0), objects[-1].get("id", 0))
-        entry.files[file_name] = cached
-        entry.objects += cached.objects
-        entry.bytes += len(cached.raw)
-        self.objects += cached.objects
-        self.bytes += len(cached.raw)
-        while (self.objects > self.max_objects or self.bytes > self.max_bytes) and self._evict_oldest():
-            pass
-
-    def get(self, job: str, file_name: int) -> list[dict[str, Any]] | None:
-        """A file's objects if cached (counted as a hit), else None (a miss)."""
-        entry = self.jobs.setdefault(job, _JobCache())
-        cached = entry.files.get(file_name)
-        if cached is None:
-            entry.misses += 1
-            return None
-        entry.hits += 1
-        return orjson.loads(cached.raw)
-
-    def _evict_oldest(self) -> bool:
-        oldest = None
-        for job, entry in self.jobs.items():
-            if entry.files:
-                name = next(iter(entry.files))
-                if oldest is None or name < oldest[1]:
-                    oldest = (job, name)
-        if oldest is None:
-            return False
-        self._remove(*oldest)
-        return True
-
-    def _remove(self, job: str, name: int) -> None:
-        entry = self.jobs[job]
-        cached = entry.files.pop(name)
-        entry.objects -= cached.objects
-        entry.bytes -= len(cached.raw)
-        self.objects -= cached.objects
-        self.bytes -= len(cached.raw)
-
-    def drop(self, job: str) -> None:
-        """Forget a job's entries."""
-        entry = self.jobs.pop(job, None)
-        if entry is not None:
-            self.objects -= entry.objects
-            self.bytes -= entry.bytes
-
-    def report(self) -> list[dict[str, Any]]:
-        """Per job: objects, bytes, oldest and newest id, hits and misses."""
-        out = []
-        for job, entry in sorted(self.jobs.items()):
-            files = entry.files.values()
-            out.append({"jobId": job, "objects": entry.objects, "bytes": entry.bytes, "files": len(entry.files),
-                        "oldestId": min((f.first_id for f in files), default=None),
-                        "newestId": max((f.last_id for f in files), default=None),
-                        "hits": entry.hits, "misses": entry.misses})
-        return out
 
 
 class Attachment:
     """One attached collector job."""
 
     def __init__(self, job_object: dict[str, Any], store: Store, cache: Cache, ctx: zmq.Context,
-                 allowed_hosts: frozenset[str] = LOOPBACK, keys: Any = None) -> None:
+                 allowed_hosts: frozenset[str] = LOOPBACK, keys: CurveKeys | None = None) -> None:
+        """Check the data.collector.job object (refusing hosts not allowed) and subscribe to the job."""
         data = job_object.get("data") if isinstance(job_object, dict) else None
         if not isinstance(data, dict) or job_object.get("type") != "data.collector.job":
             raise NomError("job must be the data.collector.job NOM object that newCollectorJob returned", field="job")
@@ -166,8 +72,10 @@ class Attachment:
         self.stats = {"matched": 0, "other": 0, "healed": 0, "gaps": 0, "malformed": 0}
         self.last_batch = 0.0
 
-    def step(self, limit: int = 200) -> int:
-        """Take the batches that have arrived; returns how many objects were matched."""
+    def step(self, now: float | None = None, limit: int = 200) -> int:
+        """Take the batches that have arrived (at most ``limit``); returns how many objects were matched.
+        ``now``: the loop's clock (time.monotonic() by default), recorded as the time of the last batch."""
+        now = time.monotonic() if now is None else now
         matched = 0
         for _ in range(limit):
             try:
@@ -179,16 +87,16 @@ class Attachment:
             except NomError:
                 self.stats["malformed"] += 1
                 continue
-            matched += self._take(header, objects, frames[2])
+            matched += self._take(header, objects, frames[2], now)
         return matched
 
-    def _take(self, header: dict[str, Any], objects: list[dict[str, Any]], raw: bytes) -> int:
+    def _take(self, header: dict[str, Any], objects: list[dict[str, Any]], raw: bytes, now: float) -> int:
         seq, epoch = header.get("seq"), header.get("epoch")
         if self.next_seq is not None and (seq != self.next_seq or epoch != self.epoch):
             self._heal(header)
         self.epoch, self.next_seq = epoch, seq + header.get("count", len(objects))
         self.last_id = max(self.last_id, header.get("last_id", 0))
-        self.last_batch = time.monotonic()
+        self.last_batch = now
         keep = [o for o in objects if isinstance(o, dict) and type_matches(self.type_returned, o.get("type", ""))]
         self.stats["matched"] += len(keep)
         self.stats["other"] += len(objects) - len(keep)
@@ -199,13 +107,12 @@ class Attachment:
     def _heal(self, header: dict[str, Any]) -> None:
         """Read what the gap hid from the store (the store is the log; nothing stored is missed)."""
         self.stats["gaps"] += 1
-        first = header.get("first_id", 0)
-        for info in self.store.files(self.job, self.last_id + 1, first - 1):
-            if info.min_id > self.last_id and info.max_id < first:
-                objs = self.store.read_file(self.job, info)
-                keep = [o for o in objs if type_matches(self.type_returned, o.get("type", ""))]
-                self.cache.put(self.job, info.name, keep)
-                self.stats["healed"] += len(keep)
+        low, high = self.last_id + 1, header.get("first_id", 0) - 1
+        gap = [info for info in self.store.files(self.job, low, high) if info.within(low, high)]
+        for info, objs in read_range(self.store, self.job, gap, low, high):
+            keep = [o for o in objs if type_matches(self.type_returned, o.get("type", ""))]
+            self.cache.put(self.job, info.name, keep)
+            self.stats["healed"] += len(keep)
 
     def send_results(self, job: str, objects: list[dict[str, Any]]) -> None:
         """Push result objects to the collector's storage inlet (``collectorPort``)."""

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from nom import NomError
+from dispatch.errors import DateError
 
-__all__ = ["DateError", "parse_date", "parse_range"]
+__all__ = ["parse_date", "parse_range"]
 
 _RELATIVE = re.compile(r"-(\d+(?:\.\d+)?)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-class DateError(NomError):
-    """A date argument that cannot be read; ``field`` is "fromDate" or "toDate"."""
 
 
 def parse_date(text: object, *, field: str, now_ns: int | None = None) -> int:
@@ -49,7 +45,7 @@ def parse_date(text: object, *, field: str, now_ns: int | None = None) -> int:
             f"{field} {value!r} is not a date: use ISO 8601 (2026-11-23 or 2026-11-23T10:00:00+01:00), epoch "
             f"seconds or nanoseconds, -15m / -2h / -7d, today or now", field=field) from None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
+        stamp = stamp.replace(tzinfo=UTC)
     return int(stamp.timestamp()) * 10**9 + stamp.microsecond * 1000
 
 

@@ -14,7 +14,8 @@ Control socket (REP, one JSON object per request and per reply)::
     {"action": "ping"}                         -> {"pong": true, ...}
 
 Errors: ``{"error": "<what to fix>", "field": "<request field>"}``; a request that
-gets an error changes nothing.
+gets an error changes nothing. The service (dispatch.service) answers each action through
+one table (``Dispatcher.actions``); the skeleton that serves them is nom.net.service.
 
 Results are stored as NOM objects of type ``data.<jobId>.<reduce>`` under the
 derived job ``<jobId>.<reduce>`` (the reduce name with characters other than
@@ -27,26 +28,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nom import NomError, check_job_id, wire
-from nom.wire import error_reply
+from nom import NomError, ProtocolError, check_job_id
 
-__all__ = ["ACTIONS", "CONTROL_ENDPOINT", "ProtocolError", "decode_request", "error_reply", "result_type",
-           "result_job", "field_text"]
+__all__ = ["CONTROL_ENDPOINT", "ENGINES", "MAX_MESSAGE_BYTES", "RESULT_PAIRS_PER_OBJECT", "field_text", "job_id_of",
+           "reduce_slug", "result_job", "result_type"]
 
 CONTROL_ENDPOINT = "tcp://127.0.0.1:5556"
 MAX_MESSAGE_BYTES = 16 * 2**20
 RESULT_PAIRS_PER_OBJECT = 1000
-ACTIONS = ("attach", "detach", "apply", "status", "cancel", "listApplies", "showCache", "ping")
 ENGINES = ("local", "spark")
-
-
-class ProtocolError(NomError):
-    """A request that cannot be served; ``field`` names the part to blame."""
-
-
-def decode_request(raw: bytes) -> tuple[str, dict[str, Any]]:
-    """Parse a control request; return its action and the request object."""
-    return wire.decode_request(raw, ACTIONS, ProtocolError)
 
 
 def field_text(request: dict[str, Any], name: str, *, required: bool = True) -> str | None:

@@ -1,13 +1,13 @@
-"""The Dispatch service.
+"""The Dispatch service: attaches to collector jobs, caches, runs applies on engines, keeps standing reductions.
 
 Sockets:
 
 - control: REP, bound at ``--control`` (default ``tcp://127.0.0.1:5556``); JSON
-  requests and replies, see dispatch.protocol.
+  requests and replies, see dispatch.protocol (served by the skeleton nom.net.service).
 - per attached job, SUB connected to ``tcp://<hostName>:<dispatchPort>`` (objects in)
   and PUSH connected to ``tcp://<hostName>:<collectorPort>`` (results out), see dispatch.attach.
 - the local engine's ROUTER on a random loopback port, one DEALER per worker process,
-  see dispatch.engine and dispatch.worker.
+  see dispatch.engines.local and dispatch.engines.worker.
 
 One thread runs ``step``: requests, attachments, engine progress, standing
 reductions, result emission and checkpoints. Results of jobs that are not
@@ -16,32 +16,31 @@ attached are written straight to the store.
 
 from __future__ import annotations
 
-import logging
+import argparse
 import os
 import secrets
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import zmq
 
 from dispatch import protocol
 from dispatch.applies import Apply, ApplyState
-from dispatch.attach import LOOPBACK, Attachment, Cache
+from dispatch.attach import LOOPBACK, Attachment
+from dispatch.cache import Cache
 from dispatch.dates import parse_range
-from dispatch.engine import DEAD_AFTER, ApplySpec, Engine, LocalEngine
+from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
-from dispatch.protocol import ProtocolError, error_reply, result_job, result_type
+from dispatch.protocol import result_job, result_type
 from dispatch.standing import StandingReduction, checkpoint_name
-from nom import NomError, Store, StoreError
-from nom.keys import Keys, check_binding, refuse_if_in_use
-from nom.watch import GRACE_NS
+from nom import FieldError, ProtocolError, StoreError
+from nom.net import ControlService, CurveKeys, Handler
+from nom.store import GRACE_NS
 
 __all__ = ["Dispatcher"]
-
-log = logging.getLogger("dispatch")
 
 EMIT_EVERY = 1.0  # seconds between stored updates of a standing result (while it changes)
 CHECKPOINT_EVERY = 0.5
@@ -49,16 +48,23 @@ STANDING_EMIT_TOP = 1000
 KEEP_FINISHED = 50
 
 
-class Dispatcher:
+class Dispatcher(ControlService):
     """Attaches to jobs and runs applies."""
+
+    name = "dispatch"
+    prog = "nectar-dispatch"
+    description = "The Nectar Dispatch service."
+    default_control = protocol.CONTROL_ENDPOINT
+    max_message_bytes: ClassVar[int] = protocol.MAX_MESSAGE_BYTES
+    reply_options: ClassVar[int] = orjson.OPT_NON_STR_KEYS
 
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT, workers: int | None = None,
                  cache_objects: int = 50_000, cache_bytes: int = 64 * 2**20, ctx: zmq.Context | None = None,
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
-                 attach_hosts: frozenset[str] = LOOPBACK, keys: Keys | None = None, insecure: bool = False) -> None:
-        self.store = Store(nom_root)
-        self.ctx = ctx or zmq.Context.instance()
-        self.control_endpoint = control
+                 attach_hosts: frozenset[str] = LOOPBACK, keys: CurveKeys | None = None,
+                 insecure: bool = False) -> None:
+        """Open the store; nothing is bound and no engine started until ``start``."""
+        super().__init__(nom_root, control=control, ctx=ctx, keys=keys, insecure=insecure)
         self.cache = Cache(cache_objects, cache_bytes)
         self.workers = workers or os.cpu_count() or 2
         if engine not in protocol.ENGINES:
@@ -68,37 +74,26 @@ class Dispatcher:
         self.spark_conf = spark_conf or {}
         self.engines: dict[str, Engine] = {}
         self.attach_hosts = attach_hosts  # collectors it may connect to: no message sends it elsewhere
-        self.keys = keys
-        self.insecure = insecure
-        self.auth = None
         self.attached: dict[str, Attachment] = {}
         self.applies: dict[str, Apply] = {}
-        self.control: zmq.Socket | None = None
-        self.running = False
-        self.started = time.monotonic()
         self._last_checkpoint = 0.0
+
+    def actions(self) -> dict[str, Handler]:
+        """The table from action name to handler (the actions of dispatch.protocol)."""
+        return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
+                "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
+                "ping": self.ping}
 
     # -- life ---------------------------------------------------------------
 
-    def start(self) -> None:
-        """Bind the control socket, start the engine, resume standing reductions."""
-        check_binding([self.control_endpoint], self.keys, self.insecure)
-        if self.keys is not None:
-            self.auth = self.keys.start_authenticator(self.ctx)
-        refuse_if_in_use(self.control_endpoint, self.ctx)
-        self.control = self.ctx.socket(zmq.REP)
-        if self.keys is not None:
-            self.keys.serve(self.control)
-        self.control.setsockopt(zmq.LINGER, 0)
-        self.control.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
-        self.control.bind(self.control_endpoint)
-        self.control_endpoint = self.control.getsockopt_string(zmq.LAST_ENDPOINT)
+    def on_start(self) -> None:
+        """Start the engine, resume standing reductions."""
         self.engines["local"] = LocalEngine(str(self.store.root), self.workers, ctx=self.ctx)
         if self.default_engine == "spark":
             self._engine("spark").session  # pay Spark's start-up once, now  # noqa: B018
-        self.running = True
         self._resume()
-        log.info("dispatch %d started: control %s, %d workers", os.getpid(), self.control_endpoint, self.workers)
+        self.log.info("dispatch %d started: control %s, %d workers", os.getpid(), self.control_endpoint,
+                      self.workers)
 
     def _resume(self) -> None:
         for job in self.store.jobs():
@@ -111,45 +106,39 @@ class Dispatcher:
                         apply.reduction = StandingReduction(
                             self.store, spec, self.cache, acc=record["acc"], follower_state=record["follower"],
                             objects=record.get("objects", 0), skipped=record.get("skipped", 0),
-                            engine=self._standing_engine(apply))
+                            engine=self._engine(apply.engine))
                         apply.state = ApplyState.STANDING
                     else:  # killed during the batch part: do it again over the same files
                         self._start_batch(apply, record["follower"])
                     self.applies[spec.apply_id] = apply
-                    log.info("standing apply %s resumed (%s)", spec.apply_id, apply.state.value)
-                except (NomError, KeyError, TypeError, ValueError) as exc:
-                    log.error("cannot resume %s/%s: %s", job, path.name, exc)
+                    self.log.info("standing apply %s resumed (%s)", spec.apply_id, apply.state.value)
+                except (FieldError, KeyError, TypeError, ValueError) as exc:
+                    self.log.error("cannot resume %s/%s: %s", job, path.name, exc)
 
-    def step(self, max_wait: float = 0.05) -> None:
-        """One round: a request if one is waiting, attachments, engine, standing reductions, emission."""
+    def step(self, now: float | None = None, max_wait: float = 0.05) -> None:
+        """One round: a request if one is waiting, attachments, engines, standing reductions, emission.
+        ``now``: the loop's clock (time.monotonic() when None, read again after each wait)."""
         assert self.control is not None, "start() first"
         busy = any(a.state is ApplyState.RUNNING for a in self.applies.values())
         if any(a.state is ApplyState.STANDING for a in self.applies.values()):
             max_wait = min(max_wait, 0.01)  # new files are noticed within 10 ms
         if self.control.poll(0 if busy else int(max_wait * 1000)):
-            self._answer()
+            self.answer()
+        clock = time.monotonic() if now is None else now
         for attachment in self.attached.values():
-            attachment.step()
+            attachment.step(clock)
         for engine in self.engines.values():
-            engine.step(0.005 if busy else 0)
-        now = time.monotonic()
+            engine.step(0.005 if busy else 0, now)
+        if now is None:
+            clock = time.monotonic()  # the engines may have waited
         for apply in list(self.applies.values()):
-            self._advance(apply, now)
-        if now - self._last_checkpoint >= CHECKPOINT_EVERY:
+            self._advance(apply, clock)
+        if clock - self._last_checkpoint >= CHECKPOINT_EVERY:
             self._checkpoint_all()
-            self._last_checkpoint = now
+            self._last_checkpoint = clock
 
-    def run(self) -> None:
-        """Step until ``running`` is cleared, then shut down cleanly."""
-        try:
-            while self.running:
-                self.step()
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Checkpoint standing reductions, stop the engine, close every socket."""
-        self.running = False
+    def on_close(self) -> None:
+        """Checkpoint standing reductions, stop following, close the attachments and the engines."""
         self._checkpoint_all(force=True)
         for apply in self.applies.values():
             if apply.reduction is not None:
@@ -158,12 +147,34 @@ class Dispatcher:
             attachment.close()
         for engine in self.engines.values():
             engine.close()
-        if self.control is not None:
-            self.control.close(linger=0)
-            self.control = None
-        if self.auth is not None:
-            self.auth.stop()
-        log.info("dispatch %d stopped", os.getpid())
+
+    # -- the command line ---------------------------------------------------
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Dispatch's own options."""
+        parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                            help="local engine worker processes (default: the number of cores)")
+        parser.add_argument("--cache-objects", type=int, default=50_000, help="cache bound in objects")
+        parser.add_argument("--cache-bytes", type=int, default=64 * 2**20, help="cache bound in bytes")
+        parser.add_argument("--engine", choices=protocol.ENGINES, default=os.environ.get("NECTAR_ENGINE", "local"),
+                            help="the default engine of applies (default: local worker processes)")
+        parser.add_argument("--spark-master", default=os.environ.get("NECTAR_SPARK_MASTER", "local[*]"),
+                            help="Spark master URL (default local[*]; spark://host:7077, yarn, k8s://...)")
+        parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                            help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
+        parser.add_argument("--attach-hosts", default="127.0.0.1,localhost,::1",
+                            help="collector hosts that attach may connect to, comma-separated ('*': any); "
+                                 "default: loopback only")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, keys: CurveKeys | None) -> Dispatcher:
+        """The Dispatch the command line asks for."""
+        conf = dict(item.split("=", 1) for item in args.spark_conf if "=" in item)
+        return cls(args.nom_root, control=args.control, workers=args.workers, cache_objects=args.cache_objects,
+                   cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
+                   attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
+                   keys=keys, insecure=args.insecure)
 
     # -- applies ------------------------------------------------------------
 
@@ -171,17 +182,13 @@ class Dispatcher:
         """The engine called ``name``; Spark's is made on first use (SparkUnavailable if it cannot be)."""
         engine = self.engines.get(name)
         if engine is None and name == "spark":
-            from dispatch.spark_engine import SparkEngine
+            from dispatch.engines.spark import SparkEngine
 
             engine = self.engines["spark"] = SparkEngine(str(self.store.root), master=self.spark_master,
                                                          conf=self.spark_conf)
         if engine is None:
             raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {name!r}", field="engine")
         return engine
-
-    def _standing_engine(self, apply: Apply) -> Engine | None:
-        """The engine that folds a standing apply's micro-batches (None: in this process)."""
-        return None if apply.engine == "local" else self._engine(apply.engine)
 
     def _start_batch(self, apply: Apply, follower_state: dict[str, Any] | None = None) -> None:
         spec = apply.spec
@@ -205,13 +212,13 @@ class Dispatcher:
             if run.error:
                 apply.state, apply.error = ApplyState.FAILED, run.error
                 self._drop_checkpoint(apply)
-                log.error("apply %s failed: %s", apply.spec.apply_id, run.error)
+                self.log.error("apply %s failed: %s", apply.spec.apply_id, run.error)
                 return
             if apply.standing:
                 apply.reduction = StandingReduction(self.store, apply.spec, self.cache, acc=run.acc,
                                                     follower_state=apply.pending_follower,
                                                     objects=run.objects, skipped=run.skipped,
-                                                    engine=self._standing_engine(apply))
+                                                    engine=self._engine(apply.engine))
                 apply.state = ApplyState.STANDING
                 apply.reduction.checkpoint(self._record(apply), wait=True)
                 self._emit(apply, now)
@@ -220,9 +227,10 @@ class Dispatcher:
                 apply.state = ApplyState.DONE
                 self._emit(apply, now)
                 self._trim_finished()
-            log.info("apply %s: %d objects in %.3fs", apply.spec.apply_id, run.objects, run.progress()["seconds"])
+            self.log.info("apply %s: %d objects in %.3fs", apply.spec.apply_id, run.objects,
+                          run.progress()["seconds"])
         elif apply.state is ApplyState.STANDING and apply.reduction is not None:
-            apply.reduction.step()
+            apply.reduction.step(now)
             if apply.reduction.changed and now - apply.last_emit >= EMIT_EVERY:
                 self._emit(apply, now)
 
@@ -261,7 +269,7 @@ class Dispatcher:
             else:
                 self.store.append(target, objects)
         except (StoreError, zmq.ZMQError) as exc:
-            log.error("apply %s: results not stored: %s", spec.apply_id, exc)
+            self.log.error("apply %s: results not stored: %s", spec.apply_id, exc)
         apply.last_emit = now
         apply.emitted += 1
         if apply.reduction is not None:
@@ -275,27 +283,8 @@ class Dispatcher:
 
     # -- requests -----------------------------------------------------------
 
-    def _answer(self) -> None:
-        assert self.control is not None
-        try:
-            raw = self.control.recv(zmq.NOBLOCK)
-        except zmq.Again:
-            return
-        self.control.send(orjson.dumps(self.handle(raw), option=orjson.OPT_NON_STR_KEYS, default=str))
-
-    def handle(self, raw: bytes) -> dict[str, Any]:
-        """Serve one control request and return the reply; never raises."""
-        try:
-            action, request = protocol.decode_request(raw)
-            return getattr(self, "_on_" + action)(request)
-        except NomError as exc:
-            log.warning("bad request: %s", exc)
-            return error_reply(str(exc), exc.field)
-        except Exception as exc:  # noqa: BLE001 - the service stays up whatever a request does
-            log.exception("request failed")
-            return error_reply(f"internal error: {type(exc).__name__}: {exc}")
-
-    def _on_attach(self, request: dict[str, Any]) -> dict[str, Any]:
+    def attach(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``attach``: subscribe to a collector job's objects (its data.collector.job object)."""
         job_object = request.get("job")
         if job_object is None:
             raise ProtocolError("job is required: the data.collector.job object from newCollectorJob", field="job")
@@ -304,10 +293,12 @@ class Dispatcher:
         if old is not None:
             old.close()
         self.attached[attachment.job] = attachment
-        log.info("attached %s at %s:%s", attachment.job, attachment.data["hostName"], attachment.data["dispatchPort"])
+        self.log.info("attached %s at %s:%s", attachment.job, attachment.data["hostName"],
+                      attachment.data["dispatchPort"])
         return {"jobId": attachment.job, "attached": True}
 
-    def _on_detach(self, request: dict[str, Any]) -> dict[str, Any]:
+    def detach(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``detach``: stop following a job and drop its cache."""
         job = protocol.job_id_of(request)
         attachment = self.attached.pop(job, None)
         if attachment is None:
@@ -316,7 +307,8 @@ class Dispatcher:
         self.cache.drop(job)
         return {"jobId": job, "attached": False}
 
-    def _on_apply(self, request: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``apply``: start a map/reduce over a job's range (standing when toDate is now)."""
         job = protocol.job_id_of(request)
         map_name, reduce_name = protocol.field_text(request, "map"), protocol.field_text(request, "reduce")
         resolve_map(map_name)
@@ -339,8 +331,8 @@ class Dispatcher:
         apply = Apply(spec, standing=standing, engine=engine)
         self._start_batch(apply)
         self.applies[apply_id] = apply
-        log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
-                 ", standing" if standing else "")
+        self.log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
+                      ", standing" if standing else "")
         return {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
                 "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine}
 
@@ -351,7 +343,8 @@ class Dispatcher:
             raise ProtocolError(f"no apply {apply_id!r} (listApplies shows them)", field="applyId")
         return apply
 
-    def _on_status(self, request: dict[str, Any]) -> dict[str, Any]:
+    def status(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``status``: one apply (progress, and its result once there is one), or the service."""
         if request.get("applyId") is None:
             local = self.engines.get("local")
             now = time.monotonic()
@@ -372,7 +365,8 @@ class Dispatcher:
             info["result"] = apply.current(top or None)
         return info
 
-    def _on_cancel(self, request: dict[str, Any]) -> dict[str, Any]:
+    def cancel(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``cancel``: end a standing reduction or a running apply."""
         apply = self._apply_of(request)
         if apply.state in (ApplyState.RUNNING, ApplyState.STANDING):
             if apply.run is not None:
@@ -381,17 +375,20 @@ class Dispatcher:
                 apply.reduction.close()
             apply.state = ApplyState.CANCELLED
             self._drop_checkpoint(apply)
-            log.info("apply %s cancelled", apply.spec.apply_id)
+            self.log.info("apply %s cancelled", apply.spec.apply_id)
         return {"applyId": apply.spec.apply_id, "state": apply.state.value}
 
-    def _on_listApplies(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - the action's name
+    def list_applies(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``listApplies``: every apply this Dispatch knows."""
         return {"applies": [a.describe() for a in self.applies.values()]}
 
-    def _on_showCache(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def show_cache(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``showCache``: what the cache holds, per job."""
         return {"jobs": self.cache.report(), "objects": self.cache.objects, "bytes": self.cache.bytes,
                 "maxObjects": self.cache.max_objects, "maxBytes": self.cache.max_bytes}
 
-    def _on_ping(self, request: dict[str, Any]) -> dict[str, Any]:
+    def ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``ping``: whether Dispatch answers, its engines and the functions it knows."""
         return {"pong": True, "service": "dispatch", "pid": os.getpid(), "uptime": time.monotonic() - self.started,
                 "workers": len(getattr(self.engines.get("local"), "workers", {})), "nomRoot": str(self.store.root),
                 "engine": self.default_engine,

@@ -1,11 +1,12 @@
 """Standing reductions: applies whose toDate is ``now`` keep folding in every new object.
 
 After the first, batch part of the apply (on an engine), a ``StandingReduction``
-follows the job's files (nom.watch.Follower) and folds each new file once,
-from the cache when the attachment already holds it (a hit), else from the
-store. Its accumulator and the follower's position are checkpointed together
-in one atomic write (``NOM_ROOT/<jobId>/apply-<applyId>.json``), so a restarted
-Dispatch resumes with every object counted exactly once.
+follows the job's files (nom.store.Follower) and folds each new file once, through
+its engine's ``fold`` (dispatch.engines): on the local engine, here, from the cache
+when the attachment already holds the file (a hit), else from the store. Its
+accumulator and the follower's position are checkpointed together in one atomic
+write (``NOM_ROOT/<jobId>/apply-<applyId>.json``), so a restarted Dispatch resumes
+with every object counted exactly once.
 
 Dispatch steps every standing reduction at least every 10 ms, so it polls the
 job's index instead of watching the folder: at thousands of file events a
@@ -20,13 +21,11 @@ from typing import Any
 
 import orjson
 
-from dispatch.attach import Cache
-from dispatch.engine import ApplySpec
-from dispatch.functions import fold_objects, merge_into, new_accumulator, resolve_map, resolve_reduce
-from nom import Store
-from nom.durable import atomic_write
-from nom.index import FileInfo
-from nom.watch import Follower
+from dispatch.cache import Cache
+from dispatch.engines import ApplySpec, Engine
+from dispatch.functions import merge_into, new_accumulator, resolve_map, resolve_reduce
+from dispatch.reading import fold_files
+from nom.store import FileInfo, Follower, Store, atomic_write
 
 __all__ = ["StandingReduction", "checkpoint_name"]
 
@@ -44,7 +43,9 @@ class StandingReduction:
 
     def __init__(self, store: Store, spec: ApplySpec, cache: Cache | None, *, acc: dict[Any, Any] | None = None,
                  follower_state: dict[str, Any] | None = None, objects: int = 0, skipped: int = 0,
-                 watch: bool = False, engine: Any = None, micro_batch: float = 1.0) -> None:
+                 watch: bool = False, engine: Engine | None = None, micro_batch: float = 1.0) -> None:
+        """Resume from ``acc`` and ``follower_state`` (a checkpoint, or the end of the batch part); ``engine``
+        folds new files (None: here, as the local engine does)."""
         self.store = store
         self.spec = spec
         self.cache = cache
@@ -57,7 +58,7 @@ class StandingReduction:
         self.skipped = skipped
         self.updated = time.time()
         self.folded_files = 0
-        self.engine = engine  # one with fold(spec, files) -> (acc, objects) folds micro-batches remotely
+        self.engine = engine
         self.micro_batch = micro_batch
         self.pending: list[FileInfo] = []  # polled, not yet folded: no checkpoint until they are
         self.changed = False
@@ -75,44 +76,38 @@ class StandingReduction:
         top = max(f.name for f in files)
         return {"watermark": top, "recent": [f.name for f in files]}
 
-    def step(self) -> int:
+    def step(self, now: float | None = None) -> int:
         """Fold the files that arrived since the last step; returns the objects folded.
 
         On the local engine every step folds at once, in this process. With an engine that folds
         remotely (Spark), new files gather for ``micro_batch`` seconds and go as one micro-batch.
+        ``now``: the loop's clock (time.monotonic() by default).
         """
-        lo, hi = self.spec.from_id, self.spec.to_id
-        self.pending += [f for f in self.follower.poll()
-                         if not ((lo is not None and f.max_id < lo) or (hi is not None and f.min_id > hi))]
+        now = time.monotonic() if now is None else now
+        spec = self.spec
+        self.pending += [f for f in self.follower.poll(now) if f.overlaps(spec.from_id, spec.to_id)]
         if not self.pending:
             return 0
+        if self.engine is not None and self.engine.remote and now - self.last_fold < self.micro_batch:
+            return 0
         if self.engine is not None:
-            if time.monotonic() - self.last_fold < self.micro_batch:
-                return 0
-            acc, folded = self.engine.fold(self.spec, self.pending)
-            merge_into(self.acc, acc.items(), self.reducer)
+            folded, skipped = self.engine.fold(self.store, spec, self.pending, self.acc, cache=self.cache)
         else:
-            folded = 0
-            for info in self.pending:
-                objs = self.cache.get(self.spec.job, info.name) if self.cache is not None else None
-                if objs is None:
-                    objs = self.store.read_file(self.spec.job, info)
-                objs = info.clip(objs, lo, hi)
-                self.skipped += fold_objects(objs, self.mapper, self.reducer, self.acc,
-                                             skip_errors=self.spec.skip_errors)
-                folded += len(objs)
+            folded, skipped = fold_files(self.store, spec.job, self.pending, spec.from_id, spec.to_id, self.mapper,
+                                         self.reducer, self.acc, skip_errors=spec.skip_errors, cache=self.cache)
+        self.skipped += skipped
         self.folded_files += len(self.pending)
         self.pending = []
         self.changed_since_checkpoint = True
         self.objects += folded
         self.updated = time.time()
         self.changed = True
-        self.last_fold = time.monotonic()
+        self.last_fold = now
         return folded
 
-    def lag(self) -> dict[str, Any]:
+    def lag(self, now: float | None = None) -> dict[str, Any]:
         """How far behind the job's newest file the reduction is (worked out at most once a second)."""
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         if now - self._lag_at >= 1.0:
             files, objects = self.store.backlog(self.spec.job, self.follower.watermark)
             self._lag = {"files": files, "objects": objects}

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from nectar.commands import Context
-from nectar.config import ConfigError, load_config
+from nectar.config import load_config
+from nectar.errors import ConfigError
 from nectar.render import Renderer
 from nectar.repl import Repl, run_plain
 from nectar.services import Services

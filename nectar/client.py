@@ -7,30 +7,22 @@ from typing import Any
 import orjson
 import zmq
 
-__all__ = ["Client", "ServiceError", "ServiceUnavailable"]
+from nectar.errors import ServiceError, ServiceUnavailable
+from nom.net import CurveKeys
 
-
-class ServiceError(Exception):
-    """The service answered with an error; ``field`` names the request field it blames."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class ServiceUnavailable(ServiceError):
-    """No answer from the service within the timeout."""
+__all__ = ["Client"]
 
 
 class Client:
     """Sends JSON requests to one control endpoint."""
 
     def __init__(self, endpoint: str, *, timeout: float = 10.0, ctx: zmq.Context | None = None,
-                 keys: Any = None) -> None:
+                 keys: CurveKeys | None = None) -> None:
+        """A client of ``endpoint`` (``keys``: present the client certificate to CURVE services)."""
         self.endpoint = endpoint
         self.timeout = timeout
         self.ctx = ctx or zmq.Context.instance()
-        self.keys = keys  # nom.keys.Keys: present the client certificate to CURVE services
+        self.keys = keys
 
     def call(self, action: str, timeout: float | None = None, **fields: Any) -> Any:
         """Send ``{"action": action, **fields}``; return the reply, or raise ServiceError with its message."""

@@ -11,21 +11,31 @@ from typing import Any
 
 import orjson
 
-from nectar.client import Client, ServiceError
+from nectar.client import Client
 from nectar.config import Config, config_dir
+from nectar.errors import CommandError, ServiceError
 from nectar.registry import COMMANDS, Arg, Option, command, help_table, usage
-from nectar.results import (ApplyResult, CacheReport, ConfigReport, DiskReport, HelpText, JobDetail, JobList,
-                            JobStarted, Message, ServiceReport, SizeReport, StandingView, StatReport)
+from nectar.results import (
+    ApplyResult,
+    CacheReport,
+    ConfigReport,
+    DiskReport,
+    HelpText,
+    JobDetail,
+    JobList,
+    JobStarted,
+    Message,
+    ServiceReport,
+    SizeReport,
+    StandingView,
+    StatReport,
+)
 from nectar.services import SERVICE_NAMES, Services
 from nectar.sizes import parse_size
 from nom import NomError, check_job_id
-from nom.keys import init_keys
+from nom.net import init_keys
 
-__all__ = ["Context", "CommandError"]
-
-
-class CommandError(Exception):
-    """A command that cannot be done; the message is the one line the user sees."""
+__all__ = ["Context", "Progress", "read_job_file", "run_apply"]
 
 
 class Progress:
@@ -109,7 +119,7 @@ def _status_rows(ctx: Context) -> list[dict[str, Any]]:
 # -- jobs ---------------------------------------------------------------------
 
 @command("start", Arg("job.json", "file"), help="start a collector job from a job file and attach Dispatch to it",
-         needs=("collector", "dispatch"), example="start examples/job.json")
+         example="start examples/job.json")
 def start(ctx: Context, values: dict[str, Any]) -> JobStarted:
     """Send the job request to the collector, hand its data.collector.job to Dispatch."""
     path = (ctx.cwd / values["job.json"]).resolve()
@@ -126,7 +136,7 @@ def start(ctx: Context, values: dict[str, Any]) -> JobStarted:
                       data["dispatchPort"], data["collectorPort"], data.get("note", ""), reply)
 
 
-@command("stop", Arg("jobId", "job"), help="stop a collector job (what it stored stays)", needs=("collector",),
+@command("stop", Arg("jobId", "job"), help="stop a collector job (what it stored stays)",
          example="stop @last")
 def stop(ctx: Context, values: dict[str, Any]) -> Message:
     """Stop collecting."""
@@ -135,14 +145,13 @@ def stop(ctx: Context, values: dict[str, Any]) -> Message:
     return Message(f"job {job} is {reply['state']}", {"jobId": job, "state": reply["state"]})
 
 
-@command("show jobs", help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest",
-         needs=("collector",))
+@command("show jobs", help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest")
 def show_jobs(ctx: Context, values: dict[str, Any]) -> JobList:
     """Every job in the store."""
     return JobList(_status_rows(ctx))
 
 
-@command("show cache", help="what Dispatch holds in its cache, per job", needs=("dispatch",))
+@command("show cache", help="what Dispatch holds in its cache, per job")
 def show_cache(ctx: Context, values: dict[str, Any]) -> CacheReport:
     """Dispatch's cache."""
     reply = _call(ctx.services.dispatch, "showCache")
@@ -150,7 +159,7 @@ def show_cache(ctx: Context, values: dict[str, Any]) -> CacheReport:
 
 
 @command("show", Arg("jobId", "job"), help="one job: its request, its data.collector.job, its standing reductions",
-         needs=("collector", "dispatch"), example="show @last")
+         example="show @last")
 def show_job(ctx: Context, values: dict[str, Any]) -> JobDetail:
     """One job in full."""
     job = ctx.job(values["jobId"])
@@ -203,7 +212,7 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
                   Option("for", "seconds", help="with toDate now: watch this many seconds, then leave it standing"),
                   Option("skip-errors", flag=True, help="skip and count objects a function fails on")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
-         needs=("dispatch",), example="apply hashtags topk:10 @last -1h now",
+         example="apply hashtags topk:10 @last -1h now", live=True,
          details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now.")
 def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     """Reduce; a standing apply is shown live until Ctrl-C (or --for seconds) and keeps running."""
@@ -223,7 +232,7 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
 
 
 @command("cancel", Arg("applyId", "apply"), help="end a standing reduction (or a running apply)",
-         needs=("dispatch",), example="cancel @last")
+         example="cancel @last")
 def cancel(ctx: Context, values: dict[str, Any]) -> Message:
     """Cancel an apply."""
     apply_id = ctx.apply_id(values["applyId"])
@@ -242,7 +251,7 @@ def _job_or_file(ctx: Context, value: str) -> str:
 
 
 @command("stat", Arg("job", "job_or_file"), help="statistics of a job: objects, rate over time, languages, "
-         "top hashtags and authors", needs=("dispatch",), example="stat @last")
+         "top hashtags and authors", example="stat @last", live=True)
 def stat(ctx: Context, values: dict[str, Any]) -> StatReport:
     """Runs the stats reducers over the whole job."""
     job = _job_or_file(ctx, values["job"])
@@ -260,7 +269,7 @@ def stat(ctx: Context, values: dict[str, Any]) -> StatReport:
 
 
 @command("disk", Arg("job", "job_or_file"), help="a job's files, objects, bytes, oldest and newest, quarantined "
-         "files, share of jobMaxSize", needs=("collector",), example="disk @last")
+         "files, share of jobMaxSize", example="disk @last")
 def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
     """Storage use of one job."""
     job = _job_or_file(ctx, values["job"])
@@ -271,7 +280,7 @@ def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
 
 @command("jobMaxSize", Arg("size", "size", optional=True), Arg("jobId", "job", optional=True),
          help="show or set the retention cap in bytes (10000, 10kB, 2GiB); without a job: every live job",
-         needs=("collector",), example="jobMaxSize 10MB @last")
+         example="jobMaxSize 10MB @last")
 def job_max_size(ctx: Context, values: dict[str, Any]) -> SizeReport:
     """Keep the newest files that fit in the cap; delete the oldest."""
     collector = ctx.services.collector

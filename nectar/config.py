@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nectar.errors import ConfigError
+
 __all__ = ["Config", "load_config", "state_dir", "config_dir"]
 
 DEFAULTS: dict[str, Any] = {
@@ -44,16 +46,12 @@ def state_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "nectar"
 
 
-class ConfigError(ValueError):
-    """A configuration file that cannot be read, or a value of the wrong kind."""
-
-
 @dataclass
 class Config:
     """The effective configuration and where each value came from."""
 
     values: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
-    sources: dict[str, str] = field(default_factory=lambda: {k: "default" for k in DEFAULTS})
+    sources: dict[str, str] = field(default_factory=lambda: dict.fromkeys(DEFAULTS, "default"))
 
     def __getattr__(self, name: str) -> Any:
         try:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Arg", "Command", "Option", "COMMANDS", "ParseError", "command", "parse", "usage", "help_table"]
+from nectar.errors import ParseError
 
-# argument kinds, for completion and messages
-KINDS = ("job", "job_or_file", "file", "apply", "map", "reduce", "date", "size", "seconds", "command", "word")
+__all__ = ["COMMANDS", "Arg", "Command", "Option", "Parsed", "command", "find", "help_table", "parse", "split",
+           "usage"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ class Command:
     help: str
     handler: Callable[..., Any]
     options: tuple[Option, ...] = ()
-    needs: tuple[str, ...] = ()  # services it talks to
     example: str = ""
     details: str = ""
+    live: bool = False  # its output is drawn live (a progress bar, a standing view): never paged
 
     @property
     def words(self) -> list[str]:
@@ -63,20 +63,16 @@ class Parsed:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-class ParseError(ValueError):
-    """A line that does not parse; the message says what was expected."""
-
-
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, *args: Arg, help: str, options: tuple[Option, ...] = (), needs: tuple[str, ...] = (),
-            example: str = "", details: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a handler as the shell verb ``name``."""
+def command(name: str, *args: Arg, help: str, options: tuple[Option, ...] = (), example: str = "",
+            details: str = "", live: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a handler as the shell verb ``name`` (``live``: its output is drawn live, never paged)."""
     def register(handler: Callable[..., Any]) -> Callable[..., Any]:
         if name in COMMANDS:
             raise ValueError(f"command {name!r} registered twice")
-        COMMANDS[name] = Command(name, args, help, handler, options, needs, example, details)
+        COMMANDS[name] = Command(name, args, help, handler, options, example, details, live)
         return handler
     return register
 

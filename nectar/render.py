@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import singledispatchmethod
 from typing import Any
 
 import orjson
 from rich.console import Console, Group
-from rich.text import Text
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from nectar import commands
-from nectar.results import (ApplyResult, CacheReport, ConfigReport, DiskReport, HelpText, JobDetail, JobList,
-                            JobStarted, Message, Result, ServiceReport, SizeReport, StandingView, StatReport)
+from nectar.results import (
+    ApplyResult,
+    CacheReport,
+    ConfigReport,
+    DiskReport,
+    HelpText,
+    JobDetail,
+    JobList,
+    JobStarted,
+    Message,
+    Result,
+    ServiceReport,
+    SizeReport,
+    StandingView,
+    StatReport,
+)
 from nectar.sizes import format_size
 
 __all__ = ["Renderer", "ProgressBar"]
@@ -27,7 +41,7 @@ def when(ns: int | None) -> str:
     """A NOM id as a UTC time."""
     if not ns:
         return "-"
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class ProgressBar(commands.Progress):
@@ -160,7 +174,7 @@ class Renderer:
             for column in ("apply", "map", "reduce", "objects", "lag (objects)", "last update"):
                 table.add_column(column)
             for a in result.standing:
-                updated = datetime.fromtimestamp(a.get("lastUpdate", 0), tz=timezone.utc).strftime("%H:%M:%S")
+                updated = datetime.fromtimestamp(a.get("lastUpdate", 0), tz=UTC).strftime("%H:%M:%S")
                 table.add_row(a["applyId"], a["map"], a["reduce"], f"{a['objects']:,}",
                               f"{a.get('lag', {}).get('objects', 0):,}", updated)
             self.console.print(table)

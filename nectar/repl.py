@@ -21,6 +21,8 @@ from rich.console import Console
 
 from nectar.completion import Lookups, NectarCompleter
 from nectar.config import state_dir
+from nectar.errors import ParseError
+from nectar.registry import find, split
 from nectar.session import Session
 
 __all__ = ["Repl", "run_plain"]
@@ -111,11 +113,9 @@ class Repl:
         return not self.session.done
 
     def _run_paged(self, line: str) -> None:
-        """Run a line; page its output when it is taller than the screen (live views are not paged)."""
-        words = line.split()
+        """Run a line; page its output when it is taller than the screen (live commands are not paged)."""
         renderer = self.session.renderer
-        live = bool(words) and words[0] in ("apply", "stat") or not sys.stdout.isatty()
-        if live or renderer.json_mode:
+        if _is_live(line) or not sys.stdout.isatty() or renderer.json_mode:
             self.session.run_line(line)
             return
         real = renderer.console
@@ -142,6 +142,15 @@ class Repl:
             if self.toolbar is not None:
                 self.toolbar.close()
         return 0
+
+
+def _is_live(line: str) -> bool:
+    """True when the line's command draws its output live (the registry says which): it is never paged."""
+    try:
+        command, _ = find(split(line))
+    except ParseError:
+        return False
+    return command is not None and command.live
 
 
 def run_plain(session: Session, lines: Iterable[str]) -> int:

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from nectar.client import Client, ServiceUnavailable
+from nectar.client import Client
 from nectar.config import Config, state_dir
-from nom.keys import Keys
+from nectar.errors import ServiceUnavailable
+from nom.net import CurveKeys
 
 __all__ = ["Services", "SERVICE_NAMES"]
 
@@ -31,7 +32,7 @@ class Services:
     def __init__(self, config: Config, notify: Callable[[str], None] = lambda message: None) -> None:
         self.config = config
         self.notify = notify
-        self.keys = Keys.load(config.keys) if config.keys else None
+        self.keys = CurveKeys.load(config.keys) if config.keys else None
         self.clients = {name: Client(getattr(config, name), timeout=config.timeout, keys=self.keys)
                         for name in SERVICE_NAMES}
         self.state = state_dir()

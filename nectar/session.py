@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from nectar import commands  # noqa: F401 - registers the commands
-from nectar.client import ServiceError
-from nectar.commands import CommandError, Context
-from nectar.registry import ParseError, parse
+from nectar.commands import Context
+from nectar.errors import CommandError, ParseError, ServiceError
+from nectar.registry import parse
 from nectar.render import ProgressBar, Renderer
 
 __all__ = ["Session", "split_commands"]

@@ -1,16 +1,28 @@
-"""The Nectar Object Model: NOM objects, their text forms, and the file store."""
+"""The Nectar Object Model: NOM objects, their text forms, and the file store they live in.
+
+What lives here:
+
+- ``model.py``, ``codec.py``, ``errors.py``: the object model itself, with no disk and no sockets:
+  ``Nom`` objects ``{"id": ns, "type": "data....", "data": ...}``, their checks and type matching, their
+  JSON and ``.nom`` text forms, and the exceptions of the whole package (``FieldError`` and below).
+- ``store/``: the file store under NOM_ROOT: ``Store`` (the facade), the job folders, the per-job index,
+  id clocks, scans and followers; ``store/commit/`` is the commit pipeline and its writers.
+- ``net/``: the socket layer both services share: the wire forms, CurveZMQ keys, and the control-service
+  skeleton. Not imported by ``import nom``: the object model and the store need no sockets.
+
+Import the names below from ``nom``; ``nom.store`` and ``nom.net`` list the rest of what they offer.
+"""
+
+from __future__ import annotations
 
 from nom.codec import dumps, dumps_nom, loads, loads_nom
-from nom.errors import CorruptFile, NomError, StoreError
-from nom.ids import IdClock
-from nom.index import FileInfo
-from nom.model import Nom, check_job_id, check_type, is_job_id, slug, tweet_type, type_matches
-from nom.arrays import Encoded
-from nom.store import Quarantined, Scan, Store, Usage
-from nom.writer import GroupWriter
+from nom.errors import CorruptFile, FieldError, InsecureBinding, NomError, ProtocolError, StoreError
+from nom.model import MAX_ID, Nom, check_job_id, check_object, check_type, is_job_id, slug, tweet_type, type_matches
+from nom.store import Encoded, FileInfo, IdClock, Quarantined, Scan, Store, ThreadWriter, Usage, Writer
 
 __all__ = [
-    "CorruptFile", "Encoded", "FileInfo", "GroupWriter", "IdClock", "Nom", "NomError", "Quarantined", "Scan", "Store",
-    "StoreError", "Usage", "check_job_id", "check_type", "dumps", "dumps_nom", "is_job_id", "loads", "loads_nom",
-    "slug", "tweet_type", "type_matches",
+    "MAX_ID", "CorruptFile", "Encoded", "FieldError", "FileInfo", "IdClock", "InsecureBinding", "Nom", "NomError",
+    "ProtocolError", "Quarantined", "Scan", "Store", "StoreError", "ThreadWriter", "Usage", "Writer", "check_job_id",
+    "check_object", "check_type", "dumps", "dumps_nom", "is_job_id", "loads", "loads_nom", "slug", "tweet_type",
+    "type_matches",
 ]

@@ -15,15 +15,8 @@ from typing import Any
 
 from nom.errors import NomError
 
-__all__ = [
-    "Nom",
-    "check_job_id",
-    "check_type",
-    "is_job_id",
-    "slug",
-    "tweet_type",
-    "type_matches",
-]
+__all__ = ["MAX_ID", "Nom", "check_id", "check_job_id", "check_object", "check_type", "is_job_id", "is_type", "slug",
+           "tweet_type", "type_matches"]
 
 # Ids are signed 64-bit nanoseconds, so they survive JSON readers (Spark, Java) that use longs.
 MAX_ID = 2**63 - 1
@@ -52,7 +45,7 @@ class Nom:
         return {"id": self.id, "type": self.type, "data": self.data}
 
     @classmethod
-    def from_dict(cls, obj: Any, *, where: str = "object") -> "Nom":
+    def from_dict(cls, obj: Any, *, where: str = "object") -> Nom:
         """Build a Nom from a decoded JSON object, naming the field that is wrong."""
         check_object(obj, where=where)
         return cls(obj["id"], obj["type"], obj.get("data"))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import os
-import sys
 
 import pytest
 

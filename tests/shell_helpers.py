@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services import REPO, Service
+from conftest import REPO
+from nectar.testing import ServiceProcess
 
 
 class ShellWorld:
@@ -16,8 +17,8 @@ class ShellWorld:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.root = base / "root"
-        self.collector = Service("collector", self.root).start()
-        self.dispatch = Service("dispatch", self.root, "--workers", "2").start()
+        self.collector = ServiceProcess("collector", self.root).start()
+        self.dispatch = ServiceProcess("dispatch", self.root, "--workers", "2").start()
         self.env = {**os.environ, "NOM_ROOT": str(self.root), "NECTAR_COLLECTOR": self.collector.endpoint,
                     "NECTAR_DISPATCH": self.dispatch.endpoint, "XDG_STATE_HOME": str(base / "state"),
                     "XDG_CONFIG_HOME": str(base / "config"), "COLUMNS": "160", "PYTHONUNBUFFERED": "1"}

@@ -32,7 +32,8 @@ def test_nom_text_round_trip(objects: list[Nom]) -> None:
 
 
 def test_nom_text_reads_the_seed_example() -> None:
-    text = "245242342423424\ndata.jobId.reducerOutputType\n0.45\n1.34\n2.2\n50.5\n\n1\ndata.list.integers\n31034\n1032\n"
+    text = ("245242342423424\ndata.jobId.reducerOutputType\n0.45\n1.34\n2.2\n50.5\n\n"
+            "1\ndata.list.integers\n31034\n1032\n")
     first, second = loads_nom(text)
     assert first == Nom(245242342423424, "data.jobId.reducerOutputType", [0.45, 1.34, 2.2, 50.5])
     assert second.data == [31034, 1032]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import orjson
 import pytest
 import zmq
 
 from conftest import wait_for
+from nectar.testing import ServiceProcess
 from nom import Store
-from services import Service
 
 GOOD = {"action": "newCollectorJob", "jobName": "j", "collectorObjectsPerFile": 50, "delayInMsBetweenObjects": 0,
         "searchTerms": "biden harris", "source": {"kind": "synthetic", "rate": 200, "count": 120}}
@@ -56,7 +55,7 @@ BAD_REQUESTS = [
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad") / "root"
-    service = Service("collector", root).start()
+    service = ServiceProcess("collector", root).start()
     reply = service.call("newCollectorJob", **{k: v for k, v in GOOD.items() if k != "action"})
     job = reply["data"]["jobId"]
     wait_for(lambda: service.call("jobStatus", jobId=job)["state"] == "finished", what="the good job")
@@ -113,7 +112,8 @@ def test_bad_inlet_messages_are_rejected_counted_and_logged(collector, tmp_path)
         for raw, message in BAD_INLET:
             rejected = service.call("jobStatus", jobId=job)["inlet_rejected"]
             push.send(raw.replace(b"%(job)s", job.encode()))
-            wait_for(lambda: service.call("jobStatus", jobId=job)["inlet_rejected"] == rejected + 1, what=message)
+            wait_for(lambda rejected=rejected: service.call("jobStatus", jobId=job)["inlet_rejected"] == rejected + 1,
+                     what=message)
             assert message in service.call("jobStatus", jobId=job)["lastInletError"]
         # a good message after all that is stored under the derived job it names
         push.send(orjson.dumps({"job": f"{job}.words", "objects": [{"id": 1, "type": f"data.{job}.sum", "data": 3}]}))

@@ -7,16 +7,16 @@ from pathlib import Path
 import zmq
 
 from conftest import wait_for
+from nectar.testing import ServiceProcess
 from nom import Store
-from nom.wire import decode_batch
-from services import Service
+from nom.net import decode_batch
 
 TOTAL = 50_000
 
 
 def test_paused_subscriber_heals_every_gap_from_the_store(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    service = Service("collector", root, "--publish-hwm", "20").start()
+    service = ServiceProcess("collector", root, "--publish-hwm", "20").start()
     ctx = zmq.Context.instance()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)

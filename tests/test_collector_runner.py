@@ -9,12 +9,13 @@ import orjson
 import pytest
 import zmq
 
+from collector.batch import Batch, Item
 from collector.job import JobRecord
 from collector.runner import JobRunner
-from collector.sources import Batch, Item, Source
+from collector.sources import Source
 from collector.sources.synthetic import SyntheticSource
 from conftest import wait_for
-from nom import GroupWriter, Store
+from nom import Store, ThreadWriter
 
 PER_FILE = 7
 
@@ -24,7 +25,7 @@ class DictSource(Source):
 
     def __init__(self, count: int) -> None:
         super().__init__(kind="dicts", rate=None)
-        self.items = SyntheticSource("biden harris", seed=3, rate=None, count=count).read(count)
+        self.items = SyntheticSource("biden harris", seed=3, rate=None, count=count).read_batch(count).items()
 
     def read_batch(self, limit: int) -> Batch:
         taken, self.items = self.items[:limit], self.items[limit:]
@@ -38,7 +39,7 @@ def run_job(root: Path, source: Source, job: str) -> list[bytes]:
     store.job_dir(job, create=True)
     request = {"collectorObjectsPerFile": PER_FILE, "delayInMsBetweenObjects": 0, "jobName": job}
     record = JobRecord(job_id=job, request=request, reply={"data": {"typeReturned": "data.tweet-biden-harris"}})
-    writer = GroupWriter(store)
+    writer = ThreadWriter(store)
     runner = JobRunner(record, source, store, writer, zmq.Context.instance())
     try:
         wait_for(lambda: runner.step() >= 0 and record.state.value == "finished", what="the job to finish")
@@ -107,3 +108,13 @@ def test_repeats_are_dropped_and_a_change_of_template_keeps_every_item(tmp_path:
     assert any(len(array) < PER_FILE for array in stored[:-1])  # arrays parted where the template changed
     assert all(raw == orjson.dumps(orjson.loads(raw)) for raw in run_job(tmp_path / "again", RepeatingSource(30, 4),
                                                                          "rep2"))
+
+
+def test_a_source_that_implements_nothing_cannot_be_made() -> None:
+    """One method, read_batch, is what a source gives; without it the class cannot be made (no recursion)."""
+
+    class Nothing(Source):
+        pass
+
+    with pytest.raises(TypeError, match="read_batch"):
+        Nothing(kind="nothing")

@@ -10,13 +10,13 @@ import orjson
 import pytest
 
 from conftest import wait_for
+from nectar.testing import ServiceProcess
 from nom import Store
-from services import Service
 
 
 @pytest.fixture
 def collector(tmp_path: Path):
-    service = Service("collector", tmp_path / "root").start()
+    service = ServiceProcess("collector", tmp_path / "root").start()
     yield service
     service.kill()
 
@@ -72,7 +72,7 @@ def test_default_source_is_synthetic_and_says_so(collector, tmp_path):
 
 
 def test_sigterm_flushes_and_exits_zero_within_5s(tmp_path):
-    service = Service("collector", tmp_path / "root", "--flush-latency", "30").start()
+    service = ServiceProcess("collector", tmp_path / "root", "--flush-latency", "30").start()
     try:
         reply = service.call("newCollectorJob", **job_request(collectorObjectsPerFile=1000,
                                                               source={"kind": "synthetic", "rate": 400}))
@@ -92,7 +92,7 @@ def test_sigterm_flushes_and_exits_zero_within_5s(tmp_path):
 def test_sigkill_mid_replay_then_restart_stores_every_tweet_once(tmp_path, tweets_dir):
     paths = [tweets_dir / "brexit.jsonl", tweets_dir / "kpop.jsonl", tweets_dir / "2sets.jsonl"]
     root = tmp_path / "root"
-    service = Service("collector", root).start()
+    service = ServiceProcess("collector", root).start()
     reply = service.call("newCollectorJob", **job_request(
         collectorObjectsPerFile=7, source={"kind": "replay", "path": [str(p) for p in paths], "rate": 300}))
     job = reply["data"]["jobId"]
@@ -100,11 +100,12 @@ def test_sigkill_mid_replay_then_restart_stores_every_tweet_once(tmp_path, tweet
     kills = 0
     try:
         for _ in range(3):
-            wait_for(lambda: store.exists(job) and store.usage(job).objects > 30 * (kills + 1), what="progress")
+            wait_for(lambda kills=kills: store.exists(job) and store.usage(job).objects > 30 * (kills + 1),
+                     what="progress")
             endpoint = service.endpoint
             service.kill()
             kills += 1
-            service = Service("collector", root).start(endpoint=endpoint)
+            service = ServiceProcess("collector", root).start(endpoint=endpoint)
         wait_for(lambda: service.call("jobStatus", jobId=job)["state"] == "finished", timeout=30, what="the end")
         status = service.call("jobStatus", jobId=job)
     finally:
@@ -119,4 +120,4 @@ def test_sigkill_mid_replay_then_restart_stores_every_tweet_once(tmp_path, tweet
 
 def test_a_second_collector_on_the_same_endpoint_refuses_to_start(collector, tmp_path):
     with pytest.raises(RuntimeError, match="cannot bind"):
-        Service("collector", tmp_path / "other").start(endpoint=collector.endpoint, timeout=10)
+        ServiceProcess("collector", tmp_path / "other").start(endpoint=collector.endpoint, timeout=10)

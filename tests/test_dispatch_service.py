@@ -14,15 +14,15 @@ import orjson
 import pytest
 
 from conftest import wait_for
+from nectar.testing import ServiceProcess
 from nom import Store
-from services import Service
 
 
 @pytest.fixture
 def services(tmp_path: Path):
     root = tmp_path / "root"
-    collector = Service("collector", root).start()
-    dispatch = Service("dispatch", root, "--workers", "2").start()
+    collector = ServiceProcess("collector", root).start()
+    dispatch = ServiceProcess("dispatch", root, "--workers", "2").start()
     yield collector, dispatch, Store(root)
     dispatch.kill()
     collector.kill()
@@ -83,11 +83,11 @@ def test_words_and_hashtags_equal_an_independent_computation(services, tweets_di
     words = apply_and_wait(dispatch, map="words", reduce="sum", jobId=job)
     assert words["state"] == "done" and words["objects"] == len(tweets), (words["files"], words["total"],
                                                                           store.usage(job))
-    assert dict((k, v) for k, v in words["result"]) == independent_words(tweets)
+    assert dict(words["result"]) == independent_words(tweets)
     values = [v for _, v in words["result"]]
     assert values == sorted(values, reverse=True)
     hashtags = apply_and_wait(dispatch, map="hashtags", reduce="sum", jobId=job)
-    assert dict((k, v) for k, v in hashtags["result"]) == independent_hashtags(tweets)
+    assert dict(hashtags["result"]) == independent_hashtags(tweets)
     # the result is stored too, under the derived job, as data.<jobId>.sum objects
     def stored_results():
         if not store.exists(f"{job}.sum"):
@@ -135,7 +135,7 @@ def test_user_function_runs_in_the_workers(services, tweets_dir) -> None:
     job = replay_job(collector, dispatch, paths)
     result = apply_and_wait(dispatch, map="userfuncs.funcs:first_letter", reduce="sum", jobId=job)
     expected = Counter(t["text"][:1].lower() or "?" for t in raw_tweets(paths))
-    assert dict((k, v) for k, v in result["result"]) == expected
+    assert dict(result["result"]) == expected
 
 
 def test_user_function_error_fails_the_apply_with_the_object_id(services, tmp_path) -> None:
@@ -160,8 +160,8 @@ def synthetic_job(collector, dispatch, count: int, rate: float | None) -> str:
 def test_standing_reduction_survives_10_sigkills_and_equals_a_batch_apply(tmp_path) -> None:
     root = tmp_path / "root"
     rng = random.Random(5)
-    collector = Service("collector", root).start()
-    dispatch = Service("dispatch", root, "--workers", "2").start()
+    collector = ServiceProcess("collector", root).start()
+    dispatch = ServiceProcess("dispatch", root, "--workers", "2").start()
     try:
         job = synthetic_job(collector, dispatch, 40_000, 3000)
         standing = dispatch.call("apply", map="hashtags", reduce="sum", jobId=job, toDate="now")["applyId"]
@@ -169,7 +169,7 @@ def test_standing_reduction_survives_10_sigkills_and_equals_a_batch_apply(tmp_pa
             time.sleep(rng.uniform(0.3, 1.0))
             endpoint = dispatch.endpoint
             dispatch.kill()
-            dispatch = Service("dispatch", root, "--workers", "2").start(endpoint=endpoint)
+            dispatch = ServiceProcess("dispatch", root, "--workers", "2").start(endpoint=endpoint)
         wait_for(lambda: collector.call("jobStatus", jobId=job)["state"] == "finished", timeout=60, what="source")
         total = Store(root).usage(job).objects
         assert total == 40_000
@@ -186,8 +186,8 @@ def test_standing_reduction_survives_10_sigkills_and_equals_a_batch_apply(tmp_pa
 
 def test_dispatch_paused_while_100k_objects_are_published_ends_with_all_of_them(tmp_path) -> None:
     root = tmp_path / "root"
-    collector = Service("collector", root).start()
-    dispatch = Service("dispatch", root, "--workers", "2").start()
+    collector = ServiceProcess("collector", root).start()
+    dispatch = ServiceProcess("dispatch", root, "--workers", "2").start()
     try:
         job = synthetic_job(collector, dispatch, 100_000, None)
         standing = dispatch.call("apply", map="count", reduce="sum", jobId=job, toDate="now")["applyId"]

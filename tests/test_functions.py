@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from dispatch.dates import DateError, parse_date, parse_range
-from dispatch.functions import (FoldError, FunctionError, finish, fold_objects, new_accumulator, resolve_map,
-                                resolve_reduce, tokens)
+from dispatch.dates import parse_date, parse_range
+from dispatch.errors import DateError
+from dispatch.functions import (
+    FoldError,
+    FunctionError,
+    finish,
+    fold_objects,
+    new_accumulator,
+    resolve_map,
+    resolve_reduce,
+    tokens,
+)
 
 T1 = {"id": 1, "type": "data.tweet-x", "data": {
     "id": "11", "text": "Hello #World, hello @Alice! https://t.co/abc Café café", "lang": "en",
@@ -30,7 +38,7 @@ def run(map_name: str, reduce_name: str, objs=OBJS, per_object: bool = False):
             fold_objects([obj], mapper, reducer, acc)
     else:
         fold_objects(objs, mapper, reducer, acc)
-    return dict((k if not isinstance(k, list) else tuple(k), v) for k, v in finish(acc, reducer))
+    return {(k if not isinstance(k, list) else tuple(k)): v for k, v in finish(acc, reducer)}
 
 
 def test_words_are_unicode_lowercased_without_urls_and_mentions() -> None:

@@ -44,7 +44,8 @@ def test_slug_and_tweet_type() -> None:
     assert slug("!!!") == "all"
 
 
-@pytest.mark.parametrize("bad", ["", "..", "../x", "a/b", "/etc", "a\x00b", ".hidden", "-x", "a..b", "x" * 129, 5, None])
+@pytest.mark.parametrize("bad", ["", "..", "../x", "a/b", "/etc", "a\x00b", ".hidden", "-x", "a..b", "x" * 129, 5,
+                                 None])
 def test_bad_job_ids_are_refused(bad: object) -> None:
     assert not is_job_id(bad)
     with pytest.raises(NomError, match="jobId must be"):
@@ -69,7 +70,7 @@ def test_clock_never_repeats_when_time_stands_still_or_steps_back(monkeypatch: p
     assert block == ids[-1] + 1 and clock.next() == block + 100
 
 
-def _take_ids(path: str, count: int, queue: "mp.Queue[list[int]]") -> None:
+def _take_ids(path: str, count: int, queue: mp.Queue[list[int]]) -> None:
     clock = IdClock(path)
     queue.put([clock.next() for _ in range(count)])
 
@@ -92,7 +93,7 @@ def test_clock_is_shared_between_processes(tmp_path) -> None:
 
 
 def test_clock_leases_keep_processes_unique_and_in_order_within_a_lease(tmp_path) -> None:
-    from nom.ids import LEASE_NS
+    from nom.store.clock import LEASE_NS
 
     path = str(tmp_path / "clock")
     a, b = IdClock(path), IdClock(path)  # two processes sharing a job's clock

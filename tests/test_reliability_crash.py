@@ -15,10 +15,10 @@ import orjson
 import zmq
 
 from conftest import wait_for
+from nectar.testing import ServiceProcess
 from nom import Store
-from nom.index import is_data_name
-from nom.wire import decode_batch
-from services import Service
+from nom.net import decode_batch
+from nom.store import is_data_name
 from test_store_crash import read_lines
 
 TOTAL = 100_000
@@ -27,7 +27,7 @@ TOTAL = 100_000
 def test_collector_sigkilled_20_times_loses_nothing_acknowledged(tmp_path: Path) -> None:
     root = tmp_path / "root"
     rng = random.Random(77)
-    service = Service("collector", root).start()
+    service = ServiceProcess("collector", root).start()
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.RCVHWM, 0)  # keep everything: each object received is one the store acknowledged
@@ -57,7 +57,7 @@ def test_collector_sigkilled_20_times_loses_nothing_acknowledged(tmp_path: Path)
             service.kill()
             kills += 1
             drain()
-            service = Service("collector", root).start(endpoint=endpoint)
+            service = ServiceProcess("collector", root).start(endpoint=endpoint)
         wait_for(lambda: drain() or service.call("jobStatus", jobId=job)["state"] == "finished", timeout=120,
                  what="the job to finish")
         drain()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import wait_for
-from services import Service
 
-from nom.index import is_data_name
+from conftest import wait_for
+from nectar.testing import ServiceProcess
+from nom.store import is_data_name
 
 TOTAL = 6000
 
@@ -40,7 +40,7 @@ def test_full_disk_pauses_the_job_and_it_resumes_with_nothing_lost(small_disk) -
     if not mounted:
         pytest.skip("cannot mount a tmpfs here; test_file_size_limit_pauses_and_resumes covers the same path")
     root = where / "root"
-    collector = Service("collector", root, log_dir=where.parent / "logs").start()
+    collector = ServiceProcess("collector", root, log_dir=where.parent / "logs").start()
     filler = where / "filler"
     try:
         reply = collector.call("newCollectorJob", jobName="full", searchTerms="biden harris",

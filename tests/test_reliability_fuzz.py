@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import wait_for
-from nectar.client import ServiceUnavailable
-from services import Service
+from nectar.errors import ServiceUnavailable
+from nectar.testing import ServiceProcess
 
 MESSAGES = 10_000  # per socket
 PER_EXAMPLE = 20  # messages drawn per hypothesis example: its per-example cost is what makes fuzzing slow
@@ -56,8 +56,8 @@ FUZZ = settings(max_examples=MESSAGES // PER_EXAMPLE, deadline=None, derandomize
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz") / "root"
-    collector = Service("collector", root).start()
-    dispatch = Service("dispatch", root, "--workers", "1").start()
+    collector = ServiceProcess("collector", root).start()
+    dispatch = ServiceProcess("dispatch", root, "--workers", "1").start()
     reply = collector.call("newCollectorJob", jobName="fuzz", searchTerms="fuzz", collectorObjectsPerFile=10,
                            delayInMsBetweenObjects=0, source={"kind": "synthetic", "rate": 100, "count": 50})
     yield collector, dispatch, reply
@@ -91,7 +91,7 @@ class Requester:
             self.sock.close()
 
 
-def fuzz_control(service: Service, actions: list[str]) -> int:
+def fuzz_control(service: ServiceProcess, actions: list[str]) -> int:
     requester = Requester(service.endpoint)
 
     @FUZZ

@@ -8,7 +8,7 @@ import time
 
 from collector.sources.synthetic import SyntheticSource
 from conftest import wait_for
-from dispatch.engine import ApplySpec, LocalEngine
+from dispatch.engines import ApplySpec, LocalEngine
 from dispatch.functions import finish
 from nom import Store
 
@@ -16,7 +16,7 @@ from nom import Store
 def make_job(store: Store, objects: int) -> None:
     source = SyntheticSource("biden harris", seed=2, rate=None, count=objects)
     while not source.done:
-        items = source.read(50)
+        items = source.read_batch(50).items()
         ids = store.new_ids("big", len(items))
         store.append("big", [{"id": i, "type": "data.tweet-x", "data": it.data} for i, it in zip(ids, items)])
 
@@ -65,7 +65,7 @@ def test_an_orphaned_worker_on_a_reused_port_is_never_given_work(tmp_path) -> No
     make_job(store, 2_000)
     files = store.files("big")
     engine = LocalEngine(str(store.root), 2)
-    stale = subprocess.Popen([sys.executable, "-m", "dispatch.worker", "--connect", engine.endpoint,
+    stale = subprocess.Popen([sys.executable, "-m", "dispatch.engines.worker", "--connect", engine.endpoint,
                               "--nom-root", str(tmp_path / "elsewhere"), "--token", "an-old-engine"])
     try:
         assert engine.wait_ready()
@@ -86,7 +86,7 @@ def test_workers_exit_when_their_dispatch_is_killed(tmp_path) -> None:
 
     owner = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from dispatch.engine import LocalEngine\n"
+         "import sys, time; from dispatch.engines import LocalEngine\n"
          f"engine = LocalEngine({str(tmp_path)!r}, 2); assert engine.wait_ready()\n"
          "print(*[p.pid for p in engine.procs], flush=True); import signal; signal.pause()"],
         stdout=subprocess.PIPE, text=True)
@@ -116,6 +116,6 @@ def test_a_worker_whose_dispatch_died_before_it_started_exits(tmp_path) -> None:
     import subprocess
     import sys
 
-    worker = subprocess.Popen([sys.executable, "-m", "dispatch.worker", "--connect", "tcp://127.0.0.1:9",
+    worker = subprocess.Popen([sys.executable, "-m", "dispatch.engines.worker", "--connect", "tcp://127.0.0.1:9",
                                "--nom-root", str(tmp_path), "--parent", "999999999"])
     assert worker.wait(timeout=20) == 0

@@ -10,20 +10,21 @@ import pytest
 import zmq
 import zmq.auth
 
-from conftest import wait_for
-from nectar.client import Client, ServiceError, ServiceUnavailable
-from nom.keys import InsecureBinding, Keys, check_binding, init_keys, is_loopback_endpoint
-from nom.wire import decode_batch
-from services import REPO, Service
+from conftest import REPO, wait_for
+from nectar.client import Client
+from nectar.errors import ServiceError, ServiceUnavailable
+from nectar.testing import ServiceProcess
+from nom import InsecureBinding
+from nom.net import CurveKeys, check_binding, decode_batch, init_keys, is_loopback_endpoint
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     base = tmp_path_factory.mktemp("curve")
     keys_dir = init_keys(base / "keys")
-    collector = Service("collector", base / "root", "--keys", str(keys_dir)).start()
-    collector.client = Client(collector.endpoint, timeout=10, keys=Keys.load(keys_dir))
-    yield collector, Keys.load(keys_dir), base
+    collector = ServiceProcess("collector", base / "root", "--keys", str(keys_dir)).start()
+    collector.client = Client(collector.endpoint, timeout=10, keys=CurveKeys.load(keys_dir))
+    yield collector, CurveKeys.load(keys_dir), base
     collector.kill()
 
 
@@ -50,7 +51,7 @@ def test_client_with_a_wrong_key_gets_nothing(secured, tmp_path) -> None:
     collector, keys, _ = secured
     public, secret = zmq.auth.create_certificates(str(tmp_path), "intruder")
     intruder_public, intruder_secret = zmq.auth.load_certificate(secret)
-    stranger = Keys(tmp_path, keys.server_public, b"", intruder_public, intruder_secret)
+    stranger = CurveKeys(tmp_path, keys.server_public, b"", intruder_public, intruder_secret)
     with pytest.raises(ServiceUnavailable):  # CURVE alone would accept it: the authenticator does not
         Client(collector.endpoint, timeout=2, keys=stranger).call("ping")
 
@@ -113,7 +114,7 @@ def test_job_ids_that_try_to_escape_are_refused_and_nothing_appears_outside(secu
 
 def test_dispatch_with_keys_attaches_to_a_keyed_collector(secured) -> None:
     collector, keys, base = secured
-    dispatch = Service("dispatch", base / "root", "--workers", "1", "--keys", str(keys.folder)).start()
+    dispatch = ServiceProcess("dispatch", base / "root", "--workers", "1", "--keys", str(keys.folder)).start()
     dispatch.client = Client(dispatch.endpoint, timeout=10, keys=keys)
     try:
         reply = collector.call("newCollectorJob", jobName="keyed", searchTerms="keyed", collectorObjectsPerFile=10,
@@ -129,10 +130,10 @@ def test_dispatch_with_keys_attaches_to_a_keyed_collector(secured) -> None:
 
 def test_a_second_service_on_a_used_ipc_path_refuses_to_start(tmp_path) -> None:
     endpoint = f"ipc://{tmp_path}/collector.sock"
-    first = Service("collector", tmp_path / "root").start(endpoint=endpoint)
+    first = ServiceProcess("collector", tmp_path / "root").start(endpoint=endpoint)
     try:
         with pytest.raises(RuntimeError, match="cannot bind"):
-            Service("collector", tmp_path / "root2").start(endpoint=endpoint, timeout=15)
+            ServiceProcess("collector", tmp_path / "root2").start(endpoint=endpoint, timeout=15)
         assert first.call("ping")["pong"] is True  # the first one still has its socket
     finally:
         first.kill()

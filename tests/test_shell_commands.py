@@ -51,7 +51,8 @@ def test_start_show_stop(world, job) -> None:
     row = next(j for j in jobs if j["jobId"] == job)
     assert row["source"] == "synthetic" and row["state"] == "running" and row["objects"] > 0
     detail = run_json(world, "show", job)
-    assert detail["request"]["jobName"] == "shell test" and detail["status"]["typeReturned"] == "data.tweet-biden-harris"
+    assert detail["request"]["jobName"] == "shell test"
+    assert detail["status"]["typeReturned"] == "data.tweet-biden-harris"
     assert run_json(world, "stop", started["jobId"])["state"] == "stopped"
 
 

@@ -16,7 +16,8 @@ from nectar.commands import Context
 from nectar.completion import Lookups, NectarCompleter
 from nectar.config import Config
 from nectar.docs import BEGIN, END, command_table
-from nectar.registry import COMMANDS, ParseError, parse, usage
+from nectar.errors import ParseError
+from nectar.registry import COMMANDS, parse, usage
 from nectar.render import Renderer
 from nectar.repl import Repl
 from nectar.services import Services

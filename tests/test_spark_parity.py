@@ -10,9 +10,9 @@ import pytest
 
 from collector.sources.replay import ReplaySource
 from collector.sources.synthetic import SyntheticSource
-from dispatch.engine import ApplySpec, LocalEngine
+from dispatch.engines import ApplySpec, LocalEngine
+from dispatch.engines.spark import SparkEngine
 from dispatch.functions import finish, resolve_reduce
-from dispatch.spark_engine import SparkEngine
 from nom import Store
 
 MAPS = ["words", "hashtags", "mentions", "urls", "domains", "lang", "authors", "count", "hour", "minute", "length",
@@ -35,10 +35,10 @@ def engines(tmp_path_factory, tweets_dir_module):
                                                            "flat.jsonl")])
     tweets = []
     while not replay.done:
-        tweets += [item.data for item in replay.read(500)]
+        tweets += [item.data for item in replay.read_batch(500).items()]
     store_tweets(store, "replayed", tweets)
     synthetic = SyntheticSource("biden harris", seed=11, rate=None, count=3000)
-    store_tweets(store, "synthetic", [item.data for item in synthetic.read(3000)])
+    store_tweets(store, "synthetic", [item.data for item in synthetic.read_batch(3000).items()])
     local = LocalEngine(str(root), 2)
     assert local.wait_ready()
     spark = SparkEngine(str(root), master="local[2]")

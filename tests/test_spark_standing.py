@@ -6,16 +6,16 @@ import random
 import time
 
 from conftest import wait_for
+from nectar.testing import ServiceProcess
 from nom import Store
-from services import Service
 
 
 def test_standing_on_spark_survives_two_sigkills(tmp_path) -> None:
     root = tmp_path / "root"
     rng = random.Random(8)
-    collector = Service("collector", root).start()
-    dispatch = Service("dispatch", root, "--workers", "1", "--engine", "spark", "--spark-master", "local[2]").start(
-        timeout=90)
+    collector = ServiceProcess("collector", root).start()
+    dispatch = ServiceProcess("dispatch", root, "--workers", "1", "--engine", "spark", "--spark-master",
+                              "local[2]").start(timeout=90)
     try:
         reply = collector.call("newCollectorJob", jobName="spark standing", searchTerms="biden harris",
                                collectorObjectsPerFile=50, delayInMsBetweenObjects=0,
@@ -28,7 +28,7 @@ def test_standing_on_spark_survives_two_sigkills(tmp_path) -> None:
             time.sleep(rng.uniform(2.0, 4.0))
             endpoint = dispatch.endpoint
             dispatch.kill()
-            dispatch = Service("dispatch", root, "--workers", "1", "--engine", "spark", "--spark-master",
+            dispatch = ServiceProcess("dispatch", root, "--workers", "1", "--engine", "spark", "--spark-master",
                                "local[2]").start(endpoint=endpoint, timeout=90)
         wait_for(lambda: collector.call("jobStatus", jobId=job)["state"] == "finished", timeout=60, what="source")
         assert Store(root).usage(job).objects == 12_000

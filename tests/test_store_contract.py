@@ -1,4 +1,4 @@
-"""The store's contract (see the docstring of nom/store.py), run against every sync mode."""
+"""The store's contract (see the docstring of nom/store/store.py), run against every sync mode."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from nom import GroupWriter, Nom, NomError, Store, StoreError
-from nom.watch import Follower
+from nom import Nom, NomError, Store, StoreError, ThreadWriter
+from nom.store import Follower
 
 
 def objs(ids, type_name: str = "data.test") -> list[dict]:
@@ -64,7 +64,7 @@ class StoreContract:
         assert [o["id"] for o in store.scan("j", None, 10)] == [10]
 
     def test_scan_does_not_open_files_out_of_range(self, store: Store) -> None:
-        early = store.append("j", objs(range(0, 50)))
+        early = store.append("j", objs(range(50)))
         store.append("j", objs(range(100, 150)))
         # spoil the early file without telling the index: a scan that opened it would quarantine it
         (store.root / "j" / early.filename).write_bytes(b"[{broken")
@@ -183,7 +183,7 @@ class StoreContract:
         assert not orphan.exists() and mine.exists()
 
     def test_group_writer_commits_in_groups_and_resolves_when_durable(self, store: Store) -> None:
-        writer = GroupWriter(store, max_group=16, max_pending=32)
+        writer = ThreadWriter(store, max_group=16, max_pending=32)
         futures = [writer.submit("j", objs([i])) for i in range(200)]
         infos = [f.result(timeout=30) for f in futures]
         writer.close()
@@ -191,7 +191,7 @@ class StoreContract:
         assert writer.groups < 200
         assert [o["id"] for o in store.scan("j")] == list(range(200))
         with pytest.raises(NomError):
-            GroupWriter(store).submit("j", [{"id": "x", "type": "data.a"}])
+            ThreadWriter(store).submit("j", [{"id": "x", "type": "data.a"}])
 
     def test_follower_returns_each_new_file_once(self, store: Store) -> None:
         store.append("j", objs([1]))
@@ -223,7 +223,7 @@ def test_group_writer_fd_is_readable_once_files_are_durable(tmp_path: Path) -> N
     """An event loop polls the writer's fd beside its sockets: it turns readable when futures resolve."""
     import select
 
-    writer = GroupWriter(Store(tmp_path / "root"))
+    writer = ThreadWriter(Store(tmp_path / "root"))
     try:
         assert select.select([writer.fileno()], [], [], 0)[0] == []
         future = writer.submit("job1", objs([1, 2]))
@@ -236,25 +236,25 @@ def test_group_writer_fd_is_readable_once_files_are_durable(tmp_path: Path) -> N
         writer.close()  # twice is harmless
 
 
-class TestStoreNamedInFlight(StoreContract):
-    """Where the filesystem has no O_TMPFILE (NFS): in-flight files are named .tmp-* and renamed into place."""
+class TestStoreNamedTempFiles(StoreContract):
+    """Where the filesystem has no O_TMPFILE (NFS): temp files are named .tmp-* and renamed into place."""
 
     sync = "syncfs"
 
     @pytest.fixture(autouse=True)
     def _no_unnamed_files(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from nom import inflight
+        from nom.store.commit import files
 
-        monkeypatch.setitem(inflight._state, "supported", False)
+        monkeypatch.setitem(files._state, "supported", False)
 
 
-class TestStorePythonInFlight(StoreContract):
-    """Where nom._unnamed was not built (no C compiler at install): the same files, one call at a time."""
+class TestStorePythonTempFiles(StoreContract):
+    """Where the C module was not built (no C compiler at install): the same files, one call at a time."""
 
     sync = "syncfs"
 
     @pytest.fixture(autouse=True)
     def _no_c_module(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from nom import inflight
+        from nom.store.commit import files
 
-        monkeypatch.setattr(inflight, "_unnamed", None)
+        monkeypatch.setattr(files, "_unnamed", None)

@@ -15,20 +15,20 @@ from pathlib import Path
 import orjson
 
 from nom import Store
-from nom.index import is_data_name
+from nom.store import is_data_name
 
 BATCH = 20
 
 # The child appends numbered batches and prints a batch's number only after its append returned.
 CHILD = r"""
 import sys
-from nom import GroupWriter, Store
+from nom import ThreadWriter, Store
 root, batch, grouped = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 store = Store(root)
-writer = GroupWriter(store, max_group=8) if grouped else None
+writer = ThreadWriter(store, max_group=8) if grouped else None
 
 def batch_objects(number):
-    ids = store.new_ids("crash", %(BATCH)d)
+    ids = store.new_ids("crash", BATCH_SIZE)
     return [{"id": i, "type": "data.crash", "data": {"batch": number, "k": k}} for k, i in enumerate(ids)]
 
 while True:
@@ -42,7 +42,7 @@ while True:
         store.append("crash", batch_objects(batch))
         print(batch, flush=True)
         batch += 1
-""" % {"BATCH": BATCH}
+""".replace("BATCH_SIZE", str(BATCH))
 
 
 def read_lines(proc: subprocess.Popen, seconds: float, *, at_least: int = 0) -> list[bytes]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nom.index import FileInfo, JobIndex
+from nom.store import FileInfo, JobIndex
 
 
 def info(name: int) -> FileInfo:

@@ -12,7 +12,7 @@ def decoded(items) -> list[dict]:
 
 
 def test_tweets_are_v2_shaped_with_true_entity_offsets() -> None:
-    items = SyntheticSource("biden harris", seed=4, rate=None).read(3000)
+    items = SyntheticSource("biden harris", seed=4, rate=None).read_batch(3000).items()
     tweets = decoded(items)
     assert [t["id"] for t in tweets] == [i.key for i in items] and len({i.key for i in items}) == 3000
     entity_kinds = set()
@@ -32,9 +32,9 @@ def test_tweets_are_v2_shaped_with_true_entity_offsets() -> None:
 
 
 def test_tweet_n_is_the_same_tweet_after_a_restart() -> None:
-    first = decoded(SyntheticSource("kpop", seed=9, rate=None).read(700))
-    resumed = decoded(SyntheticSource("kpop", seed=9, rate=None, start=500).read(200))
+    first = decoded(SyntheticSource("kpop", seed=9, rate=None).read_batch(700).items())
+    resumed = decoded(SyntheticSource("kpop", seed=9, rate=None, start=500).read_batch(200).items())
     strip = lambda t: {k: v for k, v in t.items() if k != "created_at"}  # noqa: E731 - the only field that is "now"
     assert [strip(t) for t in first[500:]] == [strip(t) for t in resumed]
-    other_seed = decoded(SyntheticSource("kpop", seed=10, rate=None).read(50))
+    other_seed = decoded(SyntheticSource("kpop", seed=10, rate=None).read_batch(50).items())
     assert [t["text"] for t in other_seed] != [t["text"] for t in first[:50]]

@@ -37,7 +37,7 @@ def drain(source: XSource, want: int, timeout: float = 10.0) -> list:
     items: list = []
     deadline = time.monotonic() + timeout
     while len(items) < want and time.monotonic() < deadline and not source.error:
-        items += source.read(1000)
+        items += source.read_batch(1000).items()
         time.sleep(0.01)
     return items
 
@@ -154,7 +154,7 @@ def test_monthly_cap_is_a_clear_job_error() -> None:
         source.close()
     assert "monthly post cap" in source.error
     assert len(responses.calls) == 1  # no endless retrying
-    assert source.read(10) == [] and source.done
+    assert source.read_batch(10).items() == [] and source.done
 
 
 def stream_body(lines: list[dict]) -> bytes:

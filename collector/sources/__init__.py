@@ -1,15 +1,22 @@
-"""Tweet sources: synthetic (the embedded default), replay of files, and the X API through tweepy."""
+"""Tweet sources: synthetic (the embedded default), replay of files, and the X API through tweepy.
+
+What lives here: ``base.py`` (``Source``: one method, ``read_batch``, giving a collector.batch.Batch),
+``synthetic.py``, ``replay.py``, ``x.py`` (imported only when a job asks for it: it brings in tweepy), and
+``make_source``, which builds the source a job request names. A new kind of source (a ``text`` source of
+books, issue 19) is a module here and a branch in ``make_source``.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from collector.sources.base import Batch, Item, Source, SourceError
+from collector.errors import SourceError
+from collector.sources.base import Source
 from collector.sources.replay import ReplaySource
 from collector.sources.synthetic import SyntheticSource
 
-__all__ = ["Batch", "Item", "Source", "SourceError", "make_source", "x_token"]
+__all__ = ["ReplaySource", "Source", "SyntheticSource", "make_source", "x_token"]
 
 
 def x_token(config_token: str | None = None) -> str | None:

@@ -1,83 +1,19 @@
-"""What every source gives the collector: items, a position to resume from, and its state."""
+"""What every source gives the collector: batches of items, a position to resume from, and its state."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
 
-import orjson
+from collector.batch import Batch
 
-__all__ = ["Batch", "Item", "Source", "SourceError"]
-
-
-class SourceError(ValueError):
-    """A source that cannot be set up or cannot go on; ``field`` names the request field to blame."""
-
-    def __init__(self, message: str, *, field: str | None = "source") -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(slots=True)
-class Item:
-    """One tweet from a source: its dedup key, its data, and the source position just after it."""
-
-    key: str
-    data: Any  # the tweet: a dict, or its JSON as an orjson.Fragment
-    pos: Any
-
-
-@dataclass(slots=True)
-class Batch:
-    """Items as columns: item ``i`` is ``keys[i]``, its value in each of ``columns``, and ``positions[i]``.
-
-    The collector takes items in batches of thousands; as columns they cost no object per item, and
-    deduplicating or slicing them is a few C-level list operations. Without a ``template`` there is one
-    column, of the items' JSON values. With one, the items are JSON already: item ``i``'s is ``template %
-    (its value in each column)``, and the collector writes a whole file of them with one format call, making
-    no object per item, not even its bytes (a source with each item's JSON as bytes gives ``b"%b"``).
-    """
-
-    keys: Sequence[str]
-    columns: tuple[Sequence[Any], ...]  # (values,), or the template's arguments, one column each
-    positions: Sequence[Any]  # a range for a source whose position after item i is a count
-    template: bytes | None = None  # a bytes %-format: the same for every batch of a source
-
-    @classmethod
-    def of(cls, items: list[Item]) -> Batch:
-        """The batch of ``items``."""
-        return cls([i.key for i in items], ([i.data for i in items],), [i.pos for i in items])
-
-    @property
-    def data(self) -> list[Any]:
-        """Each item's data: its JSON value, or with a template its JSON as bytes."""
-        if self.template is None:
-            return list(self.columns[0])
-        return list(map(self.template.__mod__, zip(*self.columns)))
-
-    def select(self, indices: list[int]) -> Batch:
-        """The items at ``indices``, in that order."""
-        return Batch([self.keys[i] for i in indices], tuple([column[i] for i in indices] for column in self.columns),
-                     [self.positions[i] for i in indices], self.template)
-
-    def items(self) -> list[Item]:
-        """The batch as one ``Item`` per tweet (encoded data as an ``orjson.Fragment``: orjson writes it as it is)."""
-        data = self.data
-        if self.template is not None:
-            data = list(map(orjson.Fragment, data))
-        return [Item(k, d, p) for k, d, p in zip(self.keys, data, self.positions)]
-
-    def __len__(self) -> int:
-        return len(self.keys)
+__all__ = ["Source"]
 
 
 @dataclass
-class Source:
-    """Base of the sources: ``read`` never blocks; ``done`` when nothing more will come.
-
-    A source implements ``read`` (items) or ``read_batch`` (columns); the collector calls ``read_batch``.
-    """
+class Source(ABC):
+    """Base of the sources. A source implements one method, ``read_batch``, which never blocks; a class that
+    does not cannot be made (Python says which method is missing). ``done`` when nothing more will come."""
 
     kind: str = "none"
     rate: float | None = None  # objects per second; None: as fast as the collector takes them
@@ -88,13 +24,9 @@ class Source:
     skipped: int = 0  # input records that held no tweet
     ascending_keys: bool = False  # keys are decimal integers, each above the one before, across restarts too
 
-    def read(self, limit: int) -> list[Item]:
-        """Up to ``limit`` items that are ready now."""
-        return self.read_batch(limit).items()
-
+    @abstractmethod
     def read_batch(self, limit: int) -> Batch:
-        """Up to ``limit`` items that are ready now, as columns."""
-        return Batch.of(self.read(limit))
+        """Up to ``limit`` items that are ready now (``Batch.of(items)`` for a source that makes one at a time)."""
 
     def close(self) -> None:
         """Release threads and files."""

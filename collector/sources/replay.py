@@ -27,7 +27,9 @@ from typing import Any
 
 import orjson
 
-from collector.sources.base import Item, Source, SourceError
+from collector.batch import Batch, Item
+from collector.errors import SourceError
+from collector.sources.base import Source
 
 __all__ = ["ReplaySource", "tweets_of"]
 
@@ -47,7 +49,7 @@ class ReplaySource(Source):
         self._fh: Any = None
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], position: Any, *, base_dir: str | None = None) -> "ReplaySource":
+    def from_spec(cls, spec: dict[str, Any], position: Any, *, base_dir: str | None = None) -> ReplaySource:
         """Build from ``{"kind": "replay", "path": str | [str], "rate": n?, "loop": bool?}``."""
         unknown = sorted(set(spec) - {"kind", "path", "rate", "loop"})
         if unknown:
@@ -73,7 +75,7 @@ class ReplaySource(Source):
         pos = position if isinstance(position, list) and len(position) == 4 else None
         return cls(paths, rate=rate, loop=loop, position=pos)
 
-    def read(self, limit: int) -> list[Item]:
+    def read_batch(self, limit: int) -> Batch:
         """Up to ``limit`` tweets."""
         out: list[Item] = []
         while len(out) < limit and not self.done:
@@ -85,7 +87,7 @@ class ReplaySource(Source):
                 if not self._pending:
                     self._advance()
                 out.append(Item(key, tweet, [self.pass_, self.file, self.offset, self.item]))
-        return out
+        return Batch.of(out)
 
     def _advance(self) -> None:
         """Move the position past the record just used up."""

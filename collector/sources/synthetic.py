@@ -24,7 +24,9 @@ from typing import Any
 
 import orjson
 
-from collector.sources.base import Batch, Source, SourceError
+from collector.batch import Batch
+from collector.errors import SourceError
+from collector.sources.base import Source
 
 __all__ = ["IdKeys", "SyntheticSource"]
 
@@ -52,7 +54,7 @@ class SyntheticSource(Source):
         self.done = count is not None and start >= count
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], search_terms: str, position: Any) -> "SyntheticSource":
+    def from_spec(cls, spec: dict[str, Any], search_terms: str, position: Any) -> SyntheticSource:
         """Build from a request's ``source`` object: ``seed``, ``rate``, ``count``, ``match``."""
         unknown = sorted(set(spec) - {"kind", "seed", "rate", "count", "match"})
         if unknown:
@@ -78,11 +80,11 @@ class SyntheticSource(Source):
     def read_batch(self, limit: int) -> Batch:
         """The next ``limit`` tweets (fewer when ``count`` is reached), as columns.
 
-        The tweets are JSON already, as a template and its arguments (see Batch): tweet ``n`` is its id,
-        body ``n % POOL`` and author ``n % AUTHOR_CYCLE`` of the pool's encoded pieces (coprime: a pair comes
+        The tweets are JSON already, as a template and its arguments (see collector.batch): tweet ``n`` is its
+        id, body ``n % POOL`` and author ``n % AUTHOR_CYCLE`` of the pool's encoded pieces (coprime: a pair comes
         back once in 33 million tweets), and ``created_at``. So the batch is made by C-level slices of the
         pool, with no Python step per tweet, and the collector joins the pieces straight into the stored
-        arrays: making each tweet's bytes first had cost as much again as storing them.
+        arrays without making each tweet's bytes first.
         """
         first = self.next
         end = first + limit if self.count is None else min(first + limit, self.count)

@@ -29,7 +29,9 @@ from typing import Any
 import requests
 import tweepy
 
-from collector.sources.base import Item, Source, SourceError
+from collector.batch import Batch, Item
+from collector.errors import SourceError
+from collector.sources.base import Source
 from collector.sources.replay import tweets_of
 
 __all__ = ["XSource"]
@@ -65,7 +67,7 @@ class XSource(Source):
         self._thread.start()
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], search_terms: str, position: Any, *, token: str | None) -> "XSource":
+    def from_spec(cls, spec: dict[str, Any], search_terms: str, position: Any, *, token: str | None) -> XSource:
         """Build from ``{"kind": "x", "mode": "search" | "stream", "interval": s?, "backfill_minutes": n?}``."""
         if not token:
             raise SourceError("source kind 'x' needs an X bearer token: set X_BEARER_TOKEN in the collector's "
@@ -87,7 +89,7 @@ class XSource(Source):
         pos = position if isinstance(position, dict) else None
         return cls(search_terms, token, mode=mode, interval=float(interval), backfill_minutes=backfill, position=pos)
 
-    def read(self, limit: int) -> list[Item]:
+    def read_batch(self, limit: int) -> Batch:
         """Tweets fetched so far, up to ``limit``."""
         out: list[Item] = []
         while len(out) < limit:
@@ -97,7 +99,7 @@ class XSource(Source):
                 break
         if not out and not self._thread.is_alive():
             self.done = True
-        return out
+        return Batch.of(out)
 
     def close(self) -> None:
         """Stop fetching."""

@@ -1,0 +1,27 @@
+"""Map and reduce functions: the built-ins, user functions by import path, and folding with them.
+
+A map turns one NOM object into ``(key, value)`` pairs; a reduce is ``init``/``merge``/``finish``
+(associative, so work splits across processes, Spark and time). What lives here:
+
+- ``text.py``: the one tokenizer of words (``tokens``) and the text of a tweet-like object.
+- ``maps.py``: ``MapFn`` and the built-in maps (``words``, ``hashtags``, ``field:<path>``, ...).
+- ``reduces.py``: ``ReduceFn`` and the built-in reduces (``sum``, ``stats``, ``topk:<n>``, ...), ``rank``.
+- ``resolve.py``: a function by name: a built-in, or ``package.module:function`` from installed code.
+- ``fold.py``: folding objects into an accumulator, merging accumulators, finishing a result.
+
+Nothing here reads the store: dispatch.reading feeds these functions the objects of store files.
+"""
+
+from __future__ import annotations
+
+from dispatch.errors import FoldError, FunctionError
+from dispatch.functions.fold import finish, fold_objects, merge_into, new_accumulator
+from dispatch.functions.maps import MAP_NAMES, MapFn
+from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, rank
+from dispatch.functions.resolve import resolve_map, resolve_reduce
+from dispatch.functions.text import tokens
+
+__all__ = [
+    "MAP_NAMES", "REDUCE_NAMES", "FoldError", "FunctionError", "MapFn", "ReduceFn", "finish", "fold_objects",
+    "merge_into", "new_accumulator", "rank", "resolve_map", "resolve_reduce", "tokens",
+]

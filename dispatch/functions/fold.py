@@ -1,0 +1,82 @@
+"""Folding objects with a map and a reduce into an accumulator (key -> accumulator), and finishing it.
+
+The accumulator is a ``collections.Counter`` where the map offers batch keys and the reduce counts (the
+fast path, in C), else a dict folded pair by pair. Accumulators of parts (processes, Spark partitions,
+micro-batches) merge with ``merge_into``; ``finish`` makes the shown, ranked result.
+"""
+
+from __future__ import annotations
+
+import heapq
+import traceback
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from dispatch.errors import FoldError
+from dispatch.functions.maps import MapFn
+from dispatch.functions.reduces import ReduceFn, rank
+
+__all__ = ["finish", "fold_objects", "merge_into", "new_accumulator"]
+
+
+def fold_objects(objs: list[dict[str, Any]], mapper: MapFn, reducer: ReduceFn, acc: dict[Any, Any],
+                 *, skip_errors: bool = False) -> int:
+    """Fold ``objs`` into the accumulators ``acc`` (key -> accumulator); returns how many objects were skipped.
+
+    An object whose map (or reduce) raises fails the fold with FoldError, or with ``skip_errors``
+    is left out and counted (pairs it had already folded before a reduce raised stay folded).
+    """
+    if reducer.counts and mapper.keys is not None and isinstance(acc, Counter):
+        try:
+            keys = mapper.keys(objs)
+        except Exception:  # noqa: BLE001 - the per-object pass below finds and names the culprit
+            pass
+        else:
+            acc.update(keys)  # counting in C; the values are all 1
+            return 0
+    init, merge, wants_id = reducer.init, reducer.merge, reducer.wants_id
+    skipped = 0
+    for obj in objs:
+        try:
+            for key, value in list(mapper.pairs(obj)):
+                start = init(obj["id"] if wants_id else value)
+                acc[key] = merge(acc[key], start) if key in acc else start
+        except Exception:  # noqa: BLE001 - user code may raise anything
+            if not skip_errors:
+                raise FoldError(obj.get("id") if isinstance(obj, dict) else None,
+                                f"{mapper.name}/{reducer.name}", traceback.format_exc()) from None
+            skipped += 1
+    return skipped
+
+
+def new_accumulator(mapper: MapFn, reducer: ReduceFn) -> dict[Any, Any]:
+    """An empty accumulator dict (a Counter where the fast path applies)."""
+    return Counter() if reducer.counts and mapper.keys is not None else {}
+
+
+def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, Any]], reducer: ReduceFn) -> None:
+    """Fold another accumulator (a dict, or [key, acc] pairs) into ``acc``."""
+    items = other.items() if isinstance(other, dict) else ((tuple(k) if isinstance(k, list) else k, v)
+                                                            for k, v in other)
+    if isinstance(acc, Counter) and reducer.counts:
+        acc.update(dict(items))
+        return
+    merge = reducer.merge
+    for key, value in items:
+        acc[key] = merge(acc[key], value) if key in acc else value
+
+
+def finish(acc: dict[Any, Any], reducer: ReduceFn, top: int | None = None) -> list[list[Any]]:
+    """The shown result: ``[key, value]`` pairs, largest first (ties by key), cut to ``limit`` (and ``top``)."""
+    limit = min(filter(None, (reducer.limit, top)), default=None)
+    shown = [[key, reducer.finish(value)] for key, value in acc.items()]
+    if limit and limit < len(shown) // 4:  # a few of many: no need to sort them all
+        return heapq.nsmallest(limit, shown, key=_order)
+    shown.sort(key=_order)
+    return shown[:limit] if limit else shown
+
+
+def _order(pair: list[Any]) -> tuple[float, str]:
+    """Largest value first, ties by key."""
+    return -rank(pair[1]), str(pair[0])

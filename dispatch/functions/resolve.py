@@ -1,0 +1,75 @@
+"""Functions by name: the built-ins, ``field:<dotted.path>``, ``topk:<n>``, and user functions by import path.
+
+User functions are named ``package.module:function`` and imported from the installed code; nothing is
+ever taken from a message.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from dispatch.errors import FunctionError
+from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map
+from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, builtin_reduce, topk
+
+__all__ = ["resolve_map", "resolve_reduce"]
+
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
+def _import(path: str, field: str) -> Callable[..., Any]:
+    if not _IMPORT_PATH.fullmatch(path):
+        names = ", ".join(MAP_NAMES if field == "map" else REDUCE_NAMES)
+        raise FunctionError(f"{field} {path!r} is neither a built-in ({names}) "
+                            f"nor an import path like 'package.module:function'", field=field)
+    module_name, attr = path.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise FunctionError(f"{field} {path!r}: cannot import module {module_name!r}: {exc}", field=field) from None
+    if not hasattr(module, attr):
+        raise FunctionError(f"{field} {path!r}: module {module_name!r} has no {attr!r}", field=field)
+    fn = getattr(module, attr)
+    if not callable(fn):
+        raise FunctionError(f"{field} {path!r}: {attr!r} is a {type(fn).__name__}, not a function", field=field)
+    return fn
+
+
+def resolve_map(name: Any) -> MapFn:
+    """The map function called ``name``."""
+    if not isinstance(name, str) or not name:
+        raise FunctionError(f"map must be a name such as 'words', got {name!r}", field="map")
+    builtin = builtin_map(name)
+    if builtin is not None:
+        return builtin
+    if name.startswith("field:"):
+        path = name[6:]
+        if not re.fullmatch(r"[\w-]+(\.[\w-]+)*", path):
+            raise FunctionError(f"map {name!r}: field needs a dotted path such as 'field:data.lang'", field="map")
+        return field_map(path)
+    fn = _import(name, "map")
+    return MapFn(name, fn)
+
+
+def resolve_reduce(name: Any) -> ReduceFn:
+    """The reduce called ``name``."""
+    if not isinstance(name, str) or not name:
+        raise FunctionError(f"reduce must be a name such as 'sum', got {name!r}", field="reduce")
+    builtin = builtin_reduce(name)
+    if builtin is not None:
+        return builtin
+    if name.startswith("topk:"):
+        n = name[5:]
+        if not n.isdigit() or not 1 <= int(n) <= 1_000_000:
+            raise FunctionError(f"reduce {name!r}: topk needs a count from 1 to 1000000, like 'topk:10'",
+                                field="reduce")
+        return topk(int(n), name)
+    fn = _import(name, "reduce")
+    return ReduceFn(name, _identity, fn, _identity)
+
+
+def _identity(value: Any) -> Any:
+    return value

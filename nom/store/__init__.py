@@ -1,0 +1,46 @@
+"""The NOM file store: job folders of JSON arrays under NOM_ROOT, written crash-safe, read by id range.
+
+What lives here:
+
+- ``store.py``: ``Store``, the facade: commit and append arrays, scan a job by id range, files, usage,
+  metadata, retention (its docstring is the store's contract).
+- ``folders.py``: ``JobFolders``, the layer under it: job folders, their indexes, id clocks, metadata,
+  retention, quarantine, and reading one file.
+- ``index.py``: ``FileInfo`` (one data file: name, id range, count, size) and ``JobIndex``, the per-job
+  index file kept in memory as arrays.
+- ``clock.py``: ``IdClock``, ids that never repeat and never go backwards, across processes and restarts.
+- ``durable.py``: syncfs, folder fsync, atomic whole-file writes.
+- ``scan.py``: ``Scan``, a job's objects in id order, reporting what it quarantined.
+- ``follow.py``: ``Follower``, each new file of a job once, for standing reductions.
+- ``commit/``: the commit pipeline, from an array to a durable file, and the writers that run it in
+  groups (see its own docstring).
+
+A file's SHA-256 (issue 20) belongs with its ``FileInfo`` in the index, computed in the commit's write step
+from the bytes it already holds.
+"""
+
+from __future__ import annotations
+
+from nom.store.clock import IdClock
+from nom.store.commit import (
+    GROUPS_IN_C,
+    MAX_GROUP,
+    WRITER_KINDS,
+    Encoded,
+    GroupCommit,
+    ThreadWriter,
+    Writer,
+    open_writer,
+)
+from nom.store.durable import atomic_write, fsync_dir
+from nom.store.folders import JobFolders, Quarantined
+from nom.store.follow import GRACE_NS, Follower
+from nom.store.index import FileInfo, JobIndex, is_data_name
+from nom.store.scan import Scan
+from nom.store.store import Store, Usage
+
+__all__ = [
+    "GRACE_NS", "GROUPS_IN_C", "MAX_GROUP", "WRITER_KINDS", "Encoded", "FileInfo", "Follower", "GroupCommit",
+    "IdClock", "JobFolders", "JobIndex", "Quarantined", "Scan", "Store", "ThreadWriter", "Usage", "Writer",
+    "atomic_write", "fsync_dir", "is_data_name", "open_writer",
+]

@@ -1,0 +1,87 @@
+"""ProcessWriter: group commit in a child process, and its failure paths (the contract both writers keep is in
+tests/test_writer_contract.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from concurrent.futures import wait
+from pathlib import Path
+
+import orjson
+
+from conftest import wait_for
+from nom import Encoded, Store
+from nom.store import GroupCommit, JobFolders
+from nom.store.commit.process import ProcessWriter
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def objs(ids) -> list[dict]:
+    return [{"id": i, "type": "data.test", "data": {"n": i}} for i in ids]
+
+
+def test_a_killed_writer_fails_what_it_held_and_retries_store_each_object_once(tmp_path: Path) -> None:
+    writer = ProcessWriter(tmp_path / "root", max_pending=4000)
+    store = Store(tmp_path / "root")
+    try:
+        arrays = {r[0]: objs(r) for r in (store.new_ids("j", 50) for _ in range(3000))}
+        futures = {first: writer.submit("j", array) for first, array in arrays.items()}
+        wait_for(lambda: sum(f.done() for f in futures.values()) >= 50, timeout=30, what="some arrays to land")
+        first_child = writer.pid
+        os.kill(first_child, signal.SIGKILL)
+        wait(futures.values(), timeout=30)
+        failed = [first for first, f in futures.items() if f.exception() is not None]
+        assert failed, "the kill came too late to catch any array in flight"
+        assert all("writer process exited" in str(futures[first].exception()) for first in failed)
+        assert writer.pid != first_child and writer.restarts == 1
+        retried = [writer.submit("j", arrays[first]) for first in failed]
+        assert all(f.result(timeout=30).objects == 50 for f in retried)
+    finally:
+        writer.close()
+    counts = Counter(o["id"] for o in Store(tmp_path / "root").scan("j"))
+    assert len(counts) == 3000 * 50 and set(counts.values()) == {1}
+
+
+def test_a_retry_of_an_array_stored_already_is_answered_with_its_file(tmp_path: Path) -> None:
+    store = Store(tmp_path / "root")
+    ids = store.new_ids("j", 50)
+    stored = store.append("j", objs(ids))  # as a writer that died before answering would have left it
+    array = Encoded(orjson.dumps(objs(ids)), ids[0], ids[-1], 50)
+    steps = GroupCommit(JobFolders(tmp_path / "root"))  # as a new writer process sees the store
+    assert steps.find_stored("j", array) == stored
+    fresh = store.new_ids("j", 50)  # never stored: the retry is written like any array
+    assert steps.find_stored("j", Encoded(orjson.dumps(objs(fresh)), fresh[0], fresh[-1], 50)) is None
+
+
+def test_the_writer_process_dies_with_its_parent(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from nom.store.commit.process import ProcessWriter
+        writer = ProcessWriter({str(tmp_path / "root")!r})
+        print(writer.pid, flush=True)
+        sys.stdin.read()  # stays until killed (or its stdin closes)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        parent.kill()
+        parent.wait(10)
+        wait_for(lambda: not _alive(child), timeout=10, what="the orphaned writer process to exit")
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
