@@ -169,3 +169,13 @@ def test_service_down_without_auto_start_is_one_clear_error(tmp_path, capsys) ->
     assert session.run_line("show jobs") is False
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no collector answers at tcp://127.0.0.1:9" in err[0]
+
+
+def test_the_registry_says_which_commands_draw_live_and_the_repl_pages_the_rest() -> None:
+    """Paging asks the registry (a command registered live is never paged), not a list of names in the REPL."""
+    from nectar.repl import _is_live
+
+    assert {c.name for c in COMMANDS.values() if c.live} == {"apply", "stat"}
+    assert _is_live("apply words sum @last -1h now") and _is_live("stat @last")
+    assert not _is_live("show jobs") and not _is_live("help apply") and not _is_live("")
+    assert not _is_live("'unterminated")  # a line that does not parse is paged like any other (and fails)

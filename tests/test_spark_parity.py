@@ -67,7 +67,7 @@ def local_result(local: LocalEngine, spec: ApplySpec, files) -> list:
 
 
 def spark_result(spark: SparkEngine, spec: ApplySpec, files) -> list:
-    acc, _ = spark.fold(spec, files)
+    acc, _ = spark.run_on_spark(spec, files)
     return finish(acc, resolve_reduce(spec.reduce))
 
 
@@ -94,5 +94,5 @@ def test_a_range_and_a_user_function_on_spark(engines) -> None:
     expected = local_result(local, spec, files)
     assert spark_result(spark, spec, files) == expected
     assert sum(v for _, v in expected) == 141
-    acc, objects = spark.fold(spec, files)
+    acc, objects = spark.run_on_spark(spec, files)
     assert objects == 141
