@@ -109,6 +109,14 @@ def test_packages_depend_one_way() -> None:
     assert wrong == []
 
 
+def test_other_packages_reach_nom_through_its_package_names() -> None:
+    """collector, dispatch and nectar import nom, nom.store and nom.net (their __all__), not the modules inside."""
+    facades = {"nom", "nom.store", "nom.net"}
+    wrong = [f"{a} imports {b}" for a, targets in GRAPH.items() if top(a) != "nom"
+             for b in targets if top(b) == "nom" and b not in facades]
+    assert wrong == []
+
+
 def test_nom_is_layered() -> None:
     """The object model needs no store and no sockets; the job folders no commit; the commit no facade."""
 
