@@ -49,6 +49,9 @@ Like every bench, it imports the project as installed (``pip install -e .``) and
 from __future__ import annotations
 
 import gc
+import importlib
+import importlib.machinery
+import importlib.util
 import os
 import shutil
 import signal
@@ -57,11 +60,11 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import orjson
 import zmq
 
-from collector.sources import SyntheticSource
 from nectar.testing import ServiceProcess
 from nom import Store
 from scratch_folder import scratch_dir
@@ -75,9 +78,22 @@ NAMES = {"objects": "store_append_objects_per_s", "encoded": "store_write_encode
 CPU_NAMES = {"objects": "store_append_cpu_us_per_object", "encoded": "store_write_encoded_cpu_us_per_object"}
 
 
+def synthetic_source_class() -> Any:
+    """collector.sources.SyntheticSource, from the installed project. Run as ``python bench/collector.py``, this
+    very file is first on sys.path under the package's name, so the package is looked up without bench/."""
+    if "collector.sources" not in sys.modules:
+        bench = Path(__file__).resolve().parent
+        spec = importlib.machinery.PathFinder.find_spec(
+            "collector", [p for p in sys.path if Path(p or ".").resolve() != bench])
+        assert spec is not None and spec.loader is not None, "the collector package is not installed"
+        package = sys.modules["collector"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(package)
+    return importlib.import_module("collector.sources").SyntheticSource
+
+
 def make_arrays(objects: int, first_id: int) -> list[list[dict]]:
     """Synthetic tweets as the collector stores them, in arrays of PER_FILE."""
-    source = SyntheticSource("biden harris", seed=1, rate=None)
+    source = synthetic_source_class()("biden harris", seed=1, rate=None)
     ids = iter(range(first_id, first_id + objects))
     return [[{"id": next(ids), "type": "data.tweet-biden-harris", "data": item.data}
              for item in source.read_batch(PER_FILE).items()] for _ in range(objects // PER_FILE)]
