@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import importlib.machinery
-import importlib.util
 import os
 import shutil
 import signal
@@ -80,15 +78,15 @@ CPU_NAMES = {"objects": "store_append_cpu_us_per_object", "encoded": "store_writ
 
 def synthetic_source_class() -> Any:
     """collector.sources.SyntheticSource, from the installed project. Run as ``python bench/collector.py``, this
-    very file is first on sys.path under the package's name, so the package is looked up without bench/."""
-    if "collector.sources" not in sys.modules:
-        bench = Path(__file__).resolve().parent
-        spec = importlib.machinery.PathFinder.find_spec(
-            "collector", [p for p in sys.path if Path(p or ".").resolve() != bench])
-        assert spec is not None and spec.loader is not None, "the collector package is not installed"
-        package = sys.modules["collector"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(package)
-    return importlib.import_module("collector.sources").SyntheticSource
+    very file is first on sys.path under the package's name, so the package is imported with bench/ left out of
+    sys.path for that one import (and put back at once)."""
+    bench = Path(__file__).resolve().parent
+    saved = sys.path[:]
+    sys.path[:] = [p for p in saved if Path(p or ".").resolve() != bench]
+    try:
+        return importlib.import_module("collector.sources").SyntheticSource
+    finally:
+        sys.path[:] = saved
 
 
 def make_arrays(objects: int, first_id: int) -> list[list[dict]]:
