@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from conftest import wait_for
+from nectar.client import ServiceError, ServiceUnavailable
 from nom.index import is_data_name
 from services import REPO, Service
 
@@ -49,10 +50,10 @@ class BytesWatch:
         self._thread.join()
 
 
-def synthetic(collector: Service, **source) -> dict:
+def synthetic(collector: Service, per_file: int = 10, **source) -> dict:
     return collector.call("newCollectorJob", jobName="store limits", searchTerms="biden harris",
-                          collectorObjectsPerFile=10, delayInMsBetweenObjects=0,
-                          source={"kind": "synthetic", **source}, **source.pop("request", {}))
+                          collectorObjectsPerFile=per_file, delayInMsBetweenObjects=0,
+                          source={"kind": "synthetic", **source})
 
 
 def finished(collector: Service, job: str) -> dict:
@@ -99,4 +100,82 @@ def test_a_capped_job_never_holds_more_than_its_cap_and_shows_the_files_it_holds
         row = next(j for j in json.loads(shown.stdout)["jobs"] if j["jobId"] == job)
         assert (row["files"], row["objects"]) == (len(on_disk), len(kept))
     finally:
+        collector.kill()
+
+
+def tree(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` and its bytes (None for a folder): to show nothing there changed."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_a_fifo_in_a_live_jobs_folder_never_freezes_the_collector(tmp_path: Path, writer: str) -> None:
+    """A FIFO named like a data file used to block the collector's loop (listJobs reads unindexed files) for good."""
+    root = tmp_path / "root"
+    collector = Service("collector", root, "--writer", writer).start()
+    try:
+        job = synthetic(collector, rate=2000)["data"]["jobId"]
+        wait_for(lambda: collector.call("jobStatus", jobId=job)["stored"] >= 500, what="objects stored")
+        os.mkfifo(root / job / "123.json")
+        try:
+            jobs = collector.call("listJobs", timeout=10)["jobs"]  # reads the folder: finds the FIFO
+        except ServiceUnavailable as exc:
+            pytest.fail(f"the collector froze on a FIFO in a job folder: {exc}")
+        stored = next(j for j in jobs if j["jobId"] == job)["stored"]
+        assert collector.call("ping", timeout=5)["pong"] is True
+        wait_for(lambda: collector.call("jobStatus", jobId=job)["stored"] >= stored + 500, what="the job goes on")
+        status = collector.call("jobStatus", jobId=job)
+        assert status["state"] == "running" and status["quarantined"] == 1
+        assert os.path.exists(root / job / "quarantine" / "123.json") and not os.path.exists(root / job / "123.json")
+        log = (root / job / "quarantine" / "log").read_bytes()
+        assert b"a FIFO, not a regular file" in log
+    finally:
+        collector.kill()
+
+
+def test_links_in_the_store_are_never_followed_by_the_collector_or_dispatch(tmp_path: Path) -> None:
+    """A data file linked outside NOM_ROOT was indexed and reduced, and a job folder linked outside got index, clock
+    and quarantine/ written there and its files moved. Now: links are quarantined (data names) or refused (job
+    folders), and nothing outside NOM_ROOT is read, written or moved."""
+    root = tmp_path / "root"
+    collector = Service("collector", root).start()
+    dispatch = Service("dispatch", root, "--workers", "2").start()
+    try:
+        job = synthetic(collector, per_file=50, rate=20000, count=2000)["data"]["jobId"]
+        finished(collector, job)
+        names = data_files(root / job)
+        assert len(names) == 40
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        foreign = [{"id": 10 + k, "type": "data.tweet-biden-harris", "data": {"id": str(k)}} for k in range(100)]
+        (outside / "foreign.json").write_bytes(orjson.dumps(foreign))
+        (root / job / "5.json").symlink_to(outside / "foreign.json")  # never indexed: found by a listing
+        replaced = root / job / names[7]  # indexed already, then replaced by a link to a copy of itself
+        (outside / "copy.json").write_bytes(replaced.read_bytes())
+        replaced.unlink()
+        replaced.symlink_to(outside / "copy.json")
+        (outside / "jobfolder").mkdir()
+        for name in names[:3]:
+            (outside / "jobfolder" / name).write_bytes((root / job / names[0]).read_bytes())
+        (outside / "jobfolder" / "9.json").write_bytes(b"[{broken")  # a scan would quarantine (move) it
+        (root / "linkedjob").symlink_to(outside / "jobfolder", target_is_directory=True)
+        before = tree(outside)
+
+        started = dispatch.call("apply", map="count", reduce="sum", jobId=job)
+        wait_for(lambda: dispatch.call("status", applyId=started["applyId"])["state"] != "running", what="apply")
+        result = dispatch.call("status", applyId=started["applyId"], top=0)
+        assert result["state"] == "done" and result["objects"] == 1950, result  # not 2000 + 100 (nor 2000)
+        assert sorted(os.listdir(root / job / "quarantine")) == sorted(["5.json", names[7], "log"])
+        assert collector.call("jobStatus", jobId=job)["quarantined"] == 2
+
+        assert "linkedjob" not in {j["jobId"] for j in collector.call("listJobs")["jobs"]}
+        for service, action, fields in ((collector, "jobStatus", {}), (collector, "setJobMaxSize", {"maxSize": 10}),
+                                        (dispatch, "apply", {"map": "count", "reduce": "sum"})):
+            with pytest.raises(ServiceError, match="linkedjob.*is a symbolic link") as caught:
+                service.call(action, jobId="linkedjob", **fields)
+            assert caught.value.field == "jobId"
+        assert tree(outside) == before
+        assert collector.call("ping")["pong"] and dispatch.call("ping")["pong"]
+    finally:
+        dispatch.kill()
         collector.kill()
