@@ -30,6 +30,26 @@ class NotRegular(CorruptFile):
 
 def open_regular(path: str | Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
     """An fd of the regular file at ``path`` (``flags`` as for os.open); NotRegular for anything else."""
+    return _open(path, flags, mode)[0]
+
+
+def read_regular(path: str | Path) -> bytes:
+    """The bytes of the regular file at ``path``; NotRegular for a link, FIFO, folder or device."""
+    fd, size = _open(path, os.O_RDONLY, 0)
+    try:
+        data = os.read(fd, size + 1)  # one read for a file that stays as it was (store files do)
+        if len(data) != size:  # it changed, or the read came back short: read on to the end
+            parts = [data]
+            while chunk := os.read(fd, 1 << 20):
+                parts.append(chunk)
+            data = b"".join(parts)
+        return data
+    finally:
+        os.close(fd)
+
+
+def _open(path: str | Path, flags: int, mode: int) -> tuple[int, int]:
+    """An fd of the regular file at ``path`` and its size; NotRegular for anything else."""
     try:
         fd = os.open(path, flags | _FLAGS, mode)
     except OSError as exc:
@@ -37,20 +57,14 @@ def open_regular(path: str | Path, flags: int = os.O_RDONLY, mode: int = 0o644) 
             raise NotRegular(_refusal(path, _kind_at(path))) from None
         raise
     try:
-        mode_bits = os.fstat(fd).st_mode
+        st = os.fstat(fd)
     except BaseException:
         os.close(fd)
         raise
-    if not stat.S_ISREG(mode_bits):
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise NotRegular(_refusal(path, _kind(mode_bits)))
-    return fd
-
-
-def read_regular(path: str | Path) -> bytes:
-    """The bytes of the regular file at ``path``; NotRegular for a link, FIFO, folder or device."""
-    with open(open_regular(path), "rb", closefd=True) as fh:
-        return fh.read()
+        raise NotRegular(_refusal(path, _kind(st.st_mode)))
+    return fd, st.st_size
 
 
 def is_real_folder(path: str | Path) -> bool:

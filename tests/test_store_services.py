@@ -12,11 +12,11 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from conftest import wait_for
+from services import REPO, Service
+
 from nectar.client import ServiceError, ServiceUnavailable
 from nom.index import is_data_name
-from services import REPO, Service
 
 
 def data_files(folder: Path) -> list[str]:
