@@ -505,4 +505,3 @@ def _check_meta_name(name: str) -> str:
         raise NomError(f"metadata name must be lower-case letters, digits, '-', '_' or '.', "
                        f"not all digits, got {name!r}", field="name")
     return name
-
