@@ -29,7 +29,9 @@ Contract (tests/test_store_contract.py checks every point):
   always kept). Retention deletes data by design, acknowledged data too: a
   commit whose own files exceed the cap places only its newest files that fit;
   the others are acknowledged (their ``FileInfo`` returned, as for any stored
-  file) but never placed, as if retention had deleted them at once.
+  file) but never placed, as if retention had deleted them at once. (A cap
+  lowered while a writer is placing a group counts only what is recorded: the
+  job may hold that group beside what fits until the writer's next group.)
 - Only regular files and real folders are taken: nothing is ever followed,
   read, written or moved through a symbolic link (see nom.nofollow), and no
   FIFO can make a reader wait. A data name (``<digits>.json``) that is a link,
