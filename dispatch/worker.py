@@ -30,8 +30,9 @@ import orjson
 import zmq
 
 from dispatch.functions import FoldError, FunctionError, fold_objects, new_accumulator, resolve_map, resolve_reduce
-from nom import Store
+from nom import NomError, Store
 from nom.index import FileInfo
+from nom.nofollow import read_regular
 
 HEARTBEAT = 1.0
 
@@ -105,11 +106,10 @@ class Worker:
     def _read(self, folder: str, job: str, info: FileInfo) -> list[dict[str, Any]]:
         """A file's objects: read directly on the hot path; anything odd goes through the store (quarantine)."""
         try:
-            with open(f"{folder}/{info.name}.json", "rb") as fh:
-                objs = orjson.loads(fh.read())
+            objs = orjson.loads(read_regular(f"{folder}/{info.name}.json"))  # a link or FIFO: the store's to judge
             if type(objs) is list and len(objs) == info.objects:
                 return objs
-        except (OSError, orjson.JSONDecodeError):
+        except (OSError, orjson.JSONDecodeError, NomError):
             pass
         return self.store.read_file(job, info)
 
