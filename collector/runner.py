@@ -82,7 +82,9 @@ class JobRunner:
         self.in_flight: deque[Submitted] = deque()
         self.retry: deque[Submitted] = deque()
         self.retry_at = 0.0
-        self.stats = {"stored": 0, "duplicates": 0, "published": 0, "files": 0, "inlet_stored": 0,
+        # "files_written", not "files": status() spreads these over the store's counts, and the files the job
+        # holds now (after retention) are the store's to say
+        self.stats = {"stored": 0, "duplicates": 0, "published": 0, "files_written": 0, "inlet_stored": 0,
                       "inlet_rejected": 0}
         self.last_inlet_error: str | None = None
         self._started = time.monotonic()
@@ -254,7 +256,7 @@ class JobRunner:
             self._publish(entry, info)
             self.position, self.last_file = entry.pos, info.name
             self.stats["stored"] += info.objects
-            self.stats["files"] += 1
+            self.stats["files_written"] += 1
             self._checkpoint_dirty = True
             done += info.objects
         return done
@@ -273,6 +275,7 @@ class JobRunner:
                 self._publish(later, info)
                 self.position, self.last_file = later.pos, info.name
                 self.stats["stored"] += info.objects
+                self.stats["files_written"] += 1
             else:
                 self.retry.append(later)
         self.retry_at = now + RETRY_SECONDS

@@ -8,7 +8,7 @@ without being errors of the object model.
 
 from __future__ import annotations
 
-__all__ = ["CorruptFile", "FieldError", "InsecureBinding", "NomError", "ProtocolError", "StoreError"]
+__all__ = ["CorruptFile", "FieldError", "InsecureBinding", "NomError", "NotRegular", "ProtocolError", "StoreError"]
 
 
 class FieldError(ValueError):
@@ -25,6 +25,11 @@ class NomError(FieldError):
 
 class CorruptFile(NomError):
     """A store file that cannot be read as a JSON array of NOM objects."""
+
+
+class NotRegular(CorruptFile):
+    """A path in the store that is a symbolic link, a FIFO, a device, a socket or a folder where a file
+    belongs (or a file where a folder belongs): never followed, opened for reading or written through."""
 
 
 class ProtocolError(FieldError):

@@ -36,7 +36,7 @@ def test_the_collector_runs_its_jobs_by_the_clock_it_is_given(tmp_path: Path) ->
         assert len(runner.buffer_pos) == 0 and len(runner.in_flight) == 1
         wait_for(lambda: collector.step(now=start + 62, max_wait=0.05) >= 0 and runner.stats["stored"] > taken,
                  what="the flushed array to be stored")
-        assert runner.stats["files"] == 1 and runner.stats["stored"] >= 6200  # one array: all that was taken
+        assert runner.stats["files_written"] == 1 and runner.stats["stored"] >= 6200  # one array: all that was taken
         assert collector.store.usage(runner.job).files == 1
     finally:
         collector.close()

@@ -73,6 +73,9 @@ def check_store(root: Path, acked: set[int]) -> Counter:
     """Every data file whole and parseable; every acknowledged batch present exactly once."""
     folder = root / "crash"
     per_batch: Counter = Counter()
+    if not folder.is_dir():  # killed before its first write (a slow start on a busy machine): nothing to lose
+        assert not acked, "batches acknowledged, and no job folder"
+        return per_batch
     ids: list[int] = []
     for name in os.listdir(folder):
         if is_data_name(name):

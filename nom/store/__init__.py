@@ -9,7 +9,8 @@ What lives here:
 - ``index.py``: ``FileInfo`` (one data file: name, id range, count, size) and ``JobIndex``, the per-job
   index file kept in memory as arrays.
 - ``clock.py``: ``IdClock``, ids that never repeat and never go backwards, across processes and restarts.
-- ``durable.py``: syncfs, folder fsync, atomic whole-file writes.
+- ``durable.py``: syncfs, folder fsync, atomic whole-file writes, and removing the temp files of dead writers.
+- ``nofollow.py``: opening the store's files without following links or waiting on FIFOs.
 - ``scan.py``: ``Scan``, a job's objects in id order, reporting what it quarantined.
 - ``follow.py``: ``Follower``, each new file of a job once, for standing reductions.
 - ``commit/``: the commit pipeline, from an array to a durable file, and the writers that run it in

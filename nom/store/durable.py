@@ -1,9 +1,12 @@
-"""Durability primitives: syncfs, folder fsync, and atomic whole-file writes.
+"""Durability primitives: syncfs, folder fsync, atomic whole-file writes, and the temp files writers leave.
 
 A file is durable once its bytes and the folder entry that names it have
 reached the disk. ``syncfs`` flushes every dirty page of one filesystem in a
 single call, which is what makes group commit cheap: write many files, sync
 once, rename them all, fsync each folder once.
+
+A file written under a temporary name is called ``.tmp-<pid>-<name>`` (``atomic_write`` here, and the
+commit's named temp files, nom.store.commit.files); ``remove_orphans`` removes those whose writer is gone.
 """
 
 from __future__ import annotations
@@ -13,15 +16,12 @@ import ctypes.util
 import os
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_dir", "has_syncfs", "syncfs"]
+from nom.store.nofollow import open_regular
+
+__all__ = ["atomic_write", "fsync_dir", "remove_orphans", "syncfs"]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
-
-
-def has_syncfs() -> bool:
-    """True where the C library offers syncfs(2) (Linux)."""
-    return _syncfs is not None
 
 
 def syncfs(path: str | Path) -> None:
@@ -51,8 +51,8 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a reader or a restart sees the old or the new file, whole."""
     path = Path(path)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "wb") as fh:
+    try:  # a link or a FIFO at the temporary name is refused, never written through (see nom.store.nofollow)
+        with open(open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -61,3 +61,25 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def remove_orphans(folder: str, names: list[str]) -> None:
+    """Remove the temp files (``names``: a listing of ``folder``) of writers that are gone (a crash mid-write)."""
+    for entry in names:
+        if entry.startswith(".tmp-"):
+            pid = entry.split("-")[1]
+            if pid.isdigit() and not _is_alive(int(pid)):
+                try:
+                    os.unlink(f"{folder}/{entry}")
+                except FileNotFoundError:
+                    pass
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

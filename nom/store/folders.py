@@ -22,8 +22,9 @@ import orjson
 from nom.errors import CorruptFile, NomError, StoreError
 from nom.model import check_job_id, check_object, is_job_id
 from nom.store.clock import IdClock
-from nom.store.durable import atomic_write, fsync_dir
+from nom.store.durable import atomic_write, fsync_dir, remove_orphans
 from nom.store.index import FileInfo, JobIndex, is_data_name
+from nom.store.nofollow import is_real_folder, open_regular, read_regular
 
 __all__ = ["SYNC_MODES", "JobFolders", "Quarantined"]
 
@@ -60,15 +61,18 @@ class JobFolders:
     # -- jobs ---------------------------------------------------------------
 
     def job_dir(self, job: str, *, create: bool = False) -> Path:
-        """The folder of ``job``, after checking the id."""
+        """The folder of ``job``, after checking the id; a symbolic link in its place is refused (NomError)."""
         folder = self.root / check_job_id(job)
+        if os.path.islink(folder):
+            raise NomError(f"job {job!r}: {folder} is a symbolic link: the store never follows links out of its "
+                           f"root; move it out of the store or replace it with a folder", field="jobId")
         if create:
             folder.mkdir(exist_ok=True)
         return folder
 
     def jobs(self) -> list[str]:
         """Every job in the store, sorted."""
-        return sorted(e.name for e in os.scandir(self.root) if e.is_dir() and is_job_id(e.name))
+        return sorted(e.name for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False) and is_job_id(e.name))
 
     def exists(self, job: str) -> bool:
         """True when ``job`` has a folder in the store."""
@@ -98,15 +102,15 @@ class JobFolders:
         """The objects of one data file; a bad file is quarantined (and added to ``report``) and reads as []."""
         path = f"{self._folder(job)}/{info.name}.json"  # a string: pathlib costs more than the read per file
         try:
-            with open(path, "rb") as fh:
-                objs = orjson.loads(fh.read())
+            raw = read_regular(path)
+            objs = orjson.loads(raw)
             if type(objs) is not list:
                 raise CorruptFile(f"not a JSON array but {type(objs).__name__}")
             if len(objs) != info.objects:  # replaced behind the index's back: check it whole, then re-index
                 _check_all(objs)
                 index = self.index(job)
                 index.remove([info.name])
-                index.add([_describe(info.name, objs, os.stat(path).st_size)])
+                index.add([_describe(info.name, objs, len(raw))])
             return objs
         except FileNotFoundError:
             return []  # deleted by retention since the listing
@@ -121,14 +125,15 @@ class JobFolders:
         """Move a data file aside into ``quarantine/`` and log why."""
         folder = self.job_dir(job)
         qdir = folder / "quarantine"
-        qdir.mkdir(exist_ok=True)
+        if not is_real_folder(qdir):  # a link in its place is refused: nothing is moved out of the store
+            qdir.mkdir(exist_ok=True)
         filename = f"{name}.json"
         try:
             os.rename(folder / filename, qdir / filename)
         except FileNotFoundError:
             return None  # another reader moved it first
         line = orjson.dumps({"file": filename, "reason": reason, "time": time.time_ns()}) + b"\n"
-        with open(qdir / "log", "ab") as fh:
+        with open(open_regular(qdir / "log", os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as fh:
             fh.write(line)
         fsync_dir(folder)
         self.index(job).remove([name])
@@ -151,25 +156,27 @@ class JobFolders:
         self.write_meta(job, "retention", {"max_size": max_size} if max_size is not None else {})
         return self.enforce_retention(job)
 
-    def enforce_retention(self, job: str, *, reserve: int = 0) -> list[FileInfo]:
-        """Delete the oldest files until the rest plus ``reserve`` new bytes fit the cap; returns them."""
+    def enforce_retention(self, job: str) -> list[FileInfo]:
+        """Delete the oldest files until the rest fit the cap (the newest file always stays); returns them."""
         cap = self.max_size(job)
-        if cap is None:
-            return []
+        return [] if cap is None else self.retain(job, cap, [])[0]
+
+    def retain(self, job: str, cap: int, new: list[FileInfo]) -> tuple[list[FileInfo], set[int]]:
+        """Delete the job's files that do not fit under ``cap`` beside the ``new`` ones (a group about to be
+        linked); returns them, and the names of the new ones that do not fit either (never to be linked)."""
         index = self.index(job)
         index.refresh()
-        doomed = index.oldest_beyond(cap - reserve)  # oldest first: a crash part-way leaves the newest
-        if not doomed:
-            return []
-        folder = index.folder
-        for info in doomed:
-            try:
-                os.unlink(folder / info.filename)
-            except FileNotFoundError:
-                pass
-        fsync_dir(folder)
-        index.remove(info.name for info in doomed)
-        return doomed
+        doomed, dropped = index.retention(cap, new)  # oldest first: a crash part-way leaves the newest
+        if doomed:
+            folder = index.folder
+            for info in doomed:
+                try:
+                    os.unlink(folder / info.filename)
+                except FileNotFoundError:
+                    pass
+            fsync_dir(folder)
+            index.remove(info.name for info in doomed)
+        return doomed, {info.name for info in dropped}
 
     # -- metadata -----------------------------------------------------------
 
@@ -182,7 +189,7 @@ class JobFolders:
         """The metadata record ``name`` of ``job``, or ``default`` when there is none."""
         path = self.job_dir(job) / f"{_check_meta_name(name)}.json"
         try:
-            return orjson.loads(path.read_bytes())
+            return orjson.loads(read_regular(path))
         except FileNotFoundError:
             return default
         except orjson.JSONDecodeError as exc:
@@ -223,7 +230,7 @@ class JobFolders:
                 index = JobIndex(folder)
                 self._indexes[job] = index
                 names = os.listdir(folder)  # one listing serves both: orphans out, unindexed files in
-                _remove_orphans(folder, names)
+                remove_orphans(str(folder), names)
                 found = []
                 self._reconcile(job, index, found, names=names)
         index.refresh()
@@ -246,7 +253,7 @@ class JobFolders:
         """Read an unindexed file (a foreign one, or one whose index line was lost) and describe it."""
         path = folder / f"{name}.json"
         try:
-            raw = path.read_bytes()
+            raw = read_regular(path)
             objs = orjson.loads(raw)
             if type(objs) is not list:
                 raise CorruptFile(f"not a JSON array but {type(objs).__name__}")
@@ -279,22 +286,3 @@ def _check_meta_name(name: str) -> str:
         raise NomError(f"metadata name must be lower-case letters, digits, '-', '_' or '.', "
                        f"not all digits, got {name!r}", field="name")
     return name
-
-
-def _remove_orphans(folder: Path, names: list[str]) -> None:
-    """Remove temp files left by writers that are gone (a crash mid-commit; see nom.store.commit.files)."""
-    for entry in names:
-        if entry.startswith(".tmp-"):
-            pid = entry.split("-")[1]
-            if pid.isdigit() and not _is_alive(int(pid)):
-                (folder / entry).unlink(missing_ok=True)
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

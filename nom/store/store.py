@@ -24,8 +24,22 @@ Contract (tests/test_store_contract.py checks every point):
   the rest of the job stays readable.
 - Retention: with a ``max_size`` (per job, else the store's default), the
   newest files whose total size fits are kept and older ones deleted, before
-  new files land, so a job never holds more than its cap (unless one file alone
-  is larger).
+  new files land, so a job never holds more than its cap, at any moment a
+  reader can see (unless its newest file alone is larger: the newest file is
+  always kept). Retention deletes data by design, acknowledged data too: a
+  commit whose own files exceed the cap links only its newest files that fit;
+  the others are acknowledged (their ``FileInfo`` returned, as for any stored
+  file) but never linked, as if retention had deleted them at once. (A cap
+  lowered while a writer is linking a group counts only what is recorded: the
+  job may hold that group beside what fits until the writer's next group.)
+- Only regular files and real folders are taken: nothing is ever followed,
+  read, written or moved through a symbolic link (see nom.store.nofollow), and no
+  FIFO can make a reader wait. A data name (``<digits>.json``) that is a link,
+  FIFO, folder or device is quarantined like a bad file (the link itself is
+  moved, never its target); a job folder that is a link is left out of
+  ``jobs()`` and refused (NomError, field ``jobId``) when named; a link or
+  special file in place of ``index``, ``clock``, ``quarantine/`` or a metadata
+  file is refused with a NotRegular error naming it.
 - Job ids are checked (nom.model.check_job_id) before anything touches the disk.
 
 The job folders themselves (indexes, clocks, metadata, retention, quarantine) are the lower layer,
@@ -47,6 +61,7 @@ from nom.store.commit.steps import Arrays, GroupCommit
 from nom.store.commit.writer import Writer
 from nom.store.folders import JobFolders, Quarantined
 from nom.store.index import FileInfo
+from nom.store.nofollow import is_real_folder, read_regular
 from nom.store.scan import Scan
 
 __all__ = ["Quarantined", "Store", "Usage"]
@@ -135,11 +150,13 @@ class Store(JobFolders):
 
     def quarantined(self, job: str) -> list[Quarantined]:
         """Every file of ``job`` in quarantine, with its reason."""
-        log = self.job_dir(job) / "quarantine" / "log"
-        if not log.exists():
+        qdir = self.job_dir(job) / "quarantine"
+        try:
+            raw = read_regular(qdir / "log") if is_real_folder(qdir) else b""
+        except FileNotFoundError:
             return []
         items = []
-        for line in log.read_bytes().splitlines():
+        for line in raw.splitlines():
             try:
                 rec = orjson.loads(line)
                 items.append(Quarantined(job, rec["file"], rec["reason"]))
@@ -152,6 +169,7 @@ class Store(JobFolders):
         index = self.reconciled(job)
         files, objects, size, oldest, newest = index.totals()
         qdir = self.job_dir(job) / "quarantine"
-        quarantined = sum(1 for n in os.listdir(qdir) if n.endswith(".json")) if qdir.is_dir() else 0
+        real = qdir.is_dir() and not qdir.is_symlink()  # a link there is refused when a file is quarantined
+        quarantined = sum(1 for n in os.listdir(qdir) if n.endswith(".json")) if real else 0
         return Usage(job=job, files=files, objects=objects, bytes=size, oldest_id=oldest, newest_id=newest,
                      max_size=self.max_size(job), quarantined=quarantined)

@@ -58,6 +58,7 @@ class TempFile:
     info: FileInfo
     fd: int = -1
     tmp: str = ""
+    dropped: bool = False  # by retention: acknowledged, never linked (see GroupCommit.link)
 
     @property
     def path(self) -> str:

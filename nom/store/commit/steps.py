@@ -2,7 +2,8 @@
 
 1. ``write``: each array of the group to a temp file (nom.store.commit.files), not visible to readers;
 2. ``sync_data``: one filesystem sync for the whole group (``syncfs``; per-file mode synced each file already);
-3. ``link``: make room under each job's retention cap, then link the temp files into place;
+3. ``link``: make room under each job's retention cap, then link the temp files that fit into place (a group
+   larger than the cap links only its newest files that fit: the others are acknowledged, never linked);
 4. ``sync_names``: fsync each job folder once, so that the links are durable too;
 5. ``record``: add the files to their jobs' indexes; they are now committed.
 
@@ -79,11 +80,18 @@ class GroupCommit:
             syncfs(self.folders.root)
 
     def link(self, files: list[TempFile]) -> None:
-        """Make room under each job's cap, then link the synced temp files into place (dropped if that fails)."""
+        """Make room under each job's cap, then link the synced temp files that fit into place (all dropped if
+        that fails)."""
         try:
             for job in sorted({item.job for item in files}):
-                reserve = sum(item.info.bytes for item in files if item.job == job)
-                self.folders.enforce_retention(job, reserve=reserve)
+                cap = self.folders.max_size(job)
+                if cap is not None:
+                    items = [item for item in files if item.job == job]
+                    dropped = self.folders.retain(job, cap, [item.info for item in items])[1]
+                    for item in items:
+                        if item.info.name in dropped:  # never linked: older than what fits of its own group
+                            item.dropped = True
+                            item.discard()
             link_group(files)
         except OSError as exc:
             self.abandon(files)
@@ -98,7 +106,7 @@ class GroupCommit:
     def record(self, files: list[TempFile]) -> list[FileInfo]:
         """Record the durable files in their jobs' indexes; returns them."""
         for job in {item.job for item in files}:
-            self.folders.index(job).add(item.info for item in files if item.job == job)
+            self.folders.index(job).add(item.info for item in files if item.job == job and not item.dropped)
         return [item.info for item in files]
 
     @staticmethod
