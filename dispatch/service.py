@@ -185,7 +185,10 @@ class Dispatcher:
 
     def _start_batch(self, apply: Apply, follower_state: dict[str, Any] | None = None) -> None:
         spec = apply.spec
-        files = self.store.files(spec.job, spec.from_id, spec.to_id)
+        # one listing serves the batch part and the follower's consumed set: a file that landed between two
+        # listings would be counted by neither
+        listed = self.store.files(spec.job)
+        files = [f for f in listed if f.overlaps(spec.from_id, spec.to_id)]
         if follower_state is not None:  # a resumed standing apply: exactly the files it had counted as its batch
             consumed = set(follower_state.get("recent", []))
             files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - GRACE_NS]
@@ -193,7 +196,7 @@ class Dispatcher:
         apply.run = self._engine(apply.engine).start(spec, files)
         apply.state = ApplyState.RUNNING
         if apply.standing:
-            state = follower_state or StandingReduction.consumed_state(self.store.files(spec.job))
+            state = follower_state or StandingReduction.consumed_state(listed)
             self.store.write_meta(spec.job, checkpoint_name(spec.apply_id),
                                   {"spec": asdict(spec), "engine": apply.engine, "phase": "batch", "follower": state})
             apply.pending_follower = state
