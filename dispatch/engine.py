@@ -172,7 +172,10 @@ class LocalEngine(Engine):
                     break
                 except ValueError:
                     continue  # not two frames: not one of ours
-                self._on_message(identity, raw)
+                try:
+                    self._on_message(identity, raw)
+                except (KeyError, TypeError, ValueError):
+                    continue  # a message without the fields its op needs: ignored, like any stranger's
         self._check_liveness()
         self._dispatch()
 

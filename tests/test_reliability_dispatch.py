@@ -9,10 +9,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import wait_for
-from services import Service
+import zmq
 
+from conftest import wait_for
+from nectar.client import ServiceUnavailable
+from nom import Store
 from nom.index import is_data_name
+from services import Service
 
 
 def count_in_files(folder: Path, from_id: int | None) -> int:
@@ -73,3 +76,111 @@ def test_standing_applies_started_on_a_live_job_count_every_object(tmp_path: Pat
     finally:
         dispatch.kill()
         collector.kill()
+
+
+@pytest.fixture
+def services(tmp_path: Path):
+    root = tmp_path / "root"
+    collector = Service("collector", root).start()
+    dispatch = Service("dispatch", root, "--workers", "2").start()
+    yield collector, dispatch, Store(root)
+    dispatch.kill()
+    collector.kill()
+
+
+def still_serving(dispatch: Service) -> bool:
+    """The process is alive and answers."""
+    return dispatch.proc.poll() is None and dispatch.call("ping")["pong"] is True
+
+
+@pytest.mark.parametrize(("request_", "field"), [
+    ({"action": "apply", "toDate": "9999-12-31"}, "toDate"),  # an id beyond 64 bits in the reply
+    ({"action": "apply", "fromDate": "9999-12-31", "toDate": "now"}, "fromDate"),  # left an orphaned run
+    ({"action": "attach", "typeReturned": None}, "job.data.typeReturned"),  # raised in step() at the first batch
+    ({"action": "attach", "typeReturned": 5}, "job.data.typeReturned"),
+])
+def test_requests_that_stopped_dispatch_get_named_errors_and_change_nothing(services, request_, field) -> None:
+    """Issue 16, defect 2: each of these once made Dispatch exit."""
+    collector, dispatch, store = services
+    reply = collector.call("newCollectorJob", jobName="bad", searchTerms="biden harris", collectorObjectsPerFile=10,
+                           delayInMsBetweenObjects=0, source={"kind": "synthetic", "rate": 2000, "seed": 2})
+    job = reply["data"]["jobId"]
+    dispatch.call("attach", job=reply)
+    wait_for(lambda: collector.call("jobStatus", jobId=job)["stored"] >= 100, what="some objects")
+    if request_["action"] == "apply":
+        request = {"map": "count", "reduce": "sum", "jobId": job, **request_}
+    else:
+        data = {**reply["data"], "typeReturned": request_["typeReturned"]}
+        request = {"action": "attach", "job": {**reply, "data": data}}
+    try:
+        answer = dispatch.client.send_raw(orjson.dumps(request), timeout=10)
+    except ServiceUnavailable:
+        answer = None
+    # Dispatch keeps serving while batches go on arriving, and the request changed nothing
+    stored = collector.call("jobStatus", jobId=job)["stored"]
+    wait_for(lambda: collector.call("jobStatus", jobId=job)["stored"] >= stored + 1000, what="more batches")
+    assert dispatch.proc.poll() is None, f"Dispatch exited after {request}"
+    assert still_serving(dispatch)
+    assert answer is not None and answer.get("field") == field, answer
+    assert dispatch.call("listApplies")["applies"] == []
+    assert not list((store.root / job).glob("apply-*.json"))
+    attached = dispatch.call("status")["attached"]
+    assert [(a["jobId"], a["typeReturned"]) for a in attached] == [(job, reply["data"]["typeReturned"])]
+    done = dispatch.call("apply", map="count", reduce="sum", jobId=job, toDate="2262-04-11")["applyId"]
+    wait_for(lambda: dispatch.call("status", applyId=done)["state"] == "done", what="a good apply")
+
+
+def test_a_publisher_sending_a_bad_header_does_not_stop_dispatch(tmp_path: Path) -> None:
+    """Issue 16, defect 2: a header with "count": "x" raised in step() and Dispatch exited."""
+    dispatch = Service("dispatch", tmp_path / "root", "--workers", "1").start()
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    try:
+        port = pub.bind_to_random_port("tcp://127.0.0.1")
+        dispatch.call("attach", job={"id": 1, "type": "data.collector.job", "data": {
+            "jobId": "fake", "hostName": "127.0.0.1", "dispatchPort": port, "collectorPort": port,
+            "typeReturned": "data.x"}})
+        body = orjson.dumps([{"id": 1, "type": "data.x", "data": 1}])
+
+        def attached() -> dict:
+            return dispatch.call("status")["attached"][0]
+
+        def send_bad() -> bool:
+            head = {"epoch": 1, "seq": 0, "count": "x", "first_id": 1, "last_id": 1, "file": 1}
+            pub.send_multipart([b"fake", orjson.dumps(head), body])
+            return dispatch.proc.poll() is not None or attached()["malformed"] >= 1
+
+        wait_for(send_bad, what="a bad batch to arrive")
+        assert still_serving(dispatch)
+        seq = [0]
+
+        def send_good() -> bool:
+            head = {"epoch": 1, "seq": seq[0], "count": 1, "first_id": 1, "last_id": 1, "file": 1 + seq[0]}
+            pub.send_multipart([b"fake", orjson.dumps(head), body])
+            seq[0] += 1
+            return attached()["matched"] >= 1
+
+        wait_for(send_good, what="a good batch after the bad ones")
+        assert still_serving(dispatch) and attached()["lastError"] is None
+    finally:
+        pub.close()
+        dispatch.kill()
+
+
+def test_a_standing_apply_whose_map_raises_fails_alone(services) -> None:
+    """Issue 16, defect 2: a failure inside one standing apply's step fails that apply, not Dispatch."""
+    _, dispatch, store = services
+    store.append("numbers", [{"id": i, "type": "data.n", "data": i} for i in range(1, 6)])
+    bad = dispatch.call("apply", map="userfuncs.funcs:explode_on_seven", reduce="sum", jobId="numbers",
+                        toDate="now")["applyId"]
+    good = dispatch.call("apply", map="count", reduce="sum", jobId="numbers", toDate="now")["applyId"]
+    wait_for(lambda: dispatch.call("status", applyId=bad)["state"] == "standing", what="the standing apply")
+    store.append("numbers", [{"id": i, "type": "data.n", "data": i} for i in range(6, 9)])
+    wait_for(lambda: dispatch.proc.poll() is not None or dispatch.call("status", applyId=bad)["state"] == "failed",
+             what="the apply to fail")
+    assert still_serving(dispatch)
+    failed = dispatch.call("status", applyId=bad)
+    assert failed["state"] == "failed" and "seven is not allowed" in failed["lastError"]
+    assert not (store.root / "numbers" / f"apply-{bad}.json").exists()  # it does not resume as standing
+    wait_for(lambda: dispatch.call("status", applyId=good)["objects"] == 8, what="the other apply to go on")
+    assert dispatch.call("status", applyId=good)["state"] == "standing"
