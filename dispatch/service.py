@@ -401,7 +401,8 @@ class Dispatcher:
                         "alive": now - w.last_seen <= DEAD_AFTER} for w in getattr(local, "workers", {}).values()]
             return {"service": "dispatch", "pid": os.getpid(), "engine": self.default_engine,
                     "engines": sorted(self.engines), "workers": workers,
-                    "workersReplaced": getattr(local, "replaced", 0), "attached": [
+                    "workersReplaced": getattr(local, "replaced", 0), "workersLost": getattr(local, "lost", 0),
+                    "attached": [
                         a.report() for a in self.attached.values()],
                     "applies": len(self.applies), "uptime": time.monotonic() - self.started}
         apply = self._apply_of(request)
