@@ -126,7 +126,8 @@ class Dispatcher:
         busy = any(a.state is ApplyState.RUNNING for a in self.applies.values())
         if any(a.state is ApplyState.STANDING for a in self.applies.values()):
             max_wait = min(max_wait, 0.01)  # new files are noticed within 10 ms
-        if self.control.poll(0 if busy else int(max_wait * 1000)):
+        behind = any(a.reduction is not None and a.reduction.is_behind() for a in self.applies.values())
+        if self.control.poll(0 if busy or behind else int(max_wait * 1000)):
             self._answer()
         # whatever fails inside one attachment or apply fails that one thing, never the loop (issue 16)
         for attachment in self.attached.values():

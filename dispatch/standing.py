@@ -114,6 +114,10 @@ class StandingReduction:
         self.last_fold = time.monotonic()
         return folded
 
+    def is_behind(self) -> bool:
+        """True when files are known that the last step had no time to fold."""
+        return self.engine is None and self.follower.waiting() > 0
+
     def _in_range(self, files: list[FileInfo]) -> list[FileInfo]:
         lo, hi = self.spec.from_id, self.spec.to_id
         return [f for f in files if not ((lo is not None and f.max_id < lo) or (hi is not None and f.min_id > hi))]
