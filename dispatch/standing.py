@@ -31,6 +31,8 @@ __all__ = ["StandingReduction", "checkpoint_name"]
 
 
 _SAVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+STEP_SECONDS = 0.02  # the most a step folds in this process before it lets Dispatch's loop go on
+FILES_PER_SLICE = 64
 
 
 def checkpoint_name(apply_id: str) -> str:
@@ -79,31 +81,61 @@ class StandingReduction:
     def step(self, now: float | None = None) -> int:
         """Fold the files that arrived since the last step; returns the objects folded.
 
-        On the local engine every step folds at once, in this process. With an engine that folds
-        remotely (Spark), new files gather for ``micro_batch`` seconds and go as one micro-batch.
+        On the local engine a step folds in this process, in name order, for at most ``STEP_SECONDS`` of
+        work (the rest waits in the follower for the next step). With an engine that folds remotely
+        (Spark), new files gather for ``micro_batch`` seconds and go as one micro-batch.
         ``now``: the loop's clock (time.monotonic() by default).
         """
         now = time.monotonic() if now is None else now
-        spec = self.spec
-        self.pending += [f for f in self.follower.poll(now) if f.overlaps(spec.from_id, spec.to_id)]
-        if not self.pending:
-            return 0
-        if self.engine is not None and self.engine.remote and now - self.last_fold < self.micro_batch:
-            return 0
-        if self.engine is not None:
-            folded, skipped = self.engine.fold(self.store, spec, self.pending, self.acc, cache=self.cache)
+        if self._remote:
+            self.pending += self._in_range(self.follower.poll(now=now))
+            if not self.pending or now - self.last_fold < self.micro_batch:
+                return 0
+            folded, skipped = self._fold(self.pending)
+            files, self.pending = len(self.pending), []
         else:
-            folded, skipped = fold_files(self.store, spec.job, self.pending, spec.from_id, spec.to_id, self.mapper,
-                                         self.reducer, self.acc, skip_errors=spec.skip_errors, cache=self.cache)
+            # a slice of files at a time, for at most STEP_SECONDS: a reduction that has fallen behind catches
+            # up over many steps, and Dispatch's loop (requests, other applies, the engine) goes on meanwhile.
+            # The budget is of work done, so it is kept on the real clock, whatever ``now`` a caller gives.
+            folded = skipped = files = 0
+            deadline = time.monotonic() + STEP_SECONDS
+            while True:
+                polled = self.follower.poll(FILES_PER_SLICE, now=now)
+                wanted = self._in_range(polled)
+                if wanted:
+                    more, dropped = self._fold(wanted)
+                    folded, skipped, files = folded + more, skipped + dropped, files + len(wanted)
+                if len(polled) < FILES_PER_SLICE or time.monotonic() >= deadline:
+                    break
+            if not files:
+                return 0
         self.skipped += skipped
-        self.folded_files += len(self.pending)
-        self.pending = []
+        self.folded_files += files
         self.changed_since_checkpoint = True
         self.objects += folded
         self.updated = time.time()
         self.changed = True
         self.last_fold = now
         return folded
+
+    def is_behind(self) -> bool:
+        """True when files are known that the last step had no time to fold (on an engine that folds here)."""
+        return not self._remote and self.follower.waiting() > 0
+
+    @property
+    def _remote(self) -> bool:
+        return self.engine is not None and self.engine.remote
+
+    def _in_range(self, files: list[FileInfo]) -> list[FileInfo]:
+        return [f for f in files if f.overlaps(self.spec.from_id, self.spec.to_id)]
+
+    def _fold(self, files: list[FileInfo]) -> tuple[int, int]:
+        """Fold ``files`` into the accumulator through the engine (or here, without one): objects, skipped."""
+        spec = self.spec
+        if self.engine is not None:
+            return self.engine.fold(self.store, spec, files, self.acc, cache=self.cache)
+        return fold_files(self.store, spec.job, files, spec.from_id, spec.to_id, self.mapper, self.reducer,
+                          self.acc, skip_errors=spec.skip_errors, cache=self.cache)
 
     def lag(self, now: float | None = None) -> dict[str, Any]:
         """How far behind the job's newest file the reduction is (worked out at most once a second)."""

@@ -376,6 +376,26 @@ class StoreContract:
         assert [f.min_id for f in resumed.poll()] == [3]
         assert resumed.poll() == []
 
+    def test_follower_poll_with_a_limit_returns_the_rest_later_and_its_state_counts_only_what_it_returned(
+            self, store: Store) -> None:
+        for i in range(10):
+            store.append("j", objs([i]))
+        follower = Follower(store, "j", watch=False)
+        assert [f.min_id for f in follower.poll(4)] == [0, 1, 2, 3]
+        assert follower.waiting() == 6
+        state = follower.state()
+        # a late file (named below the newest one learnt, not yet returned) comes in name order, once
+        late = store.root / "j" / f"{store.files('j')[5].name - 1}.json"
+        late.write_bytes(orjson.dumps(objs([100])))
+        store.reconcile("j")
+        assert [f.min_id for f in follower.poll(4)] == [4, 100, 5, 6]
+        assert [f.min_id for f in follower.poll()] == [7, 8, 9]
+        assert follower.poll() == [] and follower.waiting() == 0
+        # resumed from the state taken after the first poll: everything not returned then comes, once
+        resumed = Follower(store, "j", state=state, watch=False)
+        assert sorted(f.min_id for f in resumed.poll(100)) == [4, 5, 6, 7, 8, 9, 100]
+        assert resumed.poll() == []
+
 
 class TestStoreSyncfs(StoreContract):
     sync = "syncfs"

@@ -6,7 +6,7 @@ one JSON frame each (see dispatch.engines.local for the engine's side)::
     (every worker message also carries "engine": the token its engine gave it, so that an orphaned
     worker whose DEALER reconnects to a new engine on the same port is never taken for one of its own)
     worker -> engine  {"op": "ready"}                          once, at start
-                      {"op": "beat"}                           every HEARTBEAT seconds
+                      {"op": "beat", "pid"}                    every HEARTBEAT seconds, busy or not
                       {"op": "done", "apply", "chunk", "objects", "skipped"}
                       {"op": "result", "apply", "pairs": [[key, acc], ...]}
                       {"op": "error", "apply", "chunk", "message"}
@@ -17,6 +17,13 @@ one JSON frame each (see dispatch.engines.local for the engine's side)::
 Per-worker combining: every chunk of an apply folds into the worker's one
 accumulator, so only one result per worker crosses the socket. Files are read and
 folded the one way Dispatch reads them (dispatch.reading).
+
+Liveness does not depend on the size of the work: while the worker handles a
+message, a thread of its own sends the heartbeats (the socket is shared under a
+lock, and touched by that thread only while the main thread is busy), and a
+large file is parsed in runs of about ``PIECE_BYTES`` (dispatch.reading), because
+orjson holds the interpreter lock for a whole parse (a 500 MB file: seconds
+without a beat).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -34,16 +42,17 @@ from dispatch.functions import FoldError, FunctionError, MapFn, ReduceFn, new_ac
 from dispatch.reading import fold_files
 from nom import FileInfo, Store
 
-__all__ = ["HEARTBEAT", "Worker", "main"]
+__all__ = ["HEARTBEAT", "PIECE_BYTES", "Worker", "main"]
 
 HEARTBEAT = 1.0
+PIECE_BYTES = 4 * 2**20  # a file larger than twice this is parsed and folded in pieces of about this size
 
 
 class Worker:
     """Folds chunks; one step per ``step`` call."""
 
     def __init__(self, endpoint: str, nom_root: str, ctx: zmq.Context | None = None, token: str = "") -> None:
-        """Connect to the engine at ``endpoint`` and say ready."""
+        """Connect to the engine at ``endpoint``, start the heartbeat thread and say ready."""
         self.token = token  # names the engine that started us: a new engine on a reused port ignores us
         self.store = Store(nom_root)
         self.ctx = ctx or zmq.Context.instance()
@@ -52,20 +61,57 @@ class Worker:
         self.sock.connect(endpoint)
         self.accs: dict[str, tuple[MapFn, ReduceFn, dict[Any, Any]]] = {}
         self.last_beat = 0.0
+        self._lock = threading.Lock()  # held for every use of the socket from either thread
+        self._busy = False  # the main thread is handling a message (not polling): the beat thread may send
+        self._closed = threading.Event()
+        self._beater = threading.Thread(target=self._beat_while_busy, name="heartbeat", daemon=True)
+        self._beater.start()
         self.send({"op": "ready", "pid": os.getpid()})
 
     def send(self, message: dict[str, Any]) -> None:
         """One JSON frame to the engine."""
         message["engine"] = self.token
-        self.sock.send(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS))
+        raw = orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+        with self._lock:
+            self.sock.send(raw)
+
+    def _beat(self) -> None:
+        """A heartbeat (with our pid, so that an engine that dropped us knows us again); the lock is held."""
+        self.sock.send(orjson.dumps({"op": "beat", "pid": os.getpid(), "engine": self.token}))
+        self.last_beat = time.monotonic()
+
+    def _beat_while_busy(self) -> None:
+        while not self._closed.wait(HEARTBEAT / 4):
+            with self._lock:
+                if self._busy and time.monotonic() - self.last_beat >= HEARTBEAT:
+                    self._beat()
+
+    def close(self) -> None:
+        """Stop the heartbeat thread and close the socket."""
+        self._closed.set()
+        self._beater.join(timeout=5)
+        self.sock.close(linger=0)
 
     def step(self, now: float | None = None, wait: float = HEARTBEAT) -> bool:
         """Handle one message (or send a heartbeat); False when the engine asked us to exit.
         ``now``: the loop's clock (time.monotonic() by default)."""
-        self._beat_if_due(now)
+        now = time.monotonic() if now is None else now
+        if now - self.last_beat >= HEARTBEAT:
+            with self._lock:
+                self._beat()
         if not self.sock.poll(int(wait * 1000)):
             return True
         message = orjson.loads(self.sock.recv())
+        with self._lock:
+            self._busy = True
+        try:
+            return self._handle(message)
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _handle(self, message: dict[str, Any]) -> bool:
+        """One message from the engine; False for exit."""
         op = message.get("op")
         if op == "chunk":
             self.fold_chunk(message)
@@ -88,20 +134,12 @@ class Worker:
             mapper, reducer, acc = self.accs[apply_id]
             files = [FileInfo(*fields) for fields in task["files"]]
             objects, skipped = fold_files(self.store, task["job"], files, task["from"], task["to"], mapper, reducer,
-                                          acc, skip_errors=task.get("skip", False),
-                                          after_file=self._beat_if_due)  # stay visibly alive on long chunks
+                                          acc, skip_errors=task.get("skip", False), piece_bytes=PIECE_BYTES)
             self.send({"op": "done", "apply": apply_id, "chunk": task["chunk"], "objects": objects,
                        "skipped": skipped})
         except (FoldError, FunctionError) as exc:
             self.accs.pop(apply_id, None)
             self.send({"op": "error", "apply": apply_id, "chunk": task["chunk"], "message": str(exc)})
-
-    def _beat_if_due(self, now: float | None = None) -> None:
-        """A heartbeat, if the last one is ``HEARTBEAT`` seconds old."""
-        now = time.monotonic() if now is None else now
-        if now - self.last_beat >= HEARTBEAT:
-            self.send({"op": "beat"})
-            self.last_beat = now
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     while worker.step():
         if os.getppid() != parent:  # orphaned: the dispatcher died
             break
-    worker.sock.close(linger=0)
+    worker.close()
     return 0
 
 

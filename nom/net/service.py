@@ -137,7 +137,13 @@ class ControlService(ABC):
             raw = self.control.recv(zmq.NOBLOCK)
         except zmq.Again:
             return
-        self.control.send(orjson.dumps(self.handle(raw), option=self.reply_options, default=str))
+        reply = self.handle(raw)
+        try:
+            encoded = orjson.dumps(reply, option=self.reply_options, default=str)
+        except TypeError as exc:  # a reply that JSON cannot hold (an integer beyond 64 bits): say so, keep serving
+            self.log.exception("reply not encodable")
+            encoded = orjson.dumps(error_reply(f"internal error: the reply could not be encoded: {exc}"))
+        self.control.send(encoded)
 
     def handle(self, raw: bytes) -> dict[str, Any]:
         """Serve one control request (a JSON document) and return the reply; never raises."""

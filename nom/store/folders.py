@@ -98,6 +98,10 @@ class JobFolders:
 
     # -- one file -----------------------------------------------------------
 
+    def read_bytes(self, job: str, info: FileInfo) -> bytes:
+        """The bytes of one data file, unchecked (OSError when it is gone; NotRegular for a link or a FIFO)."""
+        return read_regular(f"{self._folder(job)}/{info.name}.json")
+
     def read_file(self, job: str, info: FileInfo, *, report: list[Quarantined] | None = None) -> list[dict[str, Any]]:
         """The objects of one data file; a bad file is quarantined (and added to ``report``) and reads as []."""
         path = f"{self._folder(job)}/{info.name}.json"  # a string: pathlib costs more than the read per file
