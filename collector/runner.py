@@ -32,6 +32,7 @@ from collector.job import JobRecord, JobState
 from collector.sources import Batch, Source
 from nom import GroupWriter, NomError, Store
 from nom.arrays import Encoded
+from nom.errors import QUOTE_LIMIT, clip
 from nom.index import FileInfo
 from nom.keys import Keys
 from nom.sync_stage import MAX_GROUP
@@ -320,6 +321,7 @@ class JobRunner:
             self._reject(f"store write failed: {future.exception()}")
 
     def _reject(self, reason: str) -> None:
+        reason = clip(reason, QUOTE_LIMIT * 2)
         self.stats["inlet_rejected"] += 1
         self.last_inlet_error = reason
         log.warning("job %s: collectorPort message rejected: %s", self.job, reason)

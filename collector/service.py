@@ -36,6 +36,7 @@ from collector.protocol import ProtocolError, error_reply
 from collector.runner import JobRunner
 from collector.sources import SourceError, make_source
 from nom import GroupWriter, Nom, NomError, Store, tweet_type
+from nom.errors import clip, failure
 from nom.inflight import GROUPS_IN_C
 from nom.keys import Keys, check_binding, refuse_if_in_use
 from nom.writer_process import ProcessWriter
@@ -189,11 +190,11 @@ class Collector:
             return handler(request)
         except (ProtocolError, SourceError, NomError) as exc:
             self.bad_requests += 1
-            log.warning("bad request: %s", exc)
+            log.warning("bad request: %s", clip(str(exc)))
             return error_reply(str(exc), getattr(exc, "field", None))
         except Exception as exc:  # noqa: BLE001 - the service stays up whatever a request does
             self.bad_requests += 1
-            log.exception("request failed")
+            log.error("request failed: %s", failure(exc))
             return error_reply(f"internal error: {type(exc).__name__}: {exc}")
 
     def _on_newCollectorJob(self, request: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - the action's name

@@ -22,6 +22,7 @@ import orjson
 import zmq
 
 from nom import NomError, Store, type_matches
+from nom.errors import quote
 from nom.wire import decode_batch
 
 __all__ = ["Attachment", "Cache", "LOOPBACK"]
@@ -137,10 +138,11 @@ class Attachment:
                 raise NomError(f"job.data.{key} is missing", field=f"job.data.{key}")
         for port in ("dispatchPort", "collectorPort"):
             if isinstance(data[port], bool) or not isinstance(data[port], int) or not 0 < data[port] < 65536:
-                raise NomError(f"job.data.{port} must be a port number, got {data[port]!r}", field=f"job.data.{port}")
+                raise NomError(f"job.data.{port} must be a port number, got {quote(data[port])}",
+                               field=f"job.data.{port}")
         host = data["hostName"]
         if not isinstance(host, str) or ("*" not in allowed_hosts and host not in allowed_hosts):
-            raise NomError(f"job.data.hostName {host!r} is not an allowed collector host (allowed: "
+            raise NomError(f"job.data.hostName {quote(host)} is not an allowed collector host (allowed: "
                            f"{', '.join(sorted(allowed_hosts))}; start dispatch with --attach-hosts to add hosts)",
                            field="job.data.hostName")
         self.job = data["jobId"]

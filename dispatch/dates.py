@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timezone
 
 from nom import NomError
+from nom.errors import quote
 
 __all__ = ["DateError", "parse_date", "parse_range"]
 
@@ -29,7 +30,7 @@ def parse_date(text: object, *, field: str, now_ns: int | None = None) -> int:
     """The NOM id (ns) that ``text`` names."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise DateError(f"{field} must be a date, got {text!r}", field=field)
+        raise DateError(f"{field} must be a date, got {quote(text)}", field=field)
     value = str(text).strip()
     if value == "now":
         return now_ns
@@ -46,7 +47,7 @@ def parse_date(text: object, *, field: str, now_ns: int | None = None) -> int:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise DateError(
-            f"{field} {value!r} is not a date: use ISO 8601 (2026-11-23 or 2026-11-23T10:00:00+01:00), epoch "
+            f"{field} {quote(value)} is not a date: use ISO 8601 (2026-11-23 or 2026-11-23T10:00:00+01:00), epoch "
             f"seconds or nanoseconds, -15m / -2h / -7d, today or now", field=field) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=timezone.utc)

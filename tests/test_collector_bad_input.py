@@ -41,7 +41,10 @@ BAD_REQUESTS = [
     ({**GOOD, "source": {"kind": "ftp"}}, "source.kind", "source.kind must be one of"),
     ({**GOOD, "source": {"kind": "replay", "path": "/no/such/file.jsonl"}}, "source.path", "no such file"),
     ({**GOOD, "source": {"kind": "replay"}}, "source.path", "source.path must be"),
-    ({**GOOD, "source": {"kind": "synthetic", "rate": -3}}, "source.rate", "positive number"),
+    ({**GOOD, "source": {"kind": "synthetic", "rate": -3}}, "source.rate", "from 0.001 to 10,000,000"),
+    ({**GOOD, "source": {"kind": "synthetic", "rate": 1e-300}}, "source.rate", "got 1e-300"),  # would never produce
+    ({**GOOD, "source": {"kind": "synthetic", "rate": 1e300}}, "source.rate", "objects per second from 0.001"),
+    ({**GOOD, "source": {"kind": "synthetic", "rate": "fast"}}, "source.rate", "source.rate must be a number"),
     ({**GOOD, "source": {"kind": "x"}}, "source.kind", "X_BEARER_TOKEN"),
     ({**GOOD, "source": {"kind": "x", "token": "stolen"}}, "source.token", "must not carry a token"),
     ({**GOOD, "extra": 1}, "extra", "unknown field 'extra'"),

@@ -8,7 +8,12 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Batch", "Item", "Source", "SourceError"]
+from nom.errors import quote
+
+__all__ = ["Batch", "Item", "Source", "SourceError", "check_rate"]
+
+MIN_RATE = 0.001  # objects per second: one every 17 minutes; a slower job would look stuck
+MAX_RATE = 10_000_000  # far above what one collector stores; a bigger number is a mistake
 
 
 class SourceError(ValueError):
@@ -98,3 +103,13 @@ class Source:
 
     def close(self) -> None:
         """Release threads and files."""
+
+
+def check_rate(spec: dict[str, Any], default: float | None) -> float | None:
+    """The ``rate`` of a source spec (objects per second; null: as fast as the collector takes them)."""
+    rate = spec.get("rate", default)
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                             or not MIN_RATE <= rate <= MAX_RATE):
+        raise SourceError(f"source.rate must be a number of objects per second from {MIN_RATE:g} to {MAX_RATE:,} "
+                          f"(or null: as fast as the collector takes them), got {quote(rate)}", field="source.rate")
+    return rate
