@@ -21,11 +21,19 @@ in the batch form of nom.wire: ``[jobId, header, JSON array]``. ``seq`` numbers 
 job's objects from 0 and carries on across restarts; ``epoch`` is the collector's
 start time, so a subscriber also learns of a restart.
 
-Storage inlet of a job (PULL, bound at ``collectorPort``), one JSON object per message::
+Storage inlet of a job (PULL, bound at ``collectorPort``), one JSON object per message
+of at most ``MAX_MESSAGE_BYTES``::
 
-    {"job": "<jobId> or <jobId>.<name>", "objects": [NOM object, ...]}
+    {"job": "<jobId>.<name>", "objects": [NOM object, ...]}
 
-stored under that job; anything else is rejected, counted and logged.
+The inlet stores results: what a reducer made of the job (Dispatch sends an apply's
+result objects, typed ``data.<jobId>.<reduce>``, to the derived job ``<jobId>.<reduce>``).
+So it takes only a derived job of its own job as ``job``, never the job itself (whose
+folder holds only what the source collected, and from which the job's dedup memory is
+rebuilt), and only objects of a result type ``data.<jobId>.<name>`` (never the job's
+``typeReturned``, which only its source makes). The objects get new ids and are stored
+in arrays of the job's ``collectorObjectsPerFile``, as they are, without deduplication.
+Anything else is rejected, counted (``inlet_rejected``, ``lastInletError``) and logged.
 """
 
 from __future__ import annotations
@@ -159,17 +167,21 @@ def decode_inlet(raw: bytes, owner: str) -> tuple[str, list[dict[str, Any]]]:
         check_job_id(job, field="job")
     except NomError as exc:
         raise ProtocolError(str(exc), field="job") from None
-    if job != owner and not job.startswith(owner + "."):
-        raise ProtocolError(f"job must be {owner!r} or {owner!r} + '.<name>' on this port, got {quote(job)}",
-                            field="job")
+    if not job.startswith(owner + "."):
+        raise ProtocolError(f"job must be a derived job {owner + '.<name>'!r} on this port (the inlet stores "
+                            f"results, never into the job itself), got {quote(job)}", field="job")
     objects = message.get("objects")
     if not isinstance(objects, list) or not objects or len(objects) > MAX_INLET_OBJECTS:
         raise ProtocolError(f"objects must be a non-empty array of at most {MAX_INLET_OBJECTS} NOM objects",
                             field="objects")
+    results = f"data.{owner}."
     for i, obj in enumerate(objects):
         try:
             check_object(obj, where=f"objects[{i}]")
             check_type(obj["type"], field=f"objects[{i}].type")
         except NomError as exc:
             raise ProtocolError(str(exc), field=exc.field or "objects") from None
+        if not obj["type"].startswith(results):
+            raise ProtocolError(f"objects[{i}].type must be a result type {results + '<name>'!r}, got "
+                                f"{quote(obj['type'])}", field=f"objects[{i}].type")
     return job, objects

@@ -209,6 +209,15 @@ class Attachment:
                 self.cache.put(self.job, info.name, keep)
                 self.stats["healed"] += len(keep)
 
+    def inlet_open(self) -> bool:
+        """True while the collector job is live (its record says running or paused). A collector closes a job's
+        storage inlet (``collectorPort``) once the job stops, finishes or fails: its results are then stored here."""
+        try:
+            record = self.store.read_meta(self.job, "job", None)
+        except (NomError, OSError):
+            return False
+        return isinstance(record, dict) and record.get("state") in ("running", "paused")
+
     def send_results(self, job: str, objects: list[dict[str, Any]]) -> None:
         """Push result objects to the collector's storage inlet (``collectorPort``)."""
         if self.push is None:

@@ -258,7 +258,7 @@ class Dispatcher:
         objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
         attachment = self.attached.get(spec.job)
         try:
-            if attachment is not None:
+            if attachment is not None and attachment.inlet_open():
                 attachment.send_results(target, objects)
             else:
                 self.store.append(target, objects)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 import zmq
-
 from conftest import wait_for
-from nom.errors import QUOTE_LIMIT, quote
 from services import Service
+
+from nom.errors import QUOTE_LIMIT, quote
 
 HUGE = "\u00e9" + "x" * (10 * 2**20)  # a 10 MB field
 BOUND = 2000  # bytes an error reply or a log line may take, whatever the value quoted

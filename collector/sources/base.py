@@ -101,6 +101,11 @@ class Source:
         """Up to ``limit`` items that are ready now, as columns."""
         return Batch.of(self.read(limit))
 
+    def is_own_key(self, key: str) -> bool:
+        """Whether ``key``, read back from the store, can be one this source gives (a restarted job rebuilds its
+        dedup memory only from such keys)."""
+        return bool(key)
+
     def close(self) -> None:
         """Release threads and files."""
 

@@ -107,12 +107,17 @@ class ReplaySource(Source):
                 self.done = True
                 return False
         path = self.paths[self.file]
-        if self._fh is None:
-            if path.suffix == ".json" and self.offset == 0 and self._load_whole_file(path):
-                return True
-            self._fh = open(path, "rb")
-            self._fh.seek(self.offset)
-        line = self._fh.readline()
+        try:
+            if self._fh is None:
+                if path.suffix == ".json" and self.offset == 0 and self._load_whole_file(path):
+                    return True
+                self._fh = open(path, "rb")
+                self._fh.seek(self.offset)
+            line = self._fh.readline()
+        except OSError as exc:  # the file went away, or cannot be read: the job fails with the reason
+            self.error = f"source.path: cannot read {quote(str(path))}: {exc.strerror or exc}"
+            self.done = True
+            return False
         if not line:
             self._close_file()
             self.file, self.offset, self.item = self.file + 1, 0, 0

@@ -74,6 +74,10 @@ class SyntheticSource(Source):
         start = position if isinstance(position, int) and position >= 0 else 0
         return cls(search_terms, seed=seed, rate=rate, count=count, match=float(match), start=start)
 
+    def is_own_key(self, key: str) -> bool:
+        """Keys are the ids ``ID_BASE + n``, decimal."""
+        return key.isascii() and key.isdecimal() and ID_BASE <= int(key) < ID_BASE + 2**62
+
     def read_batch(self, limit: int) -> Batch:
         """The next ``limit`` tweets (fewer when ``count`` is reached), as columns.
 
