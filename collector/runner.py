@@ -45,6 +45,7 @@ log = logging.getLogger("collector")
 MAX_IN_FLIGHT = 2 * MAX_GROUP  # files submitted and not yet durable, per job: two writer groups, so writing
 # overlaps making the next files (and backpressure on the source past that)
 MAX_READ = 5000  # items taken from a source in one step
+PUBLISH_BYTES = 32 * 2**20  # what a subscriber that does not read may have queued (see JobRunner._publish_queue)
 INLET_BYTES_PER_STEP = 2**20  # inlet messages decoded in one step (at least one, whatever its size)
 INLET_MESSAGES_PER_STEP = 100  # and at most this many, however small
 INLET_BYTES_IN_FLIGHT = 8 * 2**20  # inlet arrays submitted and not yet durable (at least one)
@@ -66,7 +67,8 @@ class JobRunner:
 
     def __init__(self, record: JobRecord, source: Source, store: Store, writer: GroupWriter, ctx: zmq.Context,
                  *, bind_host: str = "127.0.0.1", flush_latency: float = 1.0, publish_hwm: int = 2000,
-                 checkpoint_interval: float = 1.0, epoch: int = 0, keys: Keys | None = None) -> None:
+                 publish_bytes: int = PUBLISH_BYTES, checkpoint_interval: float = 1.0, epoch: int = 0,
+                 keys: Keys | None = None) -> None:
         self.record = record
         self.job = record.job_id
         self.source = source
@@ -106,8 +108,10 @@ class JobRunner:
         self._recover()
         store.clock(self.job)  # opened now, so that running out of descriptors fails the start, not a later step
         self._written = {self.job}  # jobs whose clocks this runner opened (its own, and where its inlet stored)
+        self.publish_hwm, self.publish_bytes = publish_hwm, publish_bytes
+        self._published_bytes = self._published_files = 0
         self.pub = ctx.socket(zmq.PUB)
-        self.pub.setsockopt(zmq.SNDHWM, publish_hwm)
+        self.pub.setsockopt(zmq.SNDHWM, self._publish_queue(self.per_file * (source.item_bytes + 64)))
         self.pull = ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
         self.pull.setsockopt(zmq.RCVHWM, INLET_QUEUE)
@@ -306,8 +310,21 @@ class JobRunner:
                 self.retry.append(later)
         self.retry_at = now + RETRY_SECONDS
 
+    def _publish_queue(self, message_bytes: int) -> int:
+        """How many messages of about ``message_bytes`` a subscriber may have queued: ``publish_bytes`` of them
+        (at least one, at most ``publish_hwm``). ZeroMQ bounds a subscriber's queue by messages, not bytes, and
+        a subscriber that stops reading keeps its queue full; past it, it misses messages, sees the gap in seq
+        and reads them from the store, so the bound costs it nothing but a read."""
+        return max(1, min(self.publish_hwm, self.publish_bytes // max(1, message_bytes)))
+
     def _publish(self, entry: _InFlight, info: FileInfo) -> None:
         array = entry.array
+        self._published_bytes += len(array.raw)
+        self._published_files += 1
+        if self._published_files in (16, 256) or self._published_files % 4096 == 0:
+            # files tell the size the source's estimate guessed: subscribers that connect from now on get it
+            # (a queue's bound is fixed when its subscriber connects)
+            self.pub.setsockopt(zmq.SNDHWM, self._publish_queue(self._published_bytes // self._published_files))
         header = {"epoch": self.epoch, "seq": self.seq, "count": array.count, "first_id": array.first_id,
                   "last_id": array.last_id, "file": info.name}
         self.seq += array.count

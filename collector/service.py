@@ -5,7 +5,9 @@ Sockets:
 - control: REP, bound at ``--control`` (default ``tcp://127.0.0.1:5555``); JSON
   requests and replies, see collector.protocol.
 - per job, PUB bound at ``tcp://<bind host>:<dispatchPort>``: every stored file's
-  objects, with per-job sequence numbers.
+  objects, with per-job sequence numbers; a subscriber that does not read has
+  about ``publish_bytes`` queued for it at most, then misses files (a gap in seq)
+  and reads them from the store.
 - per job, PULL bound at ``tcp://<bind host>:<collectorPort>``: the storage inlet;
   NOM arrays pushed by peers (Dispatch's reducer outputs) to be stored.
 
@@ -44,7 +46,7 @@ import zmq
 from collector import protocol
 from collector.job import JobRecord, JobState, new_job_id
 from collector.protocol import ProtocolError, error_reply
-from collector.runner import JobRunner
+from collector.runner import PUBLISH_BYTES, JobRunner
 from collector.sources import SourceError, make_source
 from nom import GroupWriter, Nom, NomError, Store, tweet_type
 from nom.errors import clip, failure
@@ -77,7 +79,8 @@ class Collector:
 
     def __init__(self, nom_root: str | Path, *, control: str = protocol.CONTROL_ENDPOINT,
                  host_name: str = "127.0.0.1", bind_host: str = "127.0.0.1", x_token: str | None = None,
-                 flush_latency: float = 1.0, publish_hwm: int = 2000, base_dir: str | None = None,
+                 flush_latency: float = 1.0, publish_hwm: int = 2000, publish_bytes: int = PUBLISH_BYTES,
+                 base_dir: str | None = None,
                  ctx: zmq.Context | None = None, keys: Keys | None = None, insecure: bool = False,
                  writer: str = "auto") -> None:
         """Open the store and start its writer (see ``writer_kind``); nothing is bound until ``start``."""
@@ -91,6 +94,7 @@ class Collector:
         self.x_token = x_token
         self.flush_latency = flush_latency
         self.publish_hwm = publish_hwm
+        self.publish_bytes = publish_bytes
         self.base_dir = base_dir or os.getcwd()
         self.ctx = ctx or zmq.Context.instance()
         self.jobs: dict[str, JobRunner] = {}
@@ -297,8 +301,8 @@ class Collector:
             if max_size is not None:
                 self.store.set_max_size(record.job_id, max_size)
             runner = JobRunner(record, source, self.store, self.writer, self.ctx, bind_host=self.bind_host,
-                               flush_latency=self.flush_latency, publish_hwm=self.publish_hwm, epoch=self.epoch,
-                               keys=self.keys)
+                               flush_latency=self.flush_latency, publish_hwm=self.publish_hwm,
+                               publish_bytes=self.publish_bytes, epoch=self.epoch, keys=self.keys)
         except BaseException:
             source.close()
             self.store.release(record.job_id)

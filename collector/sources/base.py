@@ -92,6 +92,7 @@ class Source:
     warnings: list[str] = field(default_factory=list)
     skipped: int = 0  # input records that held no tweet
     ascending_keys: bool = False  # keys are decimal integers, each above the one before, across restarts too
+    item_bytes: int = 4096  # about how many bytes an item's JSON takes (sizes the publish queue before files tell)
 
     def read(self, limit: int) -> list[Item]:
         """Up to ``limit`` items that are ready now."""

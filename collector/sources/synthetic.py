@@ -50,6 +50,8 @@ class SyntheticSource(Source):
         self.count = count
         self.next = start
         self.encoded_bodies, self.encoded_authors = _encoded_pool(seed, search_terms, match)
+        self.item_bytes = (sum(map(len, self.encoded_bodies)) // len(self.encoded_bodies)
+                           + sum(map(len, self.encoded_authors)) // len(self.encoded_authors) + 64)
         self.done = count is not None and start >= count
 
     @classmethod
