@@ -3,7 +3,6 @@ reads again it receives or heals from the store every object (the store is the l
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest

@@ -125,7 +125,7 @@ class IdKeys(Sequence[str]):
         return map(str, self.ids)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)  # only this is kept: the decoded pool (3x its size) is needed only to make it
 def _encoded_pool(seed: int, search_terms: str, match: float) -> tuple[list[bytes], list[bytes]]:
     """The pool's pieces as JSON, ready to be joined into tweets (see ``read_batch``)."""
     bodies, authors = _pool(seed, search_terms, match)
@@ -137,7 +137,6 @@ def _encoded_pool(seed: int, search_terms: str, match: float) -> tuple[list[byte
     return encoded_bodies, encoded_authors
 
 
-@functools.lru_cache(maxsize=8)
 def _pool(seed: int, search_terms: str, match: float) -> tuple[list[tuple[str, dict, dict]], list[dict[str, Any]]]:
     """The texts (with entities) and authors that tweets of this seed draw from."""
     rng = random.Random(seed)
