@@ -76,6 +76,22 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def held_fds(pid: int) -> dict[str, int]:
+    """What process ``pid`` holds open that lasts, by kind: eventfds (one per ZeroMQ socket's mailbox) and id-clock
+    files; the rest comes and goes (writes in flight, control connections)."""
+    kinds = {"eventfd": 0, "clock": 0}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target == "anon_inode:[eventfd]":
+            kinds["eventfd"] += 1
+        elif target.endswith("/clock"):
+            kinds["clock"] += 1
+    return kinds
+
+
 def listening_ports(pid: int) -> list[int]:
     """The TCP ports process ``pid`` listens on: its sockets' inodes matched against /proc/net/tcp{,6}."""
     inodes = set()
