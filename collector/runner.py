@@ -89,7 +89,9 @@ class JobRunner:
         self.in_flight: deque[_InFlight] = deque()
         self.retry: deque[_InFlight] = deque()
         self.retry_at = 0.0
-        self.stats = {"stored": 0, "duplicates": 0, "published": 0, "files": 0, "inlet_stored": 0,
+        # "files_written", not "files": status() spreads these over the store's counts, and the files the job
+        # holds now (after retention) are the store's to say
+        self.stats = {"stored": 0, "duplicates": 0, "published": 0, "files_written": 0, "inlet_stored": 0,
                       "inlet_rejected": 0}
         self.last_inlet_error: str | None = None
         # inlet arrays taken and not yet submitted, and submitted and not yet durable, with their (rough) size
@@ -287,7 +289,7 @@ class JobRunner:
             self._publish(entry, info)
             self.position, self.last_file = entry.pos, info.name
             self.stats["stored"] += info.objects
-            self.stats["files"] += 1
+            self.stats["files_written"] += 1
             self._checkpoint_dirty = True
             done += info.objects
         return done
@@ -306,6 +308,7 @@ class JobRunner:
                 self._publish(later, info)
                 self.position, self.last_file = later.pos, info.name
                 self.stats["stored"] += info.objects
+                self.stats["files_written"] += 1
             else:
                 self.retry.append(later)
         self.retry_at = now + RETRY_SECONDS

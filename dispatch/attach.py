@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import zmq
 
-from nom import NomError, Store, type_matches
+from nom import NomError, Store, check_job_id, type_matches
 from nom.errors import quote
 from nom.wire import decode_batch
 
@@ -145,8 +145,10 @@ class Attachment:
             raise NomError(f"job.data.hostName {quote(host)} is not an allowed collector host (allowed: "
                            f"{', '.join(sorted(allowed_hosts))}; start dispatch with --attach-hosts to add hosts)",
                            field="job.data.hostName")
-        self.job = data["jobId"]
-        store.job_dir(self.job)  # checks the id
+        if not isinstance(data["typeReturned"], str) or not data["typeReturned"]:
+            raise NomError(f"job.data.typeReturned must be a type name or pattern (a non-empty string), got "
+                           f"{quote(data['typeReturned'])}", field="job.data.typeReturned")
+        self.job = check_job_id(data["jobId"], field="job.data.jobId")
         self.data = data
         self.store = store
         self.cache = cache
@@ -159,7 +161,12 @@ class Attachment:
         self.keys = keys
         if keys is not None:
             keys.connect_as_client(self.sub)
-        self.sub.connect(f"tcp://{data['hostName']}:{data['dispatchPort']}")
+        try:
+            self.sub.connect(f"tcp://{data['hostName']}:{data['dispatchPort']}")
+        except zmq.ZMQError as exc:  # a request that gets an error leaves no socket behind
+            self.sub.close(linger=0)
+            raise NomError(f"cannot connect to {data['hostName']}:{data['dispatchPort']}: {exc}",
+                           field="job.data.hostName") from None
         self.push: zmq.Socket | None = None
         self.ctx = ctx
         self.epoch: int | None = None
@@ -167,6 +174,7 @@ class Attachment:
         self.last_id = 0
         self.stats = {"matched": 0, "other": 0, "healed": 0, "gaps": 0, "malformed": 0}
         self.last_batch = 0.0
+        self.error: str | None = None  # set when a step failed: the attachment then stops taking batches
 
     def step(self, limit: int = 200) -> int:
         """Take the batches that have arrived; returns how many objects were matched."""
@@ -191,7 +199,8 @@ class Attachment:
         self.epoch, self.next_seq = epoch, seq + header.get("count", len(objects))
         self.last_id = max(self.last_id, header.get("last_id", 0))
         self.last_batch = time.monotonic()
-        keep = [o for o in objects if isinstance(o, dict) and type_matches(self.type_returned, o.get("type", ""))]
+        keep = [o for o in objects if isinstance(o, dict) and isinstance(o.get("type"), str)
+                and type_matches(self.type_returned, o["type"])]
         self.stats["matched"] += len(keep)
         self.stats["other"] += len(objects) - len(keep)
         if keep and isinstance(header.get("file"), int):
@@ -232,10 +241,11 @@ class Attachment:
     def report(self) -> dict[str, Any]:
         """What ``status`` shows of this attachment."""
         return {"jobId": self.job, "typeReturned": self.type_returned, "nextSeq": self.next_seq,
-                "lastId": self.last_id, **self.stats}
+                "lastId": self.last_id, **self.stats, "lastError": self.error}
 
     def close(self) -> None:
         """Close the sockets."""
         self.sub.close(linger=0)
         if self.push is not None:
             self.push.close(linger=1000)
+

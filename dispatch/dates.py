@@ -3,8 +3,9 @@
 Accepted: ISO 8601 dates and times (UTC unless an offset is given), epoch
 seconds (``1700000000``, ``1700000000.5``), epoch nanoseconds (a NOM id, 19
 digits), relative times (``-15m``, ``-2h``, ``-7d``, ``-30s``, ``-1w``), ``today``
-(midnight UTC) and ``now``. A bad date, or a range whose start is after its
-end, is an error naming the argument.
+(midnight UTC) and ``now``. A bad date, a date outside what a NOM id can name
+(1970-01-01 to 2262-04-11, nanoseconds in a signed 64-bit integer), or a range
+whose start is after its end, is an error naming the argument.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = ["DateError", "parse_date", "parse_range"]
 
 _RELATIVE = re.compile(r"-(\d+(?:\.\d+)?)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_ID = (1 << 63) - 1  # the last nanosecond a NOM id can name: 2262-04-11T23:47:16.854775807Z
 
 
 class DateError(NomError):
@@ -27,7 +29,15 @@ class DateError(NomError):
 
 
 def parse_date(text: object, *, field: str, now_ns: int | None = None) -> int:
-    """The NOM id (ns) that ``text`` names."""
+    """The NOM id (ns) that ``text`` names, from 0 to ``MAX_ID``."""
+    value = _parse_date(text, field=field, now_ns=now_ns)
+    if not 0 <= value <= MAX_ID:
+        raise DateError(f"{field} {quote(text)} is outside the dates a NOM id can name (1970-01-01 to "
+                        f"2262-04-11T23:47:16Z); leave it out for an open end", field=field)
+    return value
+
+
+def _parse_date(text: object, *, field: str, now_ns: int | None) -> int:
     now_ns = time.time_ns() if now_ns is None else now_ns
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise DateError(f"{field} must be a date, got {quote(text)}", field=field)

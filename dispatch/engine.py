@@ -128,7 +128,8 @@ class LocalEngine(Engine):
         self.workers: dict[bytes, _Worker] = {}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.runs: dict[str, Run] = {}
-        self.replaced = 0
+        self.replaced = 0  # worker processes that exited and were started again
+        self.lost = 0  # workers dropped for silence (their chunks folded again elsewhere)
         if start_workers:
             for _ in range(self.size):
                 self._spawn()
@@ -172,7 +173,10 @@ class LocalEngine(Engine):
                     break
                 except ValueError:
                     continue  # not two frames: not one of ours
-                self._on_message(identity, raw)
+                try:
+                    self._on_message(identity, raw)
+                except (KeyError, TypeError, ValueError):
+                    continue  # a message without the fields its op needs: ignored, like any stranger's
         self._check_liveness()
         self._dispatch()
 
@@ -206,7 +210,7 @@ class LocalEngine(Engine):
         if worker is None:
             worker = self.workers[identity] = _Worker(identity, None, time.monotonic())
         worker.last_seen = time.monotonic()
-        if message.get("op") == "ready" and isinstance(message.get("pid"), int):
+        if isinstance(message.get("pid"), int):  # "ready" and every beat: a worker dropped and back is known again
             worker.pid = message["pid"]
         op, run = message.get("op"), self.runs.get(str(message.get("apply", "")))
         if op in ("done", "error"):
@@ -236,6 +240,7 @@ class LocalEngine(Engine):
         now = time.monotonic()
         for identity, worker in list(self.workers.items()):
             if now - worker.last_seen > DEAD_AFTER:
+                self.lost += 1
                 self._lose(identity)
         for proc in list(self.procs):
             if proc.poll() is not None:  # it died: no need to wait for its heartbeats to stop

@@ -118,8 +118,8 @@ class Dispatcher:
                         self._start_batch(apply, record["follower"])
                     self.applies[spec.apply_id] = apply
                     log.info("standing apply %s resumed (%s)", spec.apply_id, apply.state.value)
-                except (NomError, KeyError, TypeError, ValueError) as exc:
-                    log.error("cannot resume %s/%s: %s", job, path.name, exc)
+                except Exception as exc:  # noqa: BLE001 - one bad record must not keep the others from resuming
+                    log.error("cannot resume %s/%s: %s: %s", job, path.name, type(exc).__name__, exc)
 
     def step(self, max_wait: float = 0.05) -> None:
         """One round: a request if one is waiting, attachments, engine, standing reductions, emission."""
@@ -127,15 +127,29 @@ class Dispatcher:
         busy = any(a.state is ApplyState.RUNNING for a in self.applies.values())
         if any(a.state is ApplyState.STANDING for a in self.applies.values()):
             max_wait = min(max_wait, 0.01)  # new files are noticed within 10 ms
-        if self.control.poll(0 if busy else int(max_wait * 1000)):
+        behind = any(a.reduction is not None and a.reduction.is_behind() for a in self.applies.values())
+        if self.control.poll(0 if busy or behind else int(max_wait * 1000)):
             self._answer()
+        # whatever fails inside one attachment or apply fails that one thing, never the loop (issue 16)
         for attachment in self.attached.values():
-            attachment.step()
+            if attachment.error is None:
+                try:
+                    attachment.step()
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("attachment %s failed", attachment.job)
+                    attachment.error = f"{type(exc).__name__}: {str(exc)[:500]}"
         for engine in self.engines.values():
-            engine.step(0.005 if busy else 0)
+            try:
+                engine.step(0.005 if busy else 0)
+            except Exception:  # noqa: BLE001 - its runs notice their own failures; the loop goes on
+                log.exception("engine %s: step failed", engine.name)
         now = time.monotonic()
         for apply in list(self.applies.values()):
-            self._advance(apply, now)
+            try:
+                self._advance(apply, now)
+            except Exception as exc:  # noqa: BLE001
+                log.exception("apply %s failed", apply.spec.apply_id)
+                self._fail(apply, f"{type(exc).__name__}: {str(exc)[:2000]}")
         if now - self._last_checkpoint >= CHECKPOINT_EVERY:
             self._checkpoint_all()
             self._last_checkpoint = now
@@ -187,7 +201,10 @@ class Dispatcher:
 
     def _start_batch(self, apply: Apply, follower_state: dict[str, Any] | None = None) -> None:
         spec = apply.spec
-        files = self.store.files(spec.job, spec.from_id, spec.to_id)
+        # one listing serves the batch part and the follower's consumed set: a file that landed between two
+        # listings would be counted by neither
+        listed = self.store.files(spec.job)
+        files = [f for f in listed if f.overlaps(spec.from_id, spec.to_id)]
         if follower_state is not None:  # a resumed standing apply: exactly the files it had counted as its batch
             consumed = set(follower_state.get("recent", []))
             files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - GRACE_NS]
@@ -195,7 +212,7 @@ class Dispatcher:
         apply.run = self._engine(apply.engine).start(spec, files)
         apply.state = ApplyState.RUNNING
         if apply.standing:
-            state = follower_state or StandingReduction.consumed_state(self.store.files(spec.job))
+            state = follower_state or StandingReduction.consumed_state(listed)
             self.store.write_meta(spec.job, checkpoint_name(spec.apply_id),
                                   {"spec": asdict(spec), "engine": apply.engine, "phase": "batch", "follower": state})
             apply.pending_follower = state
@@ -228,6 +245,18 @@ class Dispatcher:
             if apply.reduction.changed and now - apply.last_emit >= EMIT_EVERY:
                 self._emit(apply, now)
 
+    def _fail(self, apply: Apply, error: str) -> None:
+        """End an apply as failed: its run, its reduction and its checkpoint go."""
+        if apply.state is ApplyState.RUNNING and apply.run is not None:
+            self._engine(apply.engine).cancel(apply.spec.apply_id)
+        if apply.reduction is not None:
+            try:
+                apply.reduction.close()
+            except Exception:  # noqa: BLE001 - a failed checkpoint write: the apply fails all the same
+                log.exception("apply %s: closing its reduction failed", apply.spec.apply_id)
+        apply.state, apply.error = ApplyState.FAILED, error
+        self._drop_checkpoint(apply)
+
     def _record(self, apply: Apply) -> dict[str, Any]:
         return {"spec": asdict(apply.spec), "engine": apply.engine}
 
@@ -236,7 +265,10 @@ class Dispatcher:
             reduction = apply.reduction
             if apply.state is ApplyState.STANDING and reduction is not None and (
                     reduction.changed_since_checkpoint or force):
-                reduction.checkpoint(self._record(apply), wait=force)
+                try:
+                    reduction.checkpoint(self._record(apply), wait=force)
+                except Exception:  # noqa: BLE001 - the last checkpoint stands; the next one may succeed
+                    log.exception("apply %s: checkpoint not written", apply.spec.apply_id)
 
     def _drop_checkpoint(self, apply: Apply) -> None:
         path = self.store.job_dir(apply.spec.job) / f"{checkpoint_name(apply.spec.apply_id)}.json"
@@ -283,7 +315,13 @@ class Dispatcher:
             raw = self.control.recv(zmq.NOBLOCK)
         except zmq.Again:
             return
-        self.control.send(orjson.dumps(self.handle(raw), option=orjson.OPT_NON_STR_KEYS, default=str))
+        reply = self.handle(raw)
+        try:
+            encoded = orjson.dumps(reply, option=orjson.OPT_NON_STR_KEYS, default=str)
+        except TypeError as exc:  # a reply that JSON cannot hold: say so, and keep serving
+            log.exception("reply not encodable")
+            encoded = orjson.dumps(error_reply(f"internal error: the reply could not be encoded: {exc}"))
+        self.control.send(encoded)
 
     def handle(self, raw: bytes) -> dict[str, Any]:
         """Serve one control request and return the reply; never raises."""
@@ -339,7 +377,12 @@ class Dispatcher:
             apply_id = secrets.token_hex(3)
         spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip)  # type: ignore[arg-type]
         apply = Apply(spec, standing=standing, engine=engine)
-        self._start_batch(apply)
+        try:
+            self._start_batch(apply)
+        except BaseException:  # a request that gets an error changes nothing: no run, no checkpoint
+            self._engine(engine).cancel(apply_id)
+            self._drop_checkpoint(apply)
+            raise
         self.applies[apply_id] = apply
         log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
                  ", standing" if standing else "")
@@ -361,7 +404,8 @@ class Dispatcher:
                         "alive": now - w.last_seen <= DEAD_AFTER} for w in getattr(local, "workers", {}).values()]
             return {"service": "dispatch", "pid": os.getpid(), "engine": self.default_engine,
                     "engines": sorted(self.engines), "workers": workers,
-                    "workersReplaced": getattr(local, "replaced", 0), "attached": [
+                    "workersReplaced": getattr(local, "replaced", 0), "workersLost": getattr(local, "lost", 0),
+                    "attached": [
                         a.report() for a in self.attached.values()],
                     "applies": len(self.applies), "uptime": time.monotonic() - self.started}
         apply = self._apply_of(request)

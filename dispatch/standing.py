@@ -32,6 +32,8 @@ __all__ = ["StandingReduction", "checkpoint_name"]
 
 
 _SAVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+STEP_SECONDS = 0.02  # the most a step folds in this process before it lets Dispatch's loop go on
+FILES_PER_SLICE = 64
 
 
 def checkpoint_name(apply_id: str) -> str:
@@ -78,37 +80,56 @@ class StandingReduction:
     def step(self) -> int:
         """Fold the files that arrived since the last step; returns the objects folded.
 
-        On the local engine every step folds at once, in this process. With an engine that folds
-        remotely (Spark), new files gather for ``micro_batch`` seconds and go as one micro-batch.
+        On the local engine a step folds in this process, in name order, for at most ``STEP_SECONDS``
+        (the rest waits in the follower for the next step). With an engine that folds remotely (Spark),
+        new files gather for ``micro_batch`` seconds and go as one micro-batch.
         """
-        lo, hi = self.spec.from_id, self.spec.to_id
-        self.pending += [f for f in self.follower.poll()
-                         if not ((lo is not None and f.max_id < lo) or (hi is not None and f.min_id > hi))]
-        if not self.pending:
-            return 0
         if self.engine is not None:
-            if time.monotonic() - self.last_fold < self.micro_batch:
+            self.pending += self._in_range(self.follower.poll())
+            if not self.pending or time.monotonic() - self.last_fold < self.micro_batch:
                 return 0
             acc, folded = self.engine.fold(self.spec, self.pending)
             merge_into(self.acc, acc.items(), self.reducer)
+            self.folded_files += len(self.pending)
+            self.pending = []
         else:
-            folded = 0
-            for info in self.pending:
-                objs = self.cache.get(self.spec.job, info.name) if self.cache is not None else None
-                if objs is None:
-                    objs = self.store.read_file(self.spec.job, info)
-                objs = info.clip(objs, lo, hi)
-                self.skipped += fold_objects(objs, self.mapper, self.reducer, self.acc,
-                                             skip_errors=self.spec.skip_errors)
-                folded += len(objs)
-        self.folded_files += len(self.pending)
-        self.pending = []
+            # a slice of files at a time, for at most STEP_SECONDS: a reduction that has fallen behind catches
+            # up over many steps, and Dispatch's loop (requests, other applies, the engine) goes on meanwhile
+            folded = files = 0
+            deadline = time.monotonic() + STEP_SECONDS
+            while True:
+                polled = self.follower.poll(FILES_PER_SLICE)
+                for info in self._in_range(polled):
+                    folded += self._fold_file(info)
+                    files += 1
+                if len(polled) < FILES_PER_SLICE or time.monotonic() >= deadline:
+                    break
+            if not files:
+                return 0
+            self.folded_files += files
         self.changed_since_checkpoint = True
         self.objects += folded
         self.updated = time.time()
         self.changed = True
         self.last_fold = time.monotonic()
         return folded
+
+    def is_behind(self) -> bool:
+        """True when files are known that the last step had no time to fold."""
+        return self.engine is None and self.follower.waiting() > 0
+
+    def _in_range(self, files: list[FileInfo]) -> list[FileInfo]:
+        lo, hi = self.spec.from_id, self.spec.to_id
+        return [f for f in files if not ((lo is not None and f.max_id < lo) or (hi is not None and f.min_id > hi))]
+
+    def _fold_file(self, info: FileInfo) -> int:
+        """Fold one file (from the cache when it holds it); returns the objects folded."""
+        objs = self.cache.get(self.spec.job, info.name) if self.cache is not None else None
+        if objs is None:
+            objs = self.store.read_file(self.spec.job, info)
+        objs = info.clip(objs, self.spec.from_id, self.spec.to_id)
+        self.skipped += fold_objects(objs, self.mapper, self.reducer, self.acc, skip_errors=self.spec.skip_errors)
+        return len(objs)
 
     def lag(self) -> dict[str, Any]:
         """How far behind the job's newest file the reduction is (worked out at most once a second)."""

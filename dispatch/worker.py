@@ -6,7 +6,7 @@ one JSON frame each (see dispatch.engine for the engine's side)::
     (every worker message also carries "engine": the token its engine gave it, so that an orphaned
     worker whose DEALER reconnects to a new engine on the same port is never taken for one of its own)
     worker -> engine  {"op": "ready"}                          once, at start
-                      {"op": "beat"}                           every HEARTBEAT seconds
+                      {"op": "beat", "pid"}                    every HEARTBEAT seconds, busy or not
                       {"op": "done", "apply", "chunk", "objects", "skipped"}
                       {"op": "result", "apply", "pairs": [[key, acc], ...]}
                       {"op": "error", "apply", "chunk", "message"}
@@ -16,24 +16,43 @@ one JSON frame each (see dispatch.engine for the engine's side)::
 
 Per-worker combining: every chunk of an apply folds into the worker's one
 accumulator, so only one result per worker crosses the socket.
+
+Liveness does not depend on the size of the work: while the worker handles a
+message, a thread of its own sends the heartbeats (the socket is shared under a
+lock, and touched by that thread only while the main thread is busy), and a
+large file is parsed in runs of about ``PIECE_BYTES``, because orjson holds
+the interpreter lock for a whole parse (a 500 MB file: seconds without a beat).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import zmq
 
-from dispatch.functions import FoldError, FunctionError, fold_objects, new_accumulator, resolve_map, resolve_reduce
-from nom import Store
+from dispatch.functions import (
+    FoldError,
+    FunctionError,
+    fold_objects,
+    merge_into,
+    new_accumulator,
+    resolve_map,
+    resolve_reduce,
+)
+from nom import NomError, Store
 from nom.index import FileInfo
+from nom.nofollow import read_regular
 
 HEARTBEAT = 1.0
+PIECE_BYTES = 4 * 2**20  # a file larger than twice this is parsed and folded in pieces of about this size
 
 
 class Worker:
@@ -48,22 +67,54 @@ class Worker:
         self.sock.connect(endpoint)
         self.accs: dict[str, tuple[Any, Any, dict[Any, Any]]] = {}
         self.last_beat = 0.0
+        self._lock = threading.Lock()  # held for every use of the socket from either thread
+        self._busy = False  # the main thread is handling a message (not polling): the beat thread may send
+        self._closed = threading.Event()
+        self._beater = threading.Thread(target=self._beat_while_busy, name="heartbeat", daemon=True)
+        self._beater.start()
         self.send({"op": "ready", "pid": os.getpid()})
 
     def send(self, message: dict[str, Any]) -> None:
         """One JSON frame to the engine."""
         message["engine"] = self.token
-        self.sock.send(orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS))
+        raw = orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
+        with self._lock:
+            self.sock.send(raw)
+
+    def _beat(self) -> None:
+        """A heartbeat (with our pid, so that an engine that dropped us knows us again); the lock is held."""
+        self.sock.send(orjson.dumps({"op": "beat", "pid": os.getpid(), "engine": self.token}))
+        self.last_beat = time.monotonic()
+
+    def _beat_while_busy(self) -> None:
+        while not self._closed.wait(HEARTBEAT / 4):
+            with self._lock:
+                if self._busy and time.monotonic() - self.last_beat >= HEARTBEAT:
+                    self._beat()
+
+    def close(self) -> None:
+        """Stop the heartbeat thread and close the socket."""
+        self._closed.set()
+        self._beater.join(timeout=5)
+        self.sock.close(linger=0)
 
     def step(self, wait: float = HEARTBEAT) -> bool:
         """Handle one message (or send a heartbeat); False when the engine asked us to exit."""
-        now = time.monotonic()
-        if now - self.last_beat >= HEARTBEAT:
-            self.send({"op": "beat"})
-            self.last_beat = now
+        if time.monotonic() - self.last_beat >= HEARTBEAT:
+            with self._lock:
+                self._beat()
         if not self.sock.poll(int(wait * 1000)):
             return True
         message = orjson.loads(self.sock.recv())
+        with self._lock:
+            self._busy = True
+        try:
+            return self._handle(message)
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _handle(self, message: dict[str, Any]) -> bool:
         op = message.get("op")
         if op == "chunk":
             self.fold_chunk(message)
@@ -87,14 +138,19 @@ class Worker:
             lo, hi, job = task["from"], task["to"], task["job"]
             folder = str(self.store.job_dir(job))
             objects = skipped = 0
+            skip = task.get("skip", False)
             for fields in task["files"]:
                 info = FileInfo(*fields)
-                objs = info.clip(self._read(folder, job, info), lo, hi)
-                skipped += fold_objects(objs, mapper, reducer, acc, skip_errors=task.get("skip", False))
+                raw = self._raw(folder, info)
+                if raw is not None and len(raw) > 2 * PIECE_BYTES:
+                    folded = self._fold_in_pieces(raw, info, lo, hi, mapper, reducer, acc, skip)
+                    if folded is not None:
+                        objects += folded[0]
+                        skipped += folded[1]
+                        continue
+                objs = info.clip(self._objects(raw, job, info), lo, hi)
+                skipped += fold_objects(objs, mapper, reducer, acc, skip_errors=skip)
                 objects += len(objs)
-                if time.monotonic() - self.last_beat >= HEARTBEAT:  # stay visibly alive on long chunks
-                    self.send({"op": "beat"})
-                    self.last_beat = time.monotonic()
             self.send({"op": "done", "apply": apply_id, "chunk": task["chunk"], "objects": objects,
                        "skipped": skipped})
         except (FoldError, FunctionError) as exc:
@@ -102,16 +158,77 @@ class Worker:
             self.send({"op": "error", "apply": apply_id, "chunk": task["chunk"], "message": str(exc)})
 
 
-    def _read(self, folder: str, job: str, info: FileInfo) -> list[dict[str, Any]]:
-        """A file's objects: read directly on the hot path; anything odd goes through the store (quarantine)."""
+    @staticmethod
+    def _raw(folder: str, info: FileInfo) -> bytes | None:
+        """A file's bytes, read directly on the hot path (None if it cannot be read: the store then decides)."""
         try:
-            with open(f"{folder}/{info.name}.json", "rb") as fh:
-                objs = orjson.loads(fh.read())
+            return read_regular(f"{folder}/{info.name}.json")  # a link or FIFO: the store's to judge
+        except (OSError, NomError):
+            return None
+
+    def _objects(self, raw: bytes | None, job: str, info: FileInfo) -> list[dict[str, Any]]:
+        """A file's objects from its bytes; anything odd goes through the store (quarantine)."""
+        if raw is not None:
+            try:
+                objs = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                objs = None
             if type(objs) is list and len(objs) == info.objects:
                 return objs
-        except (OSError, orjson.JSONDecodeError):
-            pass
         return self.store.read_file(job, info)
+
+    def _fold_in_pieces(self, raw: bytes, info: FileInfo, lo: int | None, hi: int | None, mapper: Any,
+                        reducer: Any, acc: dict[Any, Any], skip: bool) -> tuple[int, int] | None:
+        """Fold a large file piece by piece into ``acc``: (objects folded, skipped), or None (nothing folded)
+        when it does not split into whole objects or does not hold the objects the index says."""
+        part = new_accumulator(mapper, reducer)  # merged only once the whole file has been read
+        seen = folded = skipped = 0
+        try:
+            for objs in _pieces(raw, PIECE_BYTES):
+                seen += len(objs)
+                objs = info.clip(objs, lo, hi)
+                skipped += fold_objects(objs, mapper, reducer, part, skip_errors=skip)
+                folded += len(objs)
+        except (orjson.JSONDecodeError, ValueError):
+            return None
+        if seen != info.objects:
+            return None
+        merge_into(acc, part, reducer)
+        return folded, skipped
+
+
+_CUT = re.compile(rb'\},\{"id":-?\d')  # where the store's objects meet: '},{"id":<digit>'
+
+
+def _pieces(raw: bytes, size: int) -> Iterator[list[Any]]:
+    """The elements of the JSON array ``raw``, parsed in runs of about ``size`` bytes (ValueError or
+    orjson.JSONDecodeError when it is not an array).
+
+    A run is cut after a ``},{"id":<digit>`` found past ``size`` bytes. A cut that is not between two
+    elements (inside a string, or inside a nested value) leaves the run before it with an open string or an
+    open bracket, which orjson refuses: the run is then extended to the next cut. So every run accepted ends
+    between two elements, and the runs hold exactly the file's elements.
+    """
+    view = memoryview(raw)
+    start, end = raw.find(b"["), raw.rfind(b"]")
+    if start < 0 or end < start or raw[:start].strip() or raw[end + 1:].strip():
+        raise ValueError("not a JSON array")
+    begin = start + 1
+    while begin < end:
+        search = begin + size
+        while True:
+            found = _CUT.search(raw, search, end) if end - search > 0 else None
+            stop = end if found is None else found.start() + 1
+            try:
+                run = orjson.loads(b"".join((b"[", view[begin:stop], b"]")))
+            except orjson.JSONDecodeError:
+                if found is None:
+                    raise
+                search = stop  # not between elements: the next cut
+                continue
+            break
+        yield run
+        begin = stop + 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     while worker.step():
         if os.getppid() != parent:  # orphaned: the dispatcher died
             break
-    worker.sock.close(linger=0)
+    worker.close()
     return 0
 
 

@@ -13,6 +13,8 @@ import ctypes.util
 import os
 from pathlib import Path
 
+from nom.nofollow import open_regular
+
 __all__ = ["atomic_write", "fsync_dir", "has_syncfs", "syncfs"]
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -51,8 +53,8 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that a reader or a restart sees the old or the new file, whole."""
     path = Path(path)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "wb") as fh:
+    try:  # a link or a FIFO at the temporary name is refused, never written through (see nom.nofollow)
+        with open(open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

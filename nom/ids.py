@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from nom.nofollow import open_regular
+
 __all__ = ["IdClock"]
 
 _WIDTH = 20  # fixed width so a pwrite always overwrites the whole previous value
@@ -37,7 +39,7 @@ class IdClock:
         self._lock = threading.Lock()
         self._last = floor
         self._lease_end = -1  # ids up to here are this process's to hand out
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644) if path is not None else None
+        self._fd = open_regular(path, os.O_RDWR | os.O_CREAT) if path is not None else None  # never a link
 
     def next(self) -> int:
         """One new id."""

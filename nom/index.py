@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nom.durable import atomic_write
+from nom.nofollow import open_regular
 
 __all__ = ["FileInfo", "JobIndex", "is_data_name"]
 
@@ -160,6 +161,13 @@ class _Columns:
             i += 1
         return doomed
 
+    def newest(self) -> int | None:
+        """The name of the newest live file, or None."""
+        live, i = self._LIVE, len(self.flags) - 1
+        while i >= 0 and not self.flags[i] & live:
+            i -= 1
+        return self.names[i] if i >= 0 else None
+
     def rows(self) -> list[int]:
         """The live rows, in name order."""
         live = self._LIVE
@@ -232,6 +240,28 @@ class JobIndex:
         with self.lock:
             return list(map(self._files.info, self._files.oldest_beyond(budget)))
 
+    def retention(self, cap: int, new: Iterable[FileInfo] = ()) -> tuple[list[FileInfo], list[FileInfo]]:
+        """Retention under ``cap`` bytes once ``new`` files (not recorded yet: a group about to be placed) join
+        the recorded ones: keep the newest files whose total fits, and always the newest one, even alone
+        larger than the cap. Returns the recorded files to delete (oldest first) and the new ones never to place.
+        """
+        new = sorted(new, key=_name)
+        with self.lock:
+            files = self._files
+            newest = files.newest()
+            if newest is not None and new and new[0].name < newest:  # interleaved with files of another writer
+                every = sorted([*map(files.info, files.rows()), *new], key=_name)
+                gone = every[:len(every) - _fitting(every, cap)]
+                fresh = {info.name for info in new}
+                return [i for i in gone if i.name not in fresh], [i for i in gone if i.name in fresh]
+            kept = _fitting(new, cap)  # the common case: the new files are the newest (no walk of the recorded)
+            if kept < len(new):  # the group alone fills the cap: everything older goes
+                return list(map(files.info, files.oldest_beyond(0))), new[:len(new) - kept]
+            doomed = files.oldest_beyond(cap - sum(info.bytes for info in new))
+            if not new and doomed and len(doomed) == files.live:
+                doomed.pop()  # the newest file stays, even alone larger than the cap
+            return list(map(files.info, doomed)), []
+
     def highest(self) -> int | None:
         """The largest id or file name recorded (ids handed out later must exceed it)."""
         with self.lock:
@@ -243,7 +273,7 @@ class JobIndex:
         """Apply lines appended (by any process) since the last refresh."""
         with self.lock:
             try:
-                fd = os.open(self.path, os.O_RDONLY)
+                fd = open_regular(self.path)  # a link or a FIFO in its place: NotRegular, never followed
             except FileNotFoundError:
                 return
             try:
@@ -330,7 +360,7 @@ class JobIndex:
 
     def compact(self) -> None:
         """Rewrite the index with live entries only."""
-        with self.lock, open(self.path, "ab") as fh:
+        with self.lock, open(open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 self.refresh()
@@ -353,7 +383,7 @@ class JobIndex:
 
     def _append_locked(self, data: bytes) -> None:
         for _ in range(3):  # retry if a compaction swapped the file between open and lock
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = open_regular(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
@@ -380,6 +410,20 @@ class JobIndex:
                     self._dead_lines += 2
             except (ValueError, OverflowError):
                 continue  # a damaged line: the folder listing will re-index that file
+
+
+def _name(info: FileInfo) -> int:
+    return info.name
+
+
+def _fitting(files: list[FileInfo], cap: int) -> int:
+    """How many of ``files`` (in name order), counted from the newest, fit in ``cap`` bytes; at least one."""
+    total = 0
+    for n, info in enumerate(reversed(files)):
+        total += info.bytes
+        if total > cap:
+            return max(n, 1)
+    return len(files)
 
 
 def _inode_or_none(path: Path) -> int | None:

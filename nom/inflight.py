@@ -34,7 +34,7 @@ try:
 except ImportError:  # not built: the Python path below does the same
     _unnamed = None
 
-__all__ = ["GROUPS_IN_C", "InFlight", "place_group", "write_group", "write_in_flight"]
+__all__ = ["GROUPS_IN_C", "InFlight", "place_group", "remove_orphans", "write_group", "write_in_flight"]
 
 GROUPS_IN_C = _unnamed is not None  # a group's system calls run in C, with the interpreter lock released once
 
@@ -57,6 +57,7 @@ class InFlight:
     info: FileInfo
     fd: int = -1
     tmp: str = ""
+    dropped: bool = False  # by retention: acknowledged, never placed (see nom.store)
 
     @property
     def path(self) -> str:
@@ -215,3 +216,25 @@ def _proc_fd() -> int:
     if _state["proc"] < 0:
         _state["proc"] = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     return _state["proc"]
+
+
+def remove_orphans(folder: str, names: list[str]) -> None:
+    """Remove the named in-flight files (``names``: a listing of ``folder``) of writers that are gone (a crash)."""
+    for entry in names:
+        if entry.startswith(".tmp-"):
+            pid = entry.split("-")[1]
+            if pid.isdigit() and not _is_alive(int(pid)):
+                try:
+                    os.unlink(f"{folder}/{entry}")
+                except FileNotFoundError:
+                    pass
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -24,8 +24,22 @@ Contract (tests/test_store_contract.py checks every point):
   the rest of the job stays readable.
 - Retention: with a ``max_size`` (per job, else the store's default), the
   newest files whose total size fits are kept and older ones deleted, before
-  new files land, so a job never holds more than its cap (unless one file alone
-  is larger).
+  new files land, so a job never holds more than its cap, at any moment a
+  reader can see (unless its newest file alone is larger: the newest file is
+  always kept). Retention deletes data by design, acknowledged data too: a
+  commit whose own files exceed the cap places only its newest files that fit;
+  the others are acknowledged (their ``FileInfo`` returned, as for any stored
+  file) but never placed, as if retention had deleted them at once. (A cap
+  lowered while a writer is placing a group counts only what is recorded: the
+  job may hold that group beside what fits until the writer's next group.)
+- Only regular files and real folders are taken: nothing is ever followed,
+  read, written or moved through a symbolic link (see nom.nofollow), and no
+  FIFO can make a reader wait. A data name (``<digits>.json``) that is a link,
+  FIFO, folder or device is quarantined like a bad file (the link itself is
+  moved, never its target); a job folder that is a link is left out of
+  ``jobs()`` and refused (NomError, field ``jobId``) when named; a link or
+  special file in place of ``index``, ``clock``, ``quarantine/`` or a metadata
+  file is refused with a NotRegular error naming it.
 - Job ids are checked (nom.model.check_job_id) before anything touches the disk.
 """
 
@@ -47,8 +61,9 @@ from nom.durable import atomic_write, fsync_dir, syncfs
 from nom.errors import CorruptFile, NomError, StoreError
 from nom.ids import IdClock
 from nom.index import FileInfo, JobIndex, is_data_name
-from nom.inflight import InFlight, place_group, write_group
+from nom.inflight import InFlight, place_group, remove_orphans, write_group
 from nom.model import check_job_id, check_object
+from nom.nofollow import is_real_folder, open_regular, read_regular
 from nom.scan import Scan
 
 __all__ = ["Store", "Scan", "Usage", "Quarantined"]
@@ -99,8 +114,11 @@ class Store:
     # -- jobs ---------------------------------------------------------------
 
     def job_dir(self, job: str, *, create: bool = False) -> Path:
-        """The folder of ``job``, after checking the id."""
+        """The folder of ``job``, after checking the id; a symbolic link in its place is refused (NomError)."""
         folder = self.root / check_job_id(job)
+        if os.path.islink(folder):
+            raise NomError(f"job {job!r}: {folder} is a symbolic link: the store never follows links out of its "
+                           f"root; move it out of the store or replace it with a folder", field="jobId")
         if create:
             folder.mkdir(exist_ok=True)
         return folder
@@ -109,7 +127,7 @@ class Store:
         """Every job in the store, sorted."""
         from nom.model import is_job_id
 
-        return sorted(e.name for e in os.scandir(self.root) if e.is_dir() and is_job_id(e.name))
+        return sorted(e.name for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False) and is_job_id(e.name))
 
     def _folder(self, job: str) -> str:
         """The folder of ``job`` as a string, after checking the id (cached: hot paths call it per file)."""
@@ -200,10 +218,17 @@ class Store:
             syncfs(self.root)
 
     def publish(self, prepared: list[InFlight]) -> None:
-        """Make room under each job's cap, then put the synced in-flight files in place."""
+        """Make room under each job's cap, then put the synced in-flight files in place (those that fit)."""
         try:
             for job in sorted({item.job for item in prepared}):
-                self.enforce_retention(job, reserve=sum(item.info.bytes for item in prepared if item.job == job))
+                cap = self.max_size(job)
+                if cap is not None:
+                    items = [item for item in prepared if item.job == job]
+                    dropped = self._retain(job, cap, [item.info for item in items])[1]
+                    for item in items:
+                        if item.info.name in dropped:  # never placed: older than what fits of its own group
+                            item.dropped = True
+                            item.discard()
             place_group(prepared)
         except OSError as exc:
             self.abandon(prepared)
@@ -218,7 +243,7 @@ class Store:
     def indexed(self, prepared: list[InFlight]) -> list[FileInfo]:
         """Record the durable files in their jobs' indexes; returns them."""
         for job in {item.job for item in prepared}:
-            self._index(job).add(item.info for item in prepared if item.job == job)
+            self._index(job).add(item.info for item in prepared if item.job == job and not item.dropped)
         return [item.info for item in prepared]
 
     @staticmethod
@@ -284,15 +309,15 @@ class Store:
         """The objects of one data file; a bad file is quarantined (and added to ``report``) and reads as []."""
         path = f"{self._folder(job)}/{info.name}.json"  # a string: pathlib costs more than the read per file
         try:
-            with open(path, "rb") as fh:
-                objs = orjson.loads(fh.read())
+            raw = read_regular(path)
+            objs = orjson.loads(raw)
             if type(objs) is not list:
                 raise CorruptFile(f"not a JSON array but {type(objs).__name__}")
             if len(objs) != info.objects:  # replaced behind the index's back: check it whole, then re-index
                 _check_all(objs)
                 index = self._index(job)
                 index.remove([info.name])
-                index.add([self._describe(info.name, objs, os.stat(path).st_size)])
+                index.add([self._describe(info.name, objs, len(raw))])
             return objs
         except FileNotFoundError:
             return []  # deleted by retention since the listing
@@ -307,14 +332,15 @@ class Store:
         """Move a data file aside into ``quarantine/`` and log why."""
         folder = self.job_dir(job)
         qdir = folder / "quarantine"
-        qdir.mkdir(exist_ok=True)
+        if not is_real_folder(qdir):  # a link in its place is refused: nothing is moved out of the store
+            qdir.mkdir(exist_ok=True)
         filename = f"{name}.json"
         try:
             os.rename(folder / filename, qdir / filename)
         except FileNotFoundError:
             return None  # another reader moved it first
         line = orjson.dumps({"file": filename, "reason": reason, "time": time.time_ns()}) + b"\n"
-        with open(qdir / "log", "ab") as fh:
+        with open(open_regular(qdir / "log", os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as fh:
             fh.write(line)
         fsync_dir(folder)
         self._index(job).remove([name])
@@ -322,11 +348,13 @@ class Store:
 
     def quarantined(self, job: str) -> list[Quarantined]:
         """Every file of ``job`` in quarantine, with its reason."""
-        log = self.job_dir(job) / "quarantine" / "log"
-        if not log.exists():
+        qdir = self.job_dir(job) / "quarantine"
+        try:
+            raw = read_regular(qdir / "log") if is_real_folder(qdir) else b""
+        except FileNotFoundError:
             return []
         items = []
-        for line in log.read_bytes().splitlines():
+        for line in raw.splitlines():
             try:
                 rec = orjson.loads(line)
                 items.append(Quarantined(job, rec["file"], rec["reason"]))
@@ -339,7 +367,8 @@ class Store:
         index = self._reconciled(job)
         files, objects, size, oldest, newest = index.totals()
         qdir = self.job_dir(job) / "quarantine"
-        quarantined = sum(1 for n in os.listdir(qdir) if n.endswith(".json")) if qdir.is_dir() else 0
+        real = qdir.is_dir() and not qdir.is_symlink()  # a link there is refused when a file is quarantined
+        quarantined = sum(1 for n in os.listdir(qdir) if n.endswith(".json")) if real else 0
         return Usage(
             job=job,
             files=files,
@@ -368,25 +397,27 @@ class Store:
         self.write_meta(job, "retention", {"max_size": max_size} if max_size is not None else {})
         return self.enforce_retention(job)
 
-    def enforce_retention(self, job: str, *, reserve: int = 0) -> list[FileInfo]:
-        """Delete the oldest files until the rest plus ``reserve`` new bytes fit the cap; returns them."""
+    def enforce_retention(self, job: str) -> list[FileInfo]:
+        """Delete the oldest files until the rest fit the cap (the newest file always stays); returns them."""
         cap = self.max_size(job)
-        if cap is None:
-            return []
+        return [] if cap is None else self._retain(job, cap, [])[0]
+
+    def _retain(self, job: str, cap: int, new: list[FileInfo]) -> tuple[list[FileInfo], set[int]]:
+        """Delete the job's files that do not fit under ``cap`` beside the ``new`` ones (a group about to be
+        placed); returns them, and the names of the new ones that do not fit either (never to be placed)."""
         index = self._index(job)
         index.refresh()
-        doomed = index.oldest_beyond(cap - reserve)  # oldest first: a crash part-way leaves the newest
-        if not doomed:
-            return []
-        folder = index.folder
-        for info in doomed:
-            try:
-                os.unlink(folder / info.filename)
-            except FileNotFoundError:
-                pass
-        fsync_dir(folder)
-        index.remove(info.name for info in doomed)
-        return doomed
+        doomed, dropped = index.retention(cap, new)  # oldest first: a crash part-way leaves the newest
+        if doomed:
+            folder = index.folder
+            for info in doomed:
+                try:
+                    os.unlink(folder / info.filename)
+                except FileNotFoundError:
+                    pass
+            fsync_dir(folder)
+            index.remove(info.name for info in doomed)
+        return doomed, {info.name for info in dropped}
 
     # -- metadata -----------------------------------------------------------
 
@@ -399,7 +430,7 @@ class Store:
         """The metadata record ``name`` of ``job``, or ``default`` when there is none."""
         path = self.job_dir(job) / f"{_check_meta_name(name)}.json"
         try:
-            return orjson.loads(path.read_bytes())
+            return orjson.loads(read_regular(path))
         except FileNotFoundError:
             return default
         except orjson.JSONDecodeError as exc:
@@ -422,7 +453,7 @@ class Store:
                 index = JobIndex(folder)
                 self._indexes[job] = index
                 names = os.listdir(folder)  # one listing serves both: orphans out, unindexed files in
-                _remove_orphans(folder, names)
+                remove_orphans(str(folder), names)
                 found = []
                 self._reconcile(job, index, found, names=names)
         index.refresh()
@@ -453,7 +484,7 @@ class Store:
         """Read an unindexed file (a foreign one, or one whose index line was lost) and describe it."""
         path = folder / f"{name}.json"
         try:
-            raw = path.read_bytes()
+            raw = read_regular(path)
             objs = orjson.loads(raw)
             if type(objs) is not list:
                 raise CorruptFile(f"not a JSON array but {type(objs).__name__}")
@@ -486,22 +517,3 @@ def _check_meta_name(name: str) -> str:
         raise NomError(f"metadata name must be lower-case letters, digits, '-', '_' or '.', "
                        f"not all digits, got {name!r}", field="name")
     return name
-
-
-def _remove_orphans(folder: Path, names: list[str]) -> None:
-    """Remove in-flight files left by writers that are gone (a crash mid-commit)."""
-    for entry in names:
-        if entry.startswith(".tmp-"):
-            pid = entry.split("-")[1]
-            if pid.isdigit() and not _is_alive(int(pid)):
-                (folder / entry).unlink(missing_ok=True)
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

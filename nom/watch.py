@@ -4,7 +4,10 @@ A ``Follower`` remembers a watermark (the newest file name it returned) and
 the names it returned in the last ``grace_ns`` below it: a writer in another
 process may rename a file whose name was drawn a moment earlier than one
 already seen, and it must still be returned, once. ``state()`` is a small
-JSON value to checkpoint beside a reduction's own state.
+JSON value to checkpoint beside a reduction's own state. ``poll(limit)``
+returns at most ``limit`` files and keeps the rest for the next poll, so a
+reader that falls behind does a bounded amount of work per call, and what
+``state()`` counts as returned is exactly what the reader has been given.
 
 ``wait()`` sleeps until the job folder changes (watchdog's inotify observer,
 or its polling observer where inotify is unavailable) or a timeout passes.
@@ -12,8 +15,10 @@ or its polling observer where inotify is unavailable) or a timeout passes.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from nom.index import FileInfo
@@ -37,14 +42,17 @@ class Follower:
         state = state or {}
         self.watermark: int = int(state.get("watermark", 0))
         self.recent: set[int] = {int(n) for n in state.get("recent", [])}
+        self._expiry = sorted(self.recent)  # a heap of the names in ``recent``: pruned from its smallest
+        self._backlog: deque[FileInfo] = deque()  # learnt, not yet returned (beyond a poll's limit), by name
+        self._waiting: set[int] = set()  # the names in _backlog
         self._changed = threading.Event()
         self._reconciled = 0.0
         self._reconcile_every = RECONCILE_EVERY
         self._cursor: tuple[int, int] | None = None  # where in the job's index log the last poll stopped
         self._observer = _start_observer(store.job_dir(job, create=True), self._changed) if watch else None
 
-    def poll(self) -> list[FileInfo]:
-        """The files not returned before, in name order; counts them as returned.
+    def poll(self, limit: int | None = None) -> list[FileInfo]:
+        """The files not returned before, in name order (the first ``limit`` of them); counts them as returned.
 
         New files are learnt from the job's index through a cursor (cost: what is new); every
         ``RECONCILE_EVERY`` seconds (longer for folders so big that listing them takes over 1% of
@@ -61,13 +69,30 @@ class Follower:
             self._reconcile_every = max(RECONCILE_EVERY, 100 * took)
         candidates, self._cursor = self.store.new_files(self.job, self._cursor)
         floor = self.watermark - self.grace_ns
-        fresh = sorted((f for f in candidates if f.name > floor and f.name not in self.recent), key=_name)
+        new = sorted((f for f in candidates if f.name > floor and f.name not in self.recent
+                      and f.name not in self._waiting), key=_name)
+        if new and self._backlog and new[0].name < self._backlog[-1].name:  # a late file: merge in order
+            self._backlog = deque(sorted([*self._backlog, *new], key=_name))
+        else:
+            self._backlog.extend(new)
+        self._waiting.update(f.name for f in new)
+        count = len(self._backlog) if limit is None else min(limit, len(self._backlog))
+        fresh = [self._backlog.popleft() for _ in range(count)]
+        self._waiting.difference_update(f.name for f in fresh)
         if fresh:
             self.watermark = max(self.watermark, fresh[-1].name)
-            self.recent.update(f.name for f in fresh)
+            for f in fresh:
+                self.recent.add(f.name)
+                heapq.heappush(self._expiry, f.name)
             floor = self.watermark - self.grace_ns
-            self.recent = {n for n in self.recent if n > floor}
+            # pruned from the smallest name up: the cost is what expires, not the size of the window
+            while self._expiry and self._expiry[0] <= floor:
+                self.recent.discard(heapq.heappop(self._expiry))
         return fresh
+
+    def waiting(self) -> int:
+        """Files learnt but not yet returned (beyond the last poll's limit)."""
+        return len(self._backlog)
 
     def wait(self, timeout: float) -> bool:
         """Sleep until the job folder changes or ``timeout`` seconds pass; True when it changed."""

@@ -56,6 +56,14 @@ def decode_batch(frames: list[bytes]) -> tuple[str, dict[str, Any], list[dict[st
         job, header, objects = frames[0].decode(), orjson.loads(frames[1]), orjson.loads(frames[2])
     except (UnicodeDecodeError, orjson.JSONDecodeError) as exc:
         raise NomError(f"malformed published batch: {exc}") from None
-    if not isinstance(header, dict) or not isinstance(header.get("seq"), int) or not isinstance(objects, list):
-        raise NomError("malformed published batch: header needs an integer seq and the body must be an array")
+    if not isinstance(header, dict) or not isinstance(objects, list):
+        raise NomError("malformed published batch: the header must be an object and the body an array")
+    for name in _HEADER_INTEGERS:  # a subscriber computes with these: anything else must not reach it
+        value = header.get(name)
+        if (value is not None or name in ("seq", "count")) and (type(value) is not int or value < 0):
+            raise NomError(f"malformed published batch: header field {name!r} must be a whole number >= 0, got "
+                           f"{repr(value)[:60]}")
     return job, header, objects
+
+
+_HEADER_INTEGERS = ("seq", "count", "first_id", "last_id", "file")

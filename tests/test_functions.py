@@ -147,6 +147,7 @@ NOW = 1_795_000_000_000_000_000  # a fixed "now" in ns
     ("1795000000123456789", 1_795_000_000_123_456_789),
     ("-15m", NOW - 900 * 10**9), ("-2h", NOW - 7200 * 10**9), ("-7d", NOW - 7 * 86400 * 10**9),
     ("now", NOW), ("today", (NOW // (86400 * 10**9)) * 86400 * 10**9),
+    ("2262-04-11", 9_223_286_400 * 10**9),  # the last day a NOM id can name
 ])
 def test_dates(text: str, expected: int) -> None:
     assert parse_date(text, field="fromDate", now_ns=NOW) == expected
@@ -157,6 +158,10 @@ def test_dates(text: str, expected: int) -> None:
     (("2026-13-45", None), "fromDate", "is not a date"),
     ((None, "-5x"), "toDate", "is not a date"),
     (("2026-11-24", "2026-11-23"), "fromDate", "is after toDate"),
+    ((None, "9999-12-31"), "toDate", "outside the dates a NOM id can name"),  # beyond 64 bits (issue 16)
+    ((None, "2262-04-12"), "toDate", "outside the dates a NOM id can name"),  # beyond a signed 64-bit id
+    (("0001-01-01", None), "fromDate", "outside the dates a NOM id can name"),
+    (("9999999999999999999", "now"), "fromDate", "outside the dates a NOM id can name"),
 ])
 def test_bad_dates_and_ranges_are_named(args, field: str, message: str) -> None:
     with pytest.raises(DateError, match=message) as err:

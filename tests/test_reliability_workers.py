@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
+from collections import Counter
+
+import orjson
+import pytest
 
 from collector.sources.synthetic import SyntheticSource
 from conftest import wait_for
-from dispatch.engine import ApplySpec, LocalEngine
+from dispatch.engine import DEAD_AFTER, ApplySpec, LocalEngine
 from dispatch.functions import finish
+from dispatch.worker import PIECE_BYTES, _pieces
 from nom import Store
+from services import Service
 
 
 def make_job(store: Store, objects: int) -> None:
@@ -119,3 +126,62 @@ def test_a_worker_whose_dispatch_died_before_it_started_exits(tmp_path) -> None:
     worker = subprocess.Popen([sys.executable, "-m", "dispatch.worker", "--connect", "tcp://127.0.0.1:9",
                                "--nom-root", str(tmp_path), "--parent", "999999999"])
     assert worker.wait(timeout=20) == 0
+
+
+def test_a_worker_folding_one_file_longer_than_dead_after_is_not_dropped(tmp_path, monkeypatch) -> None:
+    """Issue 16, defect 7: no heartbeat went out while a worker folded one file, so past DEAD_AFTER the engine
+    dropped it and folded the file again elsewhere (and the worker came back with pid None)."""
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("NECTAR_TEST_CALLS", str(calls))
+    root = tmp_path / "root"
+    store = Store(root)
+    objects = 45  # 0.1 s of work each: one file that takes 4.5 s, past DEAD_AFTER
+    assert objects * 0.1 > DEAD_AFTER
+    store.append("slow", [{"id": i, "type": "data.n", "data": i} for i in range(1, objects + 1)])
+    dispatch = Service("dispatch", root, "--workers", "2").start()
+    try:
+        wait_for(lambda: len(dispatch.call("status")["workers"]) == 2, what="both workers")
+        before = dispatch.call("status")
+        started = dispatch.call("apply", map="userfuncs.funcs:slow_count", reduce="sum", jobId="slow")
+        wait_for(lambda: dispatch.call("status", applyId=started["applyId"])["state"] != "running", timeout=60,
+                 what="the slow apply")
+        done = dispatch.call("status", applyId=started["applyId"], top=0)
+        after = dispatch.call("status")
+    finally:
+        dispatch.kill()
+    assert done["state"] == "done" and done["result"] == [["n", objects]]
+    assert sorted(int(n) for n in calls.read_text().split()) == list(range(1, objects + 1))  # folded once
+    assert after["workersLost"] == 0 and after["workersReplaced"] == 0
+    assert sorted(w["pid"] for w in after["workers"]) == sorted(w["pid"] for w in before["workers"])
+    assert all(w["alive"] for w in after["workers"])
+
+
+def test_a_large_file_folded_in_pieces_gives_the_whole_file_result(tmp_path) -> None:
+    """Files over 2 x PIECE_BYTES are parsed in runs; strings holding '},{' and nested lists of objects with
+    integer ids (where a run's first cut often lands, to be moved on) stay whole."""
+    store = Store(tmp_path / "root")
+    tricky = ['a},{b', 'x},{"id":1,"type":"t"}', '}],[{', '\\"},{\\"']
+    objs = [{"id": i, "type": "data.t", "data": {"text": f"{tricky[i % 4]} word{i % 97}", "pad": "p" * (i % 300),
+                                                 "nested": [{"id": i}, {"id": i + 1, "k": "},{"}]}}
+            for i in range(1, 60_001)]
+    info = store.append("pieces", objs)
+    assert info.bytes > 2 * PIECE_BYTES
+    raw = (store.root / "pieces" / f"{info.name}.json").read_bytes()
+    runs = list(_pieces(raw, PIECE_BYTES))
+    assert len(runs) > 2 and [o for run in runs for o in run] == objs
+    assert all(len(orjson.dumps(run)) < 3 * PIECE_BYTES for run in runs)
+    with pytest.raises((ValueError, orjson.JSONDecodeError)):
+        list(_pieces(raw[:-1], PIECE_BYTES))
+    engine = LocalEngine(str(store.root), 2)
+    try:
+        assert engine.wait_ready()
+        result, run, _ = run_to_end(engine, ApplySpec("big", "pieces", "words", "sum"), store.files("pieces"))
+        ranged, _, _ = run_to_end(engine, ApplySpec("range", "pieces", "count", "sum", 100, 50_000),
+                                  store.files("pieces"))
+    finally:
+        engine.close()
+    expected = Counter()
+    for o in objs:
+        expected.update(re.findall(r"\w+", re.sub(r"https?://\S+|@\w+", " ", o["data"]["text"].lower())))
+    assert dict(map(tuple, result)) == dict(expected) and run.objects == 60_000
+    assert ranged == [["data.t", 50_000 - 100 + 1]]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Self
 
 import orjson
 import pytest
@@ -16,6 +18,47 @@ from nom.watch import Follower
 
 def objs(ids, type_name: str = "data.test") -> list[dict]:
     return [{"id": i, "type": type_name, "data": {"n": i}} for i in ids]
+
+
+def array(k: int) -> list[dict]:
+    """The k-th of equal-sized arrays (7-digit ids), so that a cap in bytes is a cap in files."""
+    return objs(range(1_000_000 + 5 * k, 1_000_005 + 5 * k))
+
+
+def data_names(folder: Path) -> list[int]:
+    return sorted(int(n[:-5]) for n in os.listdir(folder) if n.endswith(".json") and n[:-5].isdigit())
+
+
+class FolderWatch:
+    """Lists a folder over and over on a thread and keeps the most data files one listing held. One listing of a
+    folder this small is one getdents call, which the kernel serves under the folder's lock: a snapshot that a
+    link or an unlink cannot split, so what it counts is what a reader could see at one moment."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.most, self.listings = folder, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.most = max(self.most, len(data_names(self.folder)))
+            self.listings += 1
+
+
+def capped(store: Store, cap_files: int) -> tuple[list[int], int]:
+    """A job "j" holding one file under a cap of ``cap_files`` files of array()'s size; its names and the cap."""
+    first = store.append("j", array(0))
+    cap = cap_files * first.bytes + first.bytes // 2
+    assert store.set_max_size("j", cap) == []
+    return [first.name], cap
 
 
 class StoreContract:
@@ -110,6 +153,47 @@ class StoreContract:
         with pytest.raises(NomError, match="max_size"):
             store.set_max_size("j", 0)
 
+    @pytest.mark.parametrize(("cap_files", "group"), [(1, 2), (1, 9), (3, 4), (3, 60), (30, 31), (30, 69)])
+    def test_retention_cap_holds_when_one_commit_is_larger_than_the_cap(self, store: Store, cap_files: int,
+                                                                       group: int) -> None:
+        written, cap = capped(store, cap_files)
+        folder = store.root / "j"
+        with FolderWatch(folder) as watch:
+            for turn in range(3):
+                infos = store.commit([("j", array(1 + turn * group + k)) for k in range(group)])
+                assert [i.objects for i in infos] == [5] * group  # every array acknowledged
+                written += [i.name for i in infos]
+                assert data_names(folder) == written[-cap_files:]  # the newest files, as many as fit
+        assert 0 < watch.most <= cap_files and watch.listings > 0
+        assert store.usage("j").bytes <= cap and store.usage("j").files == cap_files
+        newest = [o["id"] for k in range(1 + 3 * group - cap_files, 1 + 3 * group) for o in array(k)]
+        assert [o["id"] for o in store.scan("j")] == newest
+        assert store.files("j") == Store(store.root).files("j")  # the index holds no file that was never placed
+
+    @pytest.mark.parametrize("cap_files", [1, 3, 30])
+    def test_group_writer_keeps_the_cap_with_groups_larger_than_it(self, store: Store, cap_files: int) -> None:
+        _, cap = capped(store, cap_files)
+        writer = GroupWriter(store, max_group=256, max_pending=512)
+        count = 3 * cap_files + 10
+        with FolderWatch(store.root / "j") as watch:
+            with store._lock:  # the data stage waits for the store's lock: the arrays queue up into one group
+                futures = [writer.submit("j", array(1 + k)) for k in range(count)]
+            infos = [f.result(timeout=30) for f in futures]
+            writer.close()
+        assert writer.groups <= 2  # the first array's group, then one group of all the others
+        assert [i.min_id for i in infos] == [array(1 + k)[0]["id"] for k in range(count)]
+        assert data_names(store.root / "j") == [i.name for i in infos[-cap_files:]]
+        assert 0 < watch.most <= cap_files
+        assert store.usage("j").bytes <= cap
+
+    def test_a_cap_below_one_file_keeps_the_newest_file(self, store: Store) -> None:
+        store.append("j", array(0))
+        newest = store.append("j", array(1))
+        assert [d.objects for d in store.set_max_size("j", 10)] == [5]
+        assert data_names(store.root / "j") == [newest.name]
+        infos = store.commit([("j", array(2)), ("j", array(3))])
+        assert data_names(store.root / "j") == [infos[-1].name]
+
     def test_store_wide_default_retention(self, tmp_path: Path) -> None:
         store = Store(tmp_path / "r", default_max_size=1000, sync=self.sync)
         for i in range(30):
@@ -147,6 +231,88 @@ class StoreContract:
         assert [o["id"] for o in scan] == [1, 2]
         assert [q.filename for q in scan.quarantined] == [bad.filename]
         assert [f.name for f in store.files("j")] == [good.name]
+
+    def test_a_data_name_linked_outside_the_store_is_quarantined_never_followed(self, store: Store,
+                                                                               tmp_path: Path) -> None:
+        store.append("j", objs([1, 2]))
+        outside = tmp_path / "outside.json"
+        outside.write_bytes(orjson.dumps(objs([5, 6, 7])))
+        (store.root / "j" / "42.json").symlink_to(outside)
+        scan = store.scan("j")
+        assert [o["id"] for o in scan] == [1, 2]
+        assert [q.filename for q in scan.quarantined] == ["42.json"] and "symbolic link" in scan.quarantined[0].reason
+        assert (store.root / "j" / "quarantine" / "42.json").is_symlink()  # the link was moved, not its target
+        assert outside.read_bytes() == orjson.dumps(objs([5, 6, 7]))
+        # a file indexed already, then replaced by a link: the read takes the link for what it is
+        late = store.append("j", objs([8, 9]))
+        (store.root / "j" / late.filename).unlink()
+        (store.root / "j" / late.filename).symlink_to(outside)
+        report: list = []
+        assert store.read_file("j", late, report=report) == [] and "symbolic link" in report[0].reason
+        assert [o["id"] for o in store.scan("j")] == [1, 2] and store.usage("j").quarantined == 2
+
+    def test_special_files_under_data_names_are_quarantined_without_waiting(self, store: Store) -> None:
+        store.append("j", objs([1]))
+        fifo = store.root / "j" / "77.json"
+        os.mkfifo(fifo)
+        (store.root / "j" / "78.json").mkdir()
+        done: list = []
+        reader = threading.Thread(target=lambda: done.append(store.scan("j")), daemon=True)
+        reader.start()
+        reader.join(10)
+        try:
+            assert done, "the scan waited on a FIFO (with the store's lock held)"
+        finally:
+            if not done:  # let the stuck reader go: a writer opening the FIFO ends its wait
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        scan = done[0]
+        assert [o["id"] for o in scan] == [1]
+        reasons = {q.filename: q.reason for q in scan.quarantined}
+        assert "a FIFO" in reasons["77.json"] and "a folder" in reasons["78.json"]
+        assert sorted(os.listdir(store.root / "j" / "quarantine")) == ["77.json", "78.json", "log"]
+
+    def test_a_job_folder_that_is_a_link_is_refused_and_nothing_outside_changes(self, store: Store,
+                                                                                tmp_path: Path) -> None:
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "5.json").write_bytes(orjson.dumps(objs([5])))
+        (outside / "6.json").write_bytes(b"[{broken")  # would be moved into quarantine/ if the link were followed
+        before = {p.name: p.read_bytes() for p in outside.iterdir()}
+        store.append("real", objs([1]))
+        (store.root / "linked").symlink_to(outside, target_is_directory=True)
+        assert store.jobs() == ["real"]
+        for attempt in (lambda: store.scan("linked"), lambda: store.usage("linked"), lambda: store.exists("linked"),
+                        lambda: store.append("linked", objs([9])), lambda: store.set_max_size("linked", 10),
+                        lambda: store.write_meta("linked", "job", {}), lambda: store.read_meta("linked", "job"),
+                        lambda: store.clock("linked"), lambda: Follower(store, "linked", watch=False).poll()):
+            with pytest.raises(NomError, match="is a symbolic link") as caught:
+                attempt()
+            assert caught.value.field == "jobId"
+        assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+
+    @pytest.mark.parametrize("name", ["index", "clock", "quarantine", "job.json", "quarantine/log"])
+    def test_the_stores_own_files_are_never_followed(self, store: Store, tmp_path: Path, name: str) -> None:
+        store.append("j", objs([1]))
+        store.write_meta("j", "job", {"jobName": "x"})
+        (store.root / "j" / "quarantine").mkdir()
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "log").write_bytes(b"")
+        (outside / "target").write_bytes(b'{"secret": 1}')
+        path = store.root / "j" / name
+        if path.is_dir():
+            os.rmdir(path)
+        else:
+            path.unlink(missing_ok=True)
+        path.symlink_to(outside if name == "quarantine" else outside / "target")
+        before = {p.name: p.read_bytes() for p in outside.iterdir()}
+        fresh = Store(store.root, sync=self.sync)
+        (store.root / "j" / "9.json").write_bytes(b"[{broken")  # to be quarantined: moved, and the log written
+        touch = {"index": lambda: fresh.usage("j"), "clock": lambda: fresh.append("j", objs([2])),
+                 "job.json": lambda: fresh.read_meta("j", "job")}.get(name, lambda: fresh.scan("j"))
+        with pytest.raises(NomError, match=f"{name} is a symbolic link"):
+            touch()
+        assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
 
     @pytest.mark.parametrize("job", ["..", "../escape", "/abs", "a/b", "nul\x00", "x" * 300, ""])
     def test_bad_job_ids_touch_nothing(self, store: Store, job: str, tmp_path: Path) -> None:
@@ -208,6 +374,26 @@ class StoreContract:
         late.write_bytes(orjson.dumps(objs([3])))
         resumed = Follower(store, "j", state=state, watch=False)
         assert [f.min_id for f in resumed.poll()] == [3]
+        assert resumed.poll() == []
+
+    def test_follower_poll_with_a_limit_returns_the_rest_later_and_its_state_counts_only_what_it_returned(
+            self, store: Store) -> None:
+        for i in range(10):
+            store.append("j", objs([i]))
+        follower = Follower(store, "j", watch=False)
+        assert [f.min_id for f in follower.poll(4)] == [0, 1, 2, 3]
+        assert follower.waiting() == 6
+        state = follower.state()
+        # a late file (named below the newest one learnt, not yet returned) comes in name order, once
+        late = store.root / "j" / f"{store.files('j')[5].name - 1}.json"
+        late.write_bytes(orjson.dumps(objs([100])))
+        store.reconcile("j")
+        assert [f.min_id for f in follower.poll(4)] == [4, 100, 5, 6]
+        assert [f.min_id for f in follower.poll()] == [7, 8, 9]
+        assert follower.poll() == [] and follower.waiting() == 0
+        # resumed from the state taken after the first poll: everything not returned then comes, once
+        resumed = Follower(store, "j", state=state, watch=False)
+        assert sorted(f.min_id for f in resumed.poll(100)) == [4, 5, 6, 7, 8, 9, 100]
         assert resumed.poll() == []
 
 

@@ -87,3 +87,36 @@ def test_oldest_beyond_matches_its_definition_under_adds_removes_and_rewrites(tm
             model.update((i.name, i) for i in infos)
         for budget in budgets:
             assert index.oldest_beyond(budget) == oldest_beyond_model(model, budget)
+
+
+def retention_model(model: dict[int, FileInfo], new: list[FileInfo], cap: int) -> tuple[list[FileInfo], list[FileInfo]]:
+    """Retention by its definition: of the recorded and the new files together, keep the newest whose total fits
+    in ``cap`` (and the newest one always); the recorded rest is deleted, the new rest never placed."""
+    every = sorted([*model.values(), *new], key=lambda f: f.name)
+    kept, total = set(), 0
+    for f in reversed(every):
+        total += f.bytes
+        if total > cap and kept:
+            break
+        kept.add(f.name)
+    fresh = {f.name for f in new}
+    gone = [f for f in every if f.name not in kept]
+    return [f for f in gone if f.name not in fresh], [f for f in gone if f.name in fresh]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(1, 3000), max_size=60), st.lists(st.integers(1, 3000), max_size=20),
+       st.lists(st.integers(3001, 6000), max_size=20), st.integers(-10, 20_000))
+def test_retention_matches_its_definition_for_groups_of_any_size(tmp_path_factory, recorded, removed, later,
+                                                                  cap) -> None:
+    """A group of new files (newer than every recorded file, or interleaved with them as another writer's may
+    be) larger or smaller than the cap: what is deleted and what is never placed follow the definition."""
+    index, model = JobIndex(tmp_path_factory.mktemp("job")), {}
+    index.add(info(n) for n in recorded)
+    model.update((n, info(n)) for n in recorded)
+    index.remove(removed)
+    for n in removed:
+        model.pop(n, None)
+    for new in ([info(n) for n in sorted(set(later))], [info(n) for n in sorted(set(removed) - set(model))]):
+        assert index.retention(cap, new) == retention_model(model, new, cap)
+    assert index.retention(cap) == retention_model(model, [], cap)

@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import wait_for
+from test_store_contract import FolderWatch, array, capped, data_names
 
 from nom import Encoded, NomError, Store, StoreError
 from nom.writer_process import ProcessWriter, _stored_already
@@ -54,6 +55,35 @@ def test_a_bad_array_fails_in_submit_and_sends_nothing(writer: ProcessWriter) ->
     with pytest.raises(NomError, match="job"):
         writer.submit("../etc", objs([1]))
     assert writer.pending() == 0
+
+
+@pytest.mark.parametrize("cap_files", [1, 3, 30])
+def test_retention_cap_holds_with_groups_larger_than_it(tmp_path: Path, cap_files: int) -> None:
+    """The child waits for the job's clock lock while the test holds it: the arrays queue up in its socket and come
+    in groups larger than the cap; the job never holds more than the cap and keeps the newest files."""
+    import fcntl
+
+    store = Store(tmp_path / "root")
+    _, cap = capped(store, cap_files)
+    writer = ProcessWriter(tmp_path / "root", max_pending=4000)
+    count = 5 * cap_files + 10
+    try:
+        with FolderWatch(store.root / "j") as watch:
+            clock = os.open(store.root / "j" / "clock", os.O_RDWR)
+            try:
+                fcntl.flock(clock, fcntl.LOCK_EX)  # the child's first id lease waits for this
+                futures = [writer.submit("j", array(1 + k)) for k in range(count)]
+            finally:
+                fcntl.flock(clock, fcntl.LOCK_UN)
+                os.close(clock)
+            infos = [f.result(timeout=30) for f in futures]
+        assert writer.groups < count / (cap_files + 1)  # so some group held more arrays than the cap holds files
+        assert [i.min_id for i in infos] == [array(1 + k)[0]["id"] for k in range(count)]
+        assert data_names(store.root / "j") == [i.name for i in infos[-cap_files:]]
+        assert 0 < watch.most <= cap_files
+        assert store.usage("j").bytes <= cap and store.files("j") == Store(store.root).files("j")
+    finally:
+        writer.close()
 
 
 def test_a_store_error_comes_back_with_its_errno(tmp_path: Path, writer: ProcessWriter) -> None:

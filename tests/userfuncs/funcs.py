@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 
@@ -29,3 +31,15 @@ def explode_on_seven(obj: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 NOT_CALLABLE = 42
+
+
+def slow_count(obj: dict[str, Any]) -> list[tuple[str, int]]:
+    """Count objects, with 0.1 s of work for each, noting each call in $NECTAR_TEST_CALLS (to count folds)."""
+    until = time.perf_counter() + 0.1
+    while time.perf_counter() < until:
+        pass
+    calls = os.environ.get("NECTAR_TEST_CALLS")
+    if calls:
+        with open(calls, "a") as fh:
+            fh.write(f"{obj['id']}\n")
+    return [("n", 1)]
