@@ -163,7 +163,9 @@ def test_a_start_that_fails_half_way_on_a_full_disk_changes_nothing(small_disk: 
         with pytest.raises(ServiceError, match="No space left|not started"):
             service.call("newCollectorJob", **JOB)
         assert sorted(os.listdir(root)) == folders, "the failed start left a job folder"
-        assert (listening_ports(pid), held_fds(pid)) == (ports, held), "the failed start left sockets or files open"
+        # (ZeroMQ closes a socket's listener on its own thread, a moment after close())
+        wait_for(lambda: (listening_ports(pid), held_fds(pid)) == (ports, held), timeout=5,
+                 what="the failed start's sockets and files closed")
         assert [j["jobId"] for j in service.call("listJobs")["jobs"]] == [live["jobId"]]
         (small_disk / "filler").unlink()
         again = service.call("newCollectorJob", **JOB)["data"]["jobId"]
