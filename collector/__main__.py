@@ -13,6 +13,7 @@ from pathlib import Path
 import zmq
 
 from collector.protocol import CONTROL_ENDPOINT
+from collector.runner import PUBLISH_BYTES
 from collector.service import Collector
 from collector.sources import x_token
 from nom.keys import InsecureBinding, Keys
@@ -32,7 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flush-latency", type=float, default=1.0,
                         help="seconds a partly filled array may wait before it is stored (default 1)")
     parser.add_argument("--publish-hwm", type=int, default=2000,
-                        help="messages queued per subscriber before newer ones are dropped (seen as a seq gap)")
+                        help="messages queued per subscriber at most before newer ones are dropped (seen as a seq "
+                             "gap, healed from the store)")
+    parser.add_argument("--publish-bytes", type=int, default=PUBLISH_BYTES,
+                        help=f"bytes queued per subscriber at most (default {PUBLISH_BYTES // 2**20} MiB): the queue "
+                             "holds this many bytes of a job's files, sized from the files it stores")
     parser.add_argument("--keys", default=None, help="CurveZMQ key folder from 'nectar keys init': every socket "
                         "then checks its peers' keys (required to bind beyond loopback)")
     parser.add_argument("--insecure", action="store_true",
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     collector = Collector(args.nom_root, control=args.control, host_name=args.host_name, bind_host=args.bind_host,
                           x_token=x_token(), flush_latency=args.flush_latency, publish_hwm=args.publish_hwm,
+                          publish_bytes=args.publish_bytes,
                           keys=keys, insecure=args.insecure, writer=args.writer)
     if collector.writer_kind == "thread":
         # The writer's threads take the GIL a few times a group (and, without the C module, after every system

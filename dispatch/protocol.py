@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from nom import NomError, check_job_id, wire
+from nom.errors import quote
 from nom.wire import error_reply
 
 __all__ = ["ACTIONS", "CONTROL_ENDPOINT", "ProtocolError", "decode_request", "error_reply", "result_type",
@@ -56,7 +57,7 @@ def field_text(request: dict[str, Any], name: str, *, required: bool = True) -> 
         return None
     if not isinstance(value, str) or not value:
         raise ProtocolError(f"{name} is required (a non-empty string)" if value is None else
-                            f"{name} must be a non-empty string, got {value!r}", field=name)
+                            f"{name} must be a non-empty string, got {quote(value)}", field=name)
     return value
 
 

@@ -36,6 +36,7 @@ from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, res
 from dispatch.protocol import ProtocolError, error_reply, result_job, result_type
 from dispatch.standing import StandingReduction, checkpoint_name
 from nom import NomError, Store, StoreError
+from nom.errors import clip, failure, quote
 from nom.keys import Keys, check_binding, refuse_if_in_use
 from nom.watch import GRACE_NS
 
@@ -190,7 +191,8 @@ class Dispatcher:
             engine = self.engines["spark"] = SparkEngine(str(self.store.root), master=self.spark_master,
                                                          conf=self.spark_conf)
         if engine is None:
-            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {name!r}", field="engine")
+            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {quote(name)}",
+                                field="engine")
         return engine
 
     def _standing_engine(self, apply: Apply) -> Engine | None:
@@ -288,7 +290,7 @@ class Dispatcher:
         objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
         attachment = self.attached.get(spec.job)
         try:
-            if attachment is not None:
+            if attachment is not None and attachment.inlet_open():
                 attachment.send_results(target, objects)
             else:
                 self.store.append(target, objects)
@@ -327,10 +329,10 @@ class Dispatcher:
             action, request = protocol.decode_request(raw)
             return getattr(self, "_on_" + action)(request)
         except NomError as exc:
-            log.warning("bad request: %s", exc)
+            log.warning("bad request: %s", clip(str(exc)))
             return error_reply(str(exc), exc.field)
         except Exception as exc:  # noqa: BLE001 - the service stays up whatever a request does
-            log.exception("request failed")
+            log.error("request failed: %s", failure(exc))
             return error_reply(f"internal error: {type(exc).__name__}: {exc}")
 
     def _on_attach(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -362,14 +364,14 @@ class Dispatcher:
         lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
         engine = request.get("engine") or self.default_engine
         if engine not in protocol.ENGINES:
-            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {engine!r}",
+            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {quote(engine)}",
                                 field="engine")
         self._engine(engine)  # a clear error now if it cannot run here
         if not self.store.exists(job):
             raise ProtocolError(f"no job {job!r} in the store at {self.store.root}", field="jobId")
         skip = request.get("skipErrors", False)
         if not isinstance(skip, bool):
-            raise ProtocolError(f"skipErrors must be true or false, got {skip!r}", field="skipErrors")
+            raise ProtocolError(f"skipErrors must be true or false, got {quote(skip)}", field="skipErrors")
         apply_id = secrets.token_hex(3)
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
@@ -391,7 +393,7 @@ class Dispatcher:
         apply_id = protocol.field_text(request, "applyId")
         apply = self.applies.get(apply_id)  # type: ignore[arg-type]
         if apply is None:
-            raise ProtocolError(f"no apply {apply_id!r} (listApplies shows them)", field="applyId")
+            raise ProtocolError(f"no apply {quote(apply_id)} (listApplies shows them)", field="applyId")
         return apply
 
     def _on_status(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -409,7 +411,7 @@ class Dispatcher:
         apply = self._apply_of(request)
         top = request.get("top", 20)
         if not isinstance(top, int) or isinstance(top, bool) or top < 0:
-            raise ProtocolError(f"top must be a whole number (0: all), got {top!r}", field="top")
+            raise ProtocolError(f"top must be a whole number (0: all), got {quote(top)}", field="top")
         info = apply.describe()
         if apply.state in (ApplyState.DONE, ApplyState.STANDING):
             info["keys"] = apply.keys()

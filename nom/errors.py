@@ -1,8 +1,20 @@
-"""The exceptions of the nom package."""
+"""The exceptions of the nom package, and how an error message quotes a value it was given."""
 
 from __future__ import annotations
 
-__all__ = ["NomError", "StoreError", "CorruptFile"]
+import reprlib
+import traceback
+from typing import Any
+
+__all__ = ["NomError", "StoreError", "CorruptFile", "QUOTE_LIMIT", "clip", "failure", "quote"]
+
+QUOTE_LIMIT = 200  # characters of a value an error message quotes
+MESSAGE_LIMIT = 2000  # characters of a whole error message (a reply, a log line)
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple, _REPR.maxset = 2, 4, 4, 4, 4
+_REPR.maxstring = _REPR.maxother = QUOTE_LIMIT
+_REPR.maxlong = 40
 
 
 class NomError(ValueError):
@@ -19,3 +31,29 @@ class StoreError(OSError):
 
 class CorruptFile(NomError):
     """A store file that cannot be read as a JSON array of NOM objects."""
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message: a prefix of at most about ``limit`` characters, saying how long the
+    whole was. A message quotes what a client sent, which may be megabytes; the reply and the log line must not."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    if isinstance(value, (bytes, bytearray)) and len(value) > limit:
+        return f"{bytes(value[:limit])!r}... ({len(value):,} bytes)"
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int too long to convert to decimal
+        return f"<an integer of {value.bit_length():,} bits>" if isinstance(value, int) else f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[:limit]}... (cut)"
+
+
+def clip(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``message`` cut to ``limit`` characters: the last bound on what an error reply or a log line holds."""
+    return message if len(message) <= limit else f"{message[:limit]}... ({len(message):,} characters)"
+
+
+def failure(exc: BaseException) -> str:
+    """An unexpected exception for a log line: its type and bounded message, then the frames it was raised
+    through (a full traceback would repeat the message, which may quote a client's megabytes)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+    return f"{clip(f'{type(exc).__name__}: {exc}')}\nTraceback (most recent call last):\n{frames}"

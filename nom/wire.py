@@ -17,14 +17,15 @@ from typing import Any
 
 import orjson
 
-from nom.errors import NomError
+from nom.errors import QUOTE_LIMIT, NomError, clip, quote
 
 __all__ = ["encode_batch", "decode_batch", "decode_request", "error_reply"]
 
 
 def error_reply(message: str, field: str | None = None) -> dict[str, Any]:
     """The JSON error reply: the message a person can act on, and the request field to blame."""
-    return {"error": message, "field": field} if field else {"error": message}
+    message = clip(message)  # whatever a handler quoted (a field's name too may be a client's), a reply stays small
+    return {"error": message, "field": clip(field, QUOTE_LIMIT)} if field else {"error": message}
 
 
 def decode_request(raw: bytes, actions: tuple[str, ...], error: type[NomError] = NomError
@@ -38,7 +39,7 @@ def decode_request(raw: bytes, actions: tuple[str, ...], error: type[NomError] =
         raise error(f"request must be a JSON object, got {type(request).__name__}")
     action = request.get("action")
     if action not in actions:
-        raise error(f"action must be one of {', '.join(actions)}, got {action!r}", field="action")
+        raise error(f"action must be one of {', '.join(actions)}, got {quote(action)}", field="action")
     return action, request
 
 

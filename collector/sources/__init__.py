@@ -8,6 +8,7 @@ from typing import Any
 from collector.sources.base import Batch, Item, Source, SourceError
 from collector.sources.replay import ReplaySource
 from collector.sources.synthetic import SyntheticSource
+from nom.errors import quote
 
 __all__ = ["Batch", "Item", "Source", "SourceError", "make_source", "x_token"]
 
@@ -38,4 +39,4 @@ def make_source(spec: dict[str, Any] | None, search_terms: str, position: Any = 
         from collector.sources.x import XSource
 
         return XSource.from_spec(spec, search_terms, position, token=token)
-    raise SourceError(f"source.kind must be synthetic, replay or x, got {kind!r}", field="source.kind")
+    raise SourceError(f"source.kind must be synthetic, replay or x, got {quote(kind)}", field="source.kind")

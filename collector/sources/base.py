@@ -8,7 +8,12 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Batch", "Item", "Source", "SourceError"]
+from nom.errors import quote
+
+__all__ = ["Batch", "Item", "Source", "SourceError", "check_rate"]
+
+MIN_RATE = 0.001  # objects per second: one every 17 minutes; a slower job would look stuck
+MAX_RATE = 10_000_000  # far above what one collector stores; a bigger number is a mistake
 
 
 class SourceError(ValueError):
@@ -87,6 +92,7 @@ class Source:
     warnings: list[str] = field(default_factory=list)
     skipped: int = 0  # input records that held no tweet
     ascending_keys: bool = False  # keys are decimal integers, each above the one before, across restarts too
+    item_bytes: int = 4096  # about how many bytes an item's JSON takes (sizes the publish queue before files tell)
 
     def read(self, limit: int) -> list[Item]:
         """Up to ``limit`` items that are ready now."""
@@ -96,5 +102,20 @@ class Source:
         """Up to ``limit`` items that are ready now, as columns."""
         return Batch.of(self.read(limit))
 
+    def is_own_key(self, key: str) -> bool:
+        """Whether ``key``, read back from the store, can be one this source gives (a restarted job rebuilds its
+        dedup memory only from such keys)."""
+        return bool(key)
+
     def close(self) -> None:
         """Release threads and files."""
+
+
+def check_rate(spec: dict[str, Any], default: float | None) -> float | None:
+    """The ``rate`` of a source spec (objects per second; null: as fast as the collector takes them)."""
+    rate = spec.get("rate", default)
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                             or not MIN_RATE <= rate <= MAX_RATE):
+        raise SourceError(f"source.rate must be a number of objects per second from {MIN_RATE:g} to {MAX_RATE:,} "
+                          f"(or null: as fast as the collector takes them), got {quote(rate)}", field="source.rate")
+    return rate
