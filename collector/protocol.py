@@ -22,11 +22,19 @@ in the batch form of nom.net.wire: ``[jobId, header, JSON array]``. ``seq`` numb
 job's objects from 0 and carries on across restarts; ``epoch`` is the collector's
 start time, so a subscriber also learns of a restart.
 
-Storage inlet of a job (PULL, bound at ``collectorPort``), one JSON object per message::
+Storage inlet of a job (PULL, bound at ``collectorPort``), one JSON object per message
+of at most ``MAX_MESSAGE_BYTES``::
 
-    {"job": "<jobId> or <jobId>.<name>", "objects": [NOM object, ...]}
+    {"job": "<jobId>.<name>", "objects": [NOM object, ...]}
 
-stored under that job; anything else is rejected, counted and logged.
+The inlet stores results: what a reducer made of the job (Dispatch sends an apply's
+result objects, typed ``data.<jobId>.<reduce>``, to the derived job ``<jobId>.<reduce>``).
+So it takes only a derived job of its own job as ``job``, never the job itself (whose
+folder holds only what the source collected, and from which the job's dedup memory is
+rebuilt), and only objects of a result type ``data.<jobId>.<name>`` (never the job's
+``typeReturned``, which only its source makes). The objects get new ids and are stored
+in arrays of the job's ``collectorObjectsPerFile``, as they are, without deduplication.
+Anything else is rejected, counted (``inlet_rejected``, ``lastInletError``) and logged.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from typing import Any
 
 import orjson
 
-from nom import NomError, ProtocolError, check_job_id, check_object, check_type
+from nom import NomError, ProtocolError, check_job_id, check_object, check_type, quote
 
 __all__ = [
     "CONTROL_ENDPOINT", "MAX_MESSAGE_BYTES", "JobRequest", "decode_inlet", "decode_job_request", "decode_max_size",
@@ -69,7 +77,7 @@ def _int(request: dict[str, Any], name: str, low: int, high: int) -> int:
         raise ProtocolError(f"{name} is required (an integer from {low} to {high})", field=name)
     value = request[name]
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ProtocolError(f"{name} must be an integer from {low} to {high}, got {value!r}", field=name)
+        raise ProtocolError(f"{name} must be an integer from {low} to {high}, got {quote(value)}", field=name)
     return value
 
 
@@ -78,7 +86,7 @@ def _text(request: dict[str, Any], name: str, limit: int = 512) -> str:
         raise ProtocolError(f"{name} is required (a non-empty string)", field=name)
     value = request[name]
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise ProtocolError(f"{name} must be a non-empty string of at most {limit} characters, got {value!r}",
+        raise ProtocolError(f"{name} must be a non-empty string of at most {limit} characters, got {quote(value)}",
                             field=name)
     return value
 
@@ -99,16 +107,16 @@ def decode_job_request(request: dict[str, Any]) -> JobRequest:
              "jobMaxSize"}
     unknown = sorted(set(request) - known)
     if unknown:
-        raise ProtocolError(f"unknown field {unknown[0]!r}; newCollectorJob takes {', '.join(sorted(known))}",
+        raise ProtocolError(f"unknown field {quote(unknown[0])}; newCollectorJob takes {', '.join(sorted(known))}",
                             field=unknown[0])
     source = request.get("source")
     if source is not None:
         if not isinstance(source, dict):
-            raise ProtocolError(f"source must be an object such as {{\"kind\": \"synthetic\"}}, got {source!r}",
+            raise ProtocolError(f"source must be an object such as {{\"kind\": \"synthetic\"}}, got {quote(source)}",
                                 field="source")
         if source.get("kind") not in SOURCE_KINDS:
-            raise ProtocolError(f"source.kind must be one of {', '.join(SOURCE_KINDS)}, got {source.get('kind')!r}",
-                                field="source.kind")
+            raise ProtocolError(f"source.kind must be one of {', '.join(SOURCE_KINDS)}, "
+                                f"got {quote(source.get('kind'))}", field="source.kind")
     max_size = request.get("jobMaxSize")
     if max_size is not None:
         max_size = _int(request, "jobMaxSize", 1, 2**62)
@@ -147,16 +155,21 @@ def decode_inlet(raw: bytes, owner: str) -> tuple[str, list[dict[str, Any]]]:
         check_job_id(job, field="job")
     except NomError as exc:
         raise ProtocolError(str(exc), field="job") from None
-    if job != owner and not job.startswith(owner + "."):
-        raise ProtocolError(f"job must be {owner!r} or {owner!r} + '.<name>' on this port, got {job!r}", field="job")
+    if not job.startswith(owner + "."):
+        raise ProtocolError(f"job must be a derived job {owner + '.<name>'!r} on this port (the inlet stores "
+                            f"results, never into the job itself), got {quote(job)}", field="job")
     objects = message.get("objects")
     if not isinstance(objects, list) or not objects or len(objects) > MAX_INLET_OBJECTS:
         raise ProtocolError(f"objects must be a non-empty array of at most {MAX_INLET_OBJECTS} NOM objects",
                             field="objects")
+    results = f"data.{owner}."
     for i, obj in enumerate(objects):
         try:
             check_object(obj, where=f"objects[{i}]")
             check_type(obj["type"], field=f"objects[{i}].type")
         except NomError as exc:
             raise ProtocolError(str(exc), field=exc.field or "objects") from None
+        if not obj["type"].startswith(results):
+            raise ProtocolError(f"objects[{i}].type must be a result type {results + '<name>'!r}, got "
+                                f"{quote(obj['type'])}", field=f"objects[{i}].type")
     return job, objects

@@ -32,15 +32,22 @@ from collector.batch import Batch, encode_array
 from collector.dedup import AscendingKeys, RecentKeys
 from collector.job import JobRecord, JobState
 from collector.sources import Source
-from nom import Encoded, FieldError, FileInfo, Store, Writer
+from nom import QUOTE_LIMIT, Encoded, FieldError, FileInfo, Store, Writer, shorten
 from nom.net import CurveKeys, encode_batch
 
-__all__ = ["MAX_READ", "JobRunner", "Submitted"]
+__all__ = ["MAX_READ", "PUBLISH_BYTES", "JobRunner", "Submitted"]
 
 log = logging.getLogger("collector")
 
 MAX_READ = 5000  # items taken from a source in one step
+PUBLISH_BYTES = 32 * 2**20  # what a subscriber that does not read may have queued (see JobRunner._publish_queue)
+INLET_BYTES_PER_STEP = 2**20  # inlet messages decoded in one step (at least one, whatever its size)
+INLET_MESSAGES_PER_STEP = 100  # and at most this many, however small
+INLET_BYTES_IN_FLIGHT = 8 * 2**20  # inlet arrays submitted and not yet durable (at least one)
+INLET_QUEUE = 2  # inlet messages queued per peer before it waits: with messages of up to 16 MiB, memory stays bounded
 RETRY_SECONDS = 1.0
+CATCH_UP_SECONDS = 1.0  # a source behind its schedule by more than this (a pause) goes on from now, without a burst
+RATE_WINDOW = 10.0  # seconds the reported rate is measured over
 
 
 @dataclass
@@ -57,7 +64,8 @@ class JobRunner:
 
     def __init__(self, record: JobRecord, source: Source, store: Store, writer: Writer, ctx: zmq.Context,
                  *, bind_host: str = "127.0.0.1", flush_latency: float = 1.0, publish_hwm: int = 2000,
-                 checkpoint_interval: float = 1.0, epoch: int = 0, keys: CurveKeys | None = None) -> None:
+                 publish_bytes: int = PUBLISH_BYTES, checkpoint_interval: float = 1.0, epoch: int = 0,
+                 keys: CurveKeys | None = None) -> None:
         """Open the job's sockets (their ports kept across restarts when free) and recover from its files."""
         self.record = record
         self.job = record.job_id
@@ -87,8 +95,13 @@ class JobRunner:
         self.stats = {"stored": 0, "duplicates": 0, "published": 0, "files_written": 0, "inlet_stored": 0,
                       "inlet_rejected": 0}
         self.last_inlet_error: str | None = None
-        self._started = time.monotonic()
+        # inlet arrays taken and not yet submitted, and submitted and not yet durable, with their (rough) size
+        self._inlet_queue: deque[tuple[str, list[dict[str, Any]], int]] = deque()
+        self._inlet_writes: deque[tuple[Future[FileInfo], int]] = deque()
+        self._inlet_bytes = 0
+        self._started = time.monotonic()  # the source's schedule: item n is due at _started + n * interval
         self._taken = 0
+        self._rate_samples: deque[tuple[float, int]] = deque([(self._started, 0)])  # (when, stored then)
         self._last_checkpoint = 0.0
         self._checkpoint_dirty = False
         checkpoint = store.read_meta(self.job, "checkpoint", {}) or {}
@@ -96,16 +109,25 @@ class JobRunner:
         self.seq = int(checkpoint.get("seq", 0))
         self.last_file = int(checkpoint.get("last_file", 0))
         self._recover()
+        store.clock(self.job)  # opened now, so that running out of descriptors fails the start, not a later step
+        self._written = {self.job}  # jobs whose clocks this runner opened (its own, and where its inlet stored)
+        self.publish_hwm, self.publish_bytes = publish_hwm, publish_bytes
+        self._published_bytes = self._published_files = 0
         self.pub = ctx.socket(zmq.PUB)
-        self.pub.setsockopt(zmq.SNDHWM, publish_hwm)
+        self.pub.setsockopt(zmq.SNDHWM, self._publish_queue(self.per_file * (source.item_bytes + 64)))
         self.pull = ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
-        self.pull.setsockopt(zmq.RCVHWM, 1000)
-        if keys is not None:  # only peers with an authorized key get objects or may store any
-            keys.serve(self.pub)
-            keys.serve(self.pull)
-        record.dispatch_port = _bind(self.pub, bind_host, record.dispatch_port)
-        record.collector_port = _bind(self.pull, bind_host, record.collector_port)
+        self.pull.setsockopt(zmq.RCVHWM, INLET_QUEUE)
+        try:
+            if keys is not None:  # only peers with an authorized key get objects or may store any
+                keys.serve(self.pub)
+                keys.serve(self.pull)
+            record.dispatch_port = _bind(self.pub, bind_host, record.dispatch_port)
+            record.collector_port = _bind(self.pull, bind_host, record.collector_port)
+        except BaseException:
+            self.pub.close(linger=0)
+            self.pull.close(linger=0)
+            raise
 
     # -- recovery -----------------------------------------------------------
 
@@ -120,10 +142,11 @@ class JobRunner:
                 break
             recent.append(info)
             window += info.objects
+        own = self.source.is_own_key
         for info in reversed(recent):
             for obj in self.store.read_file(self.job, info):
-                data = obj.get("data")
-                if isinstance(data, dict) and "id" in data:
+                data = obj.get("data")  # only the source's own items: of its type, with a key it could give
+                if obj.get("type") == self.type and isinstance(data, dict) and "id" in data and own(str(data["id"])):
                     self.dedup.add(str(data["id"]))
             if info.name > self.last_file:
                 self.seq += info.objects
@@ -142,13 +165,17 @@ class JobRunner:
         if state is JobState.RUNNING:
             moved += self._collect(now)
             if self.source.error:
-                self._fail(self.source.error)
+                self.fail(self.source.error)
             elif self.source.done and not self.buffer_pos and not self.in_flight and not self.retry:
                 self.record.state = JobState.FINISHED
                 self._checkpoint(now, force=True)
                 log.info("job %s finished: %d objects stored", self.job, self.stats["stored"])
         if self._checkpoint_dirty and now - self._last_checkpoint >= self.checkpoint_interval:
             self._checkpoint(now)
+        if now - self._rate_samples[-1][0] >= 1.0:
+            self._rate_samples.append((now, self.stats["stored"]))
+            while len(self._rate_samples) > 2 and now - self._rate_samples[1][0] >= RATE_WINDOW:
+                self._rate_samples.popleft()
         return moved
 
     def next_due(self, now: float) -> float:
@@ -169,10 +196,12 @@ class JobRunner:
         if len(self.in_flight) >= self.max_in_flight:
             return 0  # the disk is behind: let it catch up before reading more
         if self.interval:
-            due = int((now - self._started) / self.interval) - self._taken
-            if due > MAX_READ:  # far behind schedule (a pause): do not burst to catch up
-                self._started = now - self._taken * self.interval
-                due = MAX_READ
+            lag = now - self._started - self._taken * self.interval  # since the next item fell due
+            due = int(lag / self.interval)
+            if due > 1 and lag > CATCH_UP_SECONDS:  # far behind schedule (a pause): go on from now, no burst
+                self._started = now - (self._taken + 1) * self.interval
+                due = 1
+            due = min(due, MAX_READ)
         else:
             due = MAX_READ
         batch = self.source.read_batch(due) if due > 0 else None
@@ -280,9 +309,22 @@ class JobRunner:
                 self.retry.append(later)
         self.retry_at = now + RETRY_SECONDS
 
+    def _publish_queue(self, message_bytes: int) -> int:
+        """How many messages of about ``message_bytes`` a subscriber may have queued: ``publish_bytes`` of them
+        (at least one, at most ``publish_hwm``). ZeroMQ bounds a subscriber's queue by messages, not bytes, and
+        a subscriber that stops reading keeps its queue full; past it, it misses messages, sees the gap in seq
+        and reads them from the store, so the bound costs it nothing but a read."""
+        return max(1, min(self.publish_hwm, self.publish_bytes // max(1, message_bytes)))
+
     def _publish(self, entry: Submitted, info: FileInfo) -> None:
         """Send a durable file's objects to the job's subscribers (PUB), numbered by ``seq``."""
         array = entry.array
+        self._published_bytes += len(array.raw)
+        self._published_files += 1
+        if self._published_files in (16, 256) or self._published_files % 4096 == 0:
+            # files tell the size the source's estimate guessed: subscribers that connect from now on get it
+            # (a queue's bound is fixed when its subscriber connects)
+            self.pub.setsockopt(zmq.SNDHWM, self._publish_queue(self._published_bytes // self._published_files))
         header = {"epoch": self.epoch, "seq": self.seq, "count": array.count, "first_id": array.first_id,
                   "last_id": array.last_id, "file": info.name}
         self.seq += array.count
@@ -296,41 +338,59 @@ class JobRunner:
             pass
 
     def _take_inlet(self) -> int:
-        stored = 0
-        for _ in range(100):
+        """Store what peers pushed to the inlet (see collector.protocol), bounded so that it can neither stall
+        the loop nor grow without end: a new message is decoded only once the last one's arrays are all
+        submitted, about ``INLET_BYTES_PER_STEP`` of messages a step, and about ``INLET_BYTES_IN_FLIGHT`` of
+        arrays wait in the writer (backpressure past that reaches the senders through the socket)."""
+        while self._inlet_writes and self._inlet_writes[0][0].done():
+            future, size = self._inlet_writes.popleft()
+            self._inlet_bytes -= size
+            if future.exception() is not None:
+                self._reject(f"store write failed: {future.exception()}")
+        stored, budget, messages = 0, INLET_BYTES_PER_STEP, INLET_MESSAGES_PER_STEP
+        while True:
+            while self._inlet_queue and (not self._inlet_writes
+                                         or self._inlet_bytes + self._inlet_queue[0][2] <= INLET_BYTES_IN_FLIGHT):
+                target, chunk, size = self._inlet_queue.popleft()
+                self._inlet_writes.append((self.writer.submit(target, chunk), size))
+                self._inlet_bytes += size
+                self.stats["inlet_stored"] += len(chunk)
+                stored += len(chunk)
+            if self._inlet_queue or budget <= 0 or messages <= 0:
+                return stored
             try:
                 raw = self.pull.recv(zmq.NOBLOCK)
             except zmq.Again:
-                break
+                return stored
             except zmq.ZMQError as exc:
                 self._reject(f"receive failed: {exc}")
-                continue
+                return stored
+            budget, messages = budget - len(raw), messages - 1
             try:
                 target, objects = protocol.decode_inlet(raw, self.job)
+                self._written.add(target)
                 ids = self.store.new_ids(target, len(objects))
-                renumbered = [{"id": i, "type": o["type"], "data": o.get("data")} for i, o in zip(ids, objects)]
-                self.writer.submit(target, renumbered).add_done_callback(self._inlet_done)
-                self.stats["inlet_stored"] += len(objects)
-                stored += len(objects)
-            except FieldError as exc:
+            except (FieldError, OSError) as exc:
                 self._reject(str(exc))
-        return stored
-
-    def _inlet_done(self, future: Future[FileInfo]) -> None:
-        if future.exception() is not None:
-            self._reject(f"store write failed: {future.exception()}")
+                continue
+            renumbered = [{"id": i, "type": o["type"], "data": o.get("data")} for i, o in zip(ids, objects)]
+            for start in range(0, len(renumbered), self.per_file):  # arrays of the job's size, like its own
+                chunk = renumbered[start:start + self.per_file]
+                self._inlet_queue.append((target, chunk, len(raw) * len(chunk) // len(renumbered)))
 
     def _reject(self, reason: str) -> None:
+        reason = shorten(reason, QUOTE_LIMIT * 2)
         self.stats["inlet_rejected"] += 1
         self.last_inlet_error = reason
         log.warning("job %s: collectorPort message rejected: %s", self.job, reason)
 
     # -- state --------------------------------------------------------------
 
-    def _fail(self, message: str) -> None:
+    def fail(self, message: str) -> None:
+        """The job cannot go on: it fails, with ``message`` as its error."""
         self.record.state = JobState.FAILED
-        self.record.error = message
-        log.error("job %s failed: %s", self.job, message)
+        self.record.error = shorten(message)
+        log.error("job %s failed: %s", self.job, self.record.error)
 
     def _checkpoint(self, now: float, *, force: bool = False) -> None:
         if not (self._checkpoint_dirty or force):
@@ -353,25 +413,45 @@ class JobRunner:
             self.in_flight[0].future.exception(timeout=max(0.0, deadline - time.monotonic()))
             self._finish_commits(time.monotonic())
         self._checkpoint(time.monotonic(), force=True)
+        self._take_inlet()  # what peers pushed before the stop is stored too
+        while (self._inlet_queue or self._inlet_writes) and time.monotonic() < deadline:
+            if self._inlet_writes:
+                self._inlet_writes[0][0].exception(timeout=max(0.0, deadline - time.monotonic()))
+            self._take_inlet()
+
+    def rate(self, now: float | None = None) -> float:
+        """Objects stored per second over about the last ``RATE_WINDOW`` seconds, as a clock on the wall sees
+        them: a pause (SIGSTOP, a busy machine) lowers it while it lasts, and no catching up inflates it."""
+        now = time.monotonic() if now is None else now
+        since, stored = self._rate_samples[0]
+        return (self.stats["stored"] - stored) / max(1e-9, now - since)
 
     def status(self) -> dict[str, Any]:
         """What ``jobStatus`` reports."""
         usage = self.store.usage(self.job) if self.store.exists(self.job) else None
-        elapsed = max(1e-9, time.monotonic() - self._started)
         return {
             "jobId": self.job, "jobName": self.record.request["jobName"], "state": self.record.state.value,
             "lastError": self.record.error, "source": self.source.kind, "note": self.record.note or self.source.note,
             "typeReturned": self.type, "dispatchPort": self.record.dispatch_port,
             "collectorPort": self.record.collector_port, "seq": self.seq, "epoch": self.epoch,
-            "rate": round(self.stats["stored"] / elapsed, 1), "warnings": self.source.warnings[-5:],
+            "rate": round(self.rate(), 1), "warnings": self.source.warnings[-5:],
             "skippedRecords": self.source.skipped, "lastInletError": self.last_inlet_error,
             "objects": usage.objects if usage else 0, "files": usage.files if usage else 0,
             "bytes": usage.bytes if usage else 0, "newestId": usage.newest_id if usage else None,
             "maxSize": usage.max_size if usage else None, **self.stats,
         }
 
+    def summary(self) -> dict[str, Any]:
+        """What ``status`` reports that the store cannot tell, kept in the job's record when it is retired."""
+        return {**self.stats, "seq": self.seq, "epoch": self.epoch, "lastInletError": self.last_inlet_error,
+                "skippedRecords": self.source.skipped, "warnings": self.source.warnings[-5:]}
+
+    def written_jobs(self) -> set[str]:
+        """The jobs whose id clocks this runner opened: its own and those its inlet stored to."""
+        return set(self._written)
+
     def close(self) -> None:
-        """Stop the source and close the sockets."""
+        """Stop the source and close the sockets (their ports are free again)."""
         self.source.close()
         self.pub.close(linger=0)
         self.pull.close(linger=0)

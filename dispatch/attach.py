@@ -21,7 +21,7 @@ import zmq
 
 from dispatch.cache import Cache
 from dispatch.reading import read_range
-from nom import NomError, Store, check_job_id, type_matches
+from nom import NomError, Store, check_job_id, quote, type_matches
 from nom.net import CurveKeys, decode_batch
 
 __all__ = ["LOOPBACK", "Attachment"]
@@ -43,15 +43,16 @@ class Attachment:
                 raise NomError(f"job.data.{key} is missing", field=f"job.data.{key}")
         for port in ("dispatchPort", "collectorPort"):
             if isinstance(data[port], bool) or not isinstance(data[port], int) or not 0 < data[port] < 65536:
-                raise NomError(f"job.data.{port} must be a port number, got {data[port]!r}", field=f"job.data.{port}")
+                raise NomError(f"job.data.{port} must be a port number, got {quote(data[port])}",
+                               field=f"job.data.{port}")
         host = data["hostName"]
         if not isinstance(host, str) or ("*" not in allowed_hosts and host not in allowed_hosts):
-            raise NomError(f"job.data.hostName {host!r} is not an allowed collector host (allowed: "
+            raise NomError(f"job.data.hostName {quote(host)} is not an allowed collector host (allowed: "
                            f"{', '.join(sorted(allowed_hosts))}; start dispatch with --attach-hosts to add hosts)",
                            field="job.data.hostName")
         if not isinstance(data["typeReturned"], str) or not data["typeReturned"]:
             raise NomError(f"job.data.typeReturned must be a type name or pattern (a non-empty string), got "
-                           f"{_short(data['typeReturned'])}", field="job.data.typeReturned")
+                           f"{quote(data['typeReturned'])}", field="job.data.typeReturned")
         self.job = check_job_id(data["jobId"], field="job.data.jobId")
         self.data = data
         self.store = store
@@ -123,6 +124,15 @@ class Attachment:
             self.cache.put(self.job, info.name, keep)
             self.stats["healed"] += len(keep)
 
+    def inlet_open(self) -> bool:
+        """True while the collector job is live (its record says running or paused). A collector closes a job's
+        storage inlet (``collectorPort``) once the job stops, finishes or fails: its results are then stored here."""
+        try:
+            record = self.store.read_meta(self.job, "job", None)
+        except (NomError, OSError):
+            return False
+        return isinstance(record, dict) and record.get("state") in ("running", "paused")
+
     def send_results(self, job: str, objects: list[dict[str, Any]]) -> None:
         """Push result objects to the collector's storage inlet (``collectorPort``)."""
         if self.push is None:
@@ -144,9 +154,3 @@ class Attachment:
         self.sub.close(linger=0)
         if self.push is not None:
             self.push.close(linger=1000)
-
-
-def _short(value: Any) -> str:
-    """A bad value as an error message quotes it: its repr, at most 60 characters of it."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "..."

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from dispatch.errors import DateError
-from nom import MAX_ID  # the last nanosecond a NOM id can name: 2262-04-11T23:47:16.854775807Z
+from nom import MAX_ID, quote  # MAX_ID: the last nanosecond a NOM id can name, 2262-04-11T23:47:16.854775807Z
 
 __all__ = ["parse_date", "parse_range"]
 
@@ -27,8 +27,7 @@ def parse_date(text: object, *, field: str, now_ns: int | None = None) -> int:
     """The NOM id (ns) that ``text`` names, from 0 to ``MAX_ID``."""
     value = _parse_date(text, field=field, now_ns=now_ns)
     if not 0 <= value <= MAX_ID:
-        shown = text if len(str(text)) <= 60 else f"{str(text)[:60]}..."
-        raise DateError(f"{field} {shown!r} is outside the dates a NOM id can name (1970-01-01 to "
+        raise DateError(f"{field} {quote(text)} is outside the dates a NOM id can name (1970-01-01 to "
                         f"2262-04-11T23:47:16Z); leave it out for an open end", field=field)
     return value
 
@@ -36,7 +35,7 @@ def parse_date(text: object, *, field: str, now_ns: int | None = None) -> int:
 def _parse_date(text: object, *, field: str, now_ns: int | None) -> int:
     now_ns = time.time_ns() if now_ns is None else now_ns
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise DateError(f"{field} must be a date, got {text!r}", field=field)
+        raise DateError(f"{field} must be a date, got {quote(text)}", field=field)
     value = str(text).strip()
     if value == "now":
         return now_ns
@@ -53,7 +52,7 @@ def _parse_date(text: object, *, field: str, now_ns: int | None) -> int:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise DateError(
-            f"{field} {value!r} is not a date: use ISO 8601 (2026-11-23 or 2026-11-23T10:00:00+01:00), epoch "
+            f"{field} {quote(value)} is not a date: use ISO 8601 (2026-11-23 or 2026-11-23T10:00:00+01:00), epoch "
             f"seconds or nanoseconds, -15m / -2h / -7d, today or now", field=field) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)

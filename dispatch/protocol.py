@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nom import NomError, ProtocolError, check_job_id
+from nom import NomError, ProtocolError, check_job_id, quote
 
 __all__ = ["CONTROL_ENDPOINT", "ENGINES", "MAX_MESSAGE_BYTES", "RESULT_PAIRS_PER_OBJECT", "field_text", "job_id_of",
            "reduce_slug", "result_job", "result_type"]
@@ -46,7 +46,7 @@ def field_text(request: dict[str, Any], name: str, *, required: bool = True) -> 
         return None
     if not isinstance(value, str) or not value:
         raise ProtocolError(f"{name} is required (a non-empty string)" if value is None else
-                            f"{name} must be a non-empty string, got {value!r}", field=name)
+                            f"{name} must be a non-empty string, got {quote(value)}", field=name)
     return value
 
 

@@ -36,7 +36,7 @@ from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
 from dispatch.protocol import result_job, result_type
 from dispatch.standing import StandingReduction, checkpoint_name
-from nom import ProtocolError, StoreError
+from nom import ProtocolError, StoreError, quote
 from nom.net import ControlService, CurveKeys, Handler
 from nom.store import GRACE_NS
 
@@ -201,7 +201,8 @@ class Dispatcher(ControlService):
             engine = self.engines["spark"] = SparkEngine(str(self.store.root), master=self.spark_master,
                                                          conf=self.spark_conf)
         if engine is None:
-            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {name!r}", field="engine")
+            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {quote(name)}",
+                                field="engine")
         return engine
 
     def _start_batch(self, apply: Apply, follower_state: dict[str, Any] | None = None) -> None:
@@ -296,7 +297,7 @@ class Dispatcher(ControlService):
         objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
         attachment = self.attached.get(spec.job)
         try:
-            if attachment is not None:
+            if attachment is not None and attachment.inlet_open():
                 attachment.send_results(target, objects)
             else:
                 self.store.append(target, objects)
@@ -348,14 +349,14 @@ class Dispatcher(ControlService):
         lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
         engine = request.get("engine") or self.default_engine
         if engine not in protocol.ENGINES:
-            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {engine!r}",
+            raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {quote(engine)}",
                                 field="engine")
         self._engine(engine)  # a clear error now if it cannot run here
         if not self.store.exists(job):
             raise ProtocolError(f"no job {job!r} in the store at {self.store.root}", field="jobId")
         skip = request.get("skipErrors", False)
         if not isinstance(skip, bool):
-            raise ProtocolError(f"skipErrors must be true or false, got {skip!r}", field="skipErrors")
+            raise ProtocolError(f"skipErrors must be true or false, got {quote(skip)}", field="skipErrors")
         apply_id = secrets.token_hex(3)
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
@@ -377,7 +378,7 @@ class Dispatcher(ControlService):
         apply_id = protocol.field_text(request, "applyId")
         apply = self.applies.get(apply_id)  # type: ignore[arg-type]
         if apply is None:
-            raise ProtocolError(f"no apply {apply_id!r} (listApplies shows them)", field="applyId")
+            raise ProtocolError(f"no apply {quote(apply_id)} (listApplies shows them)", field="applyId")
         return apply
 
     def status(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -396,7 +397,7 @@ class Dispatcher(ControlService):
         apply = self._apply_of(request)
         top = request.get("top", 20)
         if not isinstance(top, int) or isinstance(top, bool) or top < 0:
-            raise ProtocolError(f"top must be a whole number (0: all), got {top!r}", field="top")
+            raise ProtocolError(f"top must be a whole number (0: all), got {quote(top)}", field="top")
         info = apply.describe()
         if apply.state in (ApplyState.DONE, ApplyState.STANDING):
             info["keys"] = apply.keys()

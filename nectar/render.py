@@ -34,7 +34,28 @@ from nectar.results import (
 )
 from nectar.sizes import format_size
 
-__all__ = ["Renderer", "ProgressBar"]
+__all__ = ["Renderer", "ProgressBar", "SafeConsole", "escape_controls"]
+
+# Control characters (C0, DEL, C1) and the bidirectional overrides: a string from a job request, a tweet or a
+# service reply that holds them could move the cursor, clear or retitle the terminal, or reorder what is shown.
+_CONTROLS = [*range(0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+             *range(0x2066, 0x206A)]
+_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
+_ESCAPES.update({ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``), so that it prints as it is."""
+    return text.translate(_ESCAPES)
+
+
+class SafeConsole(Console):
+    """A rich Console that shows control characters in strings escaped: every string printed, and every table
+    cell and title, passes through ``render_str``, so no user-controlled string reaches the terminal raw."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """Escape control characters (a newline stays a line break: our own messages have several lines)."""
+        return super().render_str("\n".join(escape_controls(line) for line in text.split("\n")), **kwargs)
 
 
 def when(ns: int | None) -> str:
@@ -76,17 +97,17 @@ class Renderer:
     """Shows results on ``console`` (stdout) or as one JSON document each."""
 
     def __init__(self, console: Console | None = None, *, json_mode: bool = False, interactive: bool = False) -> None:
-        self.console = console or Console(highlight=False, markup=False)  # keys may hold [brackets]
+        self.console = console or SafeConsole(highlight=False, markup=False)  # keys may hold [brackets]
         self.json_mode = json_mode
         self.interactive = interactive
 
     def error(self, message: str) -> None:
         """One clear line on stderr."""
-        print(f"error: {message}", file=sys.stderr, flush=True)
+        print(f"error: {escape_controls(message)}", file=sys.stderr, flush=True)
 
     def notice(self, message: str) -> None:
         """A side note (a service was started) on stderr, so stdout stays clean for --json."""
-        print(message, file=sys.stderr, flush=True)
+        print(escape_controls(message), file=sys.stderr, flush=True)
 
     def render(self, result: Result) -> None:
         """Print one result."""
@@ -191,7 +212,7 @@ class Renderer:
             shown = f"{value:,}" if isinstance(value, int) else (f"{value:.4g}" if isinstance(value, float) else
                                                                    orjson.dumps(value).decode()[:80])
             table.add_row(str(key), shown)
-        return Group(Text(title), table)
+        return Group(Text(escape_controls(title)), table)
 
     @show.register
     def _(self, result: ApplyResult) -> None:

@@ -17,12 +17,12 @@ from collections.abc import Iterable
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import FileHistory, InMemoryHistory
-from rich.console import Console
 
 from nectar.completion import Lookups, NectarCompleter
 from nectar.config import state_dir
 from nectar.errors import ParseError
 from nectar.registry import find, split
+from nectar.render import SafeConsole
 from nectar.session import Session
 
 __all__ = ["Repl", "run_plain"]
@@ -120,7 +120,8 @@ class Repl:
             return
         real = renderer.console
         buffer = io.StringIO()
-        renderer.console = Console(file=buffer, width=real.width, force_terminal=True, highlight=False, markup=False)
+        renderer.console = SafeConsole(file=buffer, width=real.width, force_terminal=True, highlight=False,
+                                       markup=False)
         try:
             self.session.run_line(line)
         finally:

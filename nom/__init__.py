@@ -16,13 +16,24 @@ Import the names below from ``nom``; ``nom.store`` and ``nom.net`` list the rest
 from __future__ import annotations
 
 from nom.codec import dumps, dumps_nom, loads, loads_nom
-from nom.errors import CorruptFile, FieldError, InsecureBinding, NomError, ProtocolError, StoreError
+from nom.errors import (
+    QUOTE_LIMIT,
+    CorruptFile,
+    FieldError,
+    InsecureBinding,
+    NomError,
+    ProtocolError,
+    StoreError,
+    failure,
+    quote,
+    shorten,
+)
 from nom.model import MAX_ID, Nom, check_job_id, check_object, check_type, is_job_id, slug, tweet_type, type_matches
 from nom.store import Encoded, FileInfo, IdClock, Quarantined, Scan, Store, ThreadWriter, Usage, Writer
 
 __all__ = [
-    "MAX_ID", "CorruptFile", "Encoded", "FieldError", "FileInfo", "IdClock", "InsecureBinding", "Nom", "NomError",
-    "ProtocolError", "Quarantined", "Scan", "Store", "StoreError", "ThreadWriter", "Usage", "Writer", "check_job_id",
-    "check_object", "check_type", "dumps", "dumps_nom", "is_job_id", "loads", "loads_nom", "slug", "tweet_type",
-    "type_matches",
+    "MAX_ID", "QUOTE_LIMIT", "CorruptFile", "Encoded", "FieldError", "FileInfo", "IdClock", "InsecureBinding",
+    "Nom", "NomError", "ProtocolError", "Quarantined", "Scan", "Store", "StoreError", "ThreadWriter", "Usage",
+    "Writer", "check_job_id", "check_object", "check_type", "dumps", "dumps_nom", "failure", "is_job_id", "loads",
+    "loads_nom", "quote", "shorten", "slug", "tweet_type", "type_matches",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from nom.errors import NomError
+from nom.errors import NomError, quote
 from nom.model import Nom, check_id, check_object, check_type
 
 __all__ = ["dumps", "loads", "dumps_nom", "loads_nom", "iter_nom"]
@@ -85,7 +85,7 @@ def _stanza(lines: list[tuple[int, str]], where: str) -> Nom:
     try:
         ident = check_id(int(lines[0][1].strip()))
     except ValueError:
-        raise NomError(f"{where} line {first}: id must be an integer, got {lines[0][1]!r}", field="id") from None
+        raise NomError(f"{where} line {first}: id must be an integer, got {quote(lines[0][1])}", field="id") from None
     try:
         type_name = check_type(lines[1][1].strip())
     except NomError as exc:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nom.errors import NomError
+from nom.errors import NomError, quote
 
 __all__ = ["MAX_ID", "Nom", "check_id", "check_job_id", "check_object", "check_type", "is_job_id", "is_type", "slug",
            "tweet_type", "type_matches"]
@@ -54,7 +54,7 @@ class Nom:
 def check_id(value: Any, *, field: str = "id") -> int:
     """Return ``value`` if it is a valid NOM id (a non-negative 64-bit integer)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise NomError(f"{field} must be an integer count of nanoseconds, got {value!r}", field=field)
+        raise NomError(f"{field} must be an integer count of nanoseconds, got {quote(value)}", field=field)
     if not 0 <= value <= MAX_ID:
         raise NomError(f"{field} must be between 0 and {MAX_ID}, got {value}", field=field)
     return value
@@ -63,12 +63,12 @@ def check_id(value: Any, *, field: str = "id") -> int:
 def check_type(value: Any, *, field: str = "type", glob: bool = False) -> str:
     """Return ``value`` if it is a valid dotted type name (or glob pattern when ``glob``)."""
     if not isinstance(value, str):
-        raise NomError(f"{field} must be a string, got {value!r}", field=field)
+        raise NomError(f"{field} must be a string, got {quote(value)}", field=field)
     pattern = _TYPE_GLOB_RE if glob else _TYPE_RE
     if len(value) > MAX_TYPE_LEN or not pattern.fullmatch(value):
         raise NomError(
             f"{field} must be a dotted name such as 'data.tweet-biden-harris' "
-            f"(letters, digits, '_', '-', at most {MAX_TYPE_LEN} characters), got {value!r}",
+            f"(letters, digits, '_', '-', at most {MAX_TYPE_LEN} characters), got {quote(value)}",
             field=field,
         )
     return value
@@ -116,10 +116,9 @@ def is_job_id(value: Any) -> bool:
 def check_job_id(value: Any, *, field: str = "jobId") -> str:
     """Return ``value`` if it is a safe job id, else raise NomError before anything touches the disk."""
     if not is_job_id(value):
-        shown = repr(value) if not isinstance(value, str) or len(value) < 80 else repr(value[:80] + "...")
         raise NomError(
             f"{field} must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a "
-            f"letter or digit and without '..', got {shown}",
+            f"letter or digit and without '..', got {quote(value, 80)}",
             field=field,
         )
     return value

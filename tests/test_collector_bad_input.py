@@ -40,7 +40,10 @@ BAD_REQUESTS = [
     ({**GOOD, "source": {"kind": "ftp"}}, "source.kind", "source.kind must be one of"),
     ({**GOOD, "source": {"kind": "replay", "path": "/no/such/file.jsonl"}}, "source.path", "no such file"),
     ({**GOOD, "source": {"kind": "replay"}}, "source.path", "source.path must be"),
-    ({**GOOD, "source": {"kind": "synthetic", "rate": -3}}, "source.rate", "positive number"),
+    ({**GOOD, "source": {"kind": "synthetic", "rate": -3}}, "source.rate", "from 0.001 to 10,000,000"),
+    ({**GOOD, "source": {"kind": "synthetic", "rate": 1e-300}}, "source.rate", "got 1e-300"),  # would never produce
+    ({**GOOD, "source": {"kind": "synthetic", "rate": 1e300}}, "source.rate", "objects per second from 0.001"),
+    ({**GOOD, "source": {"kind": "synthetic", "rate": "fast"}}, "source.rate", "source.rate must be a number"),
     ({**GOOD, "source": {"kind": "x"}}, "source.kind", "X_BEARER_TOKEN"),
     ({**GOOD, "source": {"kind": "x", "token": "stolen"}}, "source.token", "must not carry a token"),
     ({**GOOD, "extra": 1}, "extra", "unknown field 'extra'"),
@@ -91,17 +94,27 @@ BAD_INLET = [
     (b'{"objects": [{"id": 1, "type": "data.x"}]}', "job must be"),
     (b'{"job": "../etc", "objects": [{"id": 1, "type": "data.x"}]}', "job must be"),
     (b'{"job": "someone-else", "objects": [{"id": 1, "type": "data.x"}]}', "on this port"),
-    (b'{"job": "%(job)s"}', "objects must be"),
-    (b'{"job": "%(job)s", "objects": []}', "objects must be"),
-    (b'{"job": "%(job)s", "objects": [{"type": "data.x"}]}', "has no 'id'"),
-    (b'{"job": "%(job)s", "objects": [{"id": "7", "type": "data.x"}]}', "must be an integer"),
-    (b'{"job": "%(job)s", "objects": [{"id": 7, "type": "not a type"}]}', "dotted name"),
-    (b'{"job": "%(job)s", "objects": [{"id": 7, "type": "data.x"}', "not valid JSON"),
+    (b'{"job": "%(job)s.x"}', "objects must be"),
+    (b'{"job": "%(job)s.x", "objects": []}', "objects must be"),
+    (b'{"job": "%(job)s.x", "objects": [{"type": "data.x"}]}', "has no 'id'"),
+    (b'{"job": "%(job)s.x", "objects": [{"id": "7", "type": "data.x"}]}', "must be an integer"),
+    (b'{"job": "%(job)s.x", "objects": [{"id": 7, "type": "not a type"}]}', "dotted name"),
+    (b'{"job": "%(job)s.x", "objects": [{"id": 7, "type": "data.x"}', "not valid JSON"),
+    # the inlet stores results only: never into the job's own folder, never typed as anything but a result of it
+    (b'{"job": "%(job)s", "objects": [{"id": 7, "type": "data.%(job)s.sum", "data": {"id": "99999999999999999999"}}]}',
+     "must be a derived job"),
+    (b'{"job": "%(job)s.x", "objects": [{"id": 7, "type": "data.tweet-biden-harris", "data": {"id": "abc"}}]}',
+     "must be a result type"),
+    (b'{"job": "%(job)s.x", "objects": [{"id": 7, "type": "data.%(job)s.sum"}, {"id": 8, "type": "data.x"}]}',
+     "objects[1].type must be a result type"),
 ]
 
 
 def test_bad_inlet_messages_are_rejected_counted_and_logged(collector, tmp_path) -> None:
-    service, job, store = collector
+    service, _, store = collector
+    # a live job (a finished one has closed its inlet)
+    live = {**{k: v for k, v in GOOD.items() if k != "action"}, "source": {"kind": "synthetic", "rate": 50}}
+    job = service.call("newCollectorJob", **live)["data"]["jobId"]
     status = service.call("jobStatus", jobId=job)
     before = snapshot(store, job)
     ctx = zmq.Context.instance()
@@ -120,7 +133,9 @@ def test_bad_inlet_messages_are_rejected_counted_and_logged(collector, tmp_path)
         wait_for(lambda: store.exists(f"{job}.words") and store.usage(f"{job}.words").objects == 1, what="inlet")
     finally:
         push.close()
-    assert snapshot(store, job) == before
+    service.call("stopCollectorJob", jobId=job)
+    assert {name: raw for name, raw in snapshot(store, job).items() if name in before} == before
+    assert all(o["type"] == "data.tweet-biden-harris" for o in store.scan(job))  # only what the source collected
     stored = list(store.scan(f"{job}.words"))
     assert [(o["type"], o["data"]) for o in stored] == [(f"data.{job}.sum", 3)]
     log = (service.log_dir / "collector.log").read_text()

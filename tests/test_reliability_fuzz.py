@@ -58,8 +58,9 @@ def services(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz") / "root"
     collector = ServiceProcess("collector", root).start()
     dispatch = ServiceProcess("dispatch", root, "--workers", "1").start()
+    # a live job: the inlet is fuzzed, and a job that finished has closed its inlet
     reply = collector.call("newCollectorJob", jobName="fuzz", searchTerms="fuzz", collectorObjectsPerFile=10,
-                           delayInMsBetweenObjects=0, source={"kind": "synthetic", "rate": 100, "count": 50})
+                           delayInMsBetweenObjects=0, source={"kind": "synthetic", "rate": 100})
     yield collector, dispatch, reply
     dispatch.kill()
     collector.kill()
@@ -150,7 +151,7 @@ def test_collector_port_survives_10000_bad_messages(services) -> None:
     try:
         fuzz()
         wait_for(lambda: taken() >= sent[0] * 0.9, timeout=60, what="the messages to be taken")
-        push.send(orjson.dumps({"job": job + ".ok", "objects": [{"id": 1, "type": "data.ok", "data": 1}]}))
+        push.send(orjson.dumps({"job": job + ".ok", "objects": [{"id": 1, "type": f"data.{job}.ok", "data": 1}]}))
 
         def good_stored() -> bool:
             jobs = [j["jobId"] for j in collector.call("listJobs")["jobs"]]

@@ -15,6 +15,7 @@ from collector.errors import SourceError
 from collector.sources.base import Source
 from collector.sources.replay import ReplaySource
 from collector.sources.synthetic import SyntheticSource
+from nom import quote
 
 __all__ = ["ReplaySource", "Source", "SyntheticSource", "make_source", "x_token"]
 
@@ -45,4 +46,4 @@ def make_source(spec: dict[str, Any] | None, search_terms: str, position: Any = 
         from collector.sources.x import XSource
 
         return XSource.from_spec(spec, search_terms, position, token=token)
-    raise SourceError(f"source.kind must be synthetic, replay or x, got {kind!r}", field="source.kind")
+    raise SourceError(f"source.kind must be synthetic, replay or x, got {quote(kind)}", field="source.kind")

@@ -29,7 +29,8 @@ import orjson
 
 from collector.batch import Batch, Item
 from collector.errors import SourceError
-from collector.sources.base import Source
+from collector.sources.base import Source, check_rate
+from nom import quote
 
 __all__ = ["ReplaySource", "tweets_of"]
 
@@ -53,7 +54,7 @@ class ReplaySource(Source):
         """Build from ``{"kind": "replay", "path": str | [str], "rate": n?, "loop": bool?}``."""
         unknown = sorted(set(spec) - {"kind", "path", "rate", "loop"})
         if unknown:
-            raise SourceError(f"unknown replay source field {unknown[0]!r} (takes path, rate, loop)",
+            raise SourceError(f"unknown replay source field {quote(unknown[0])} (takes path, rate, loop)",
                               field=f"source.{unknown[0]}")
         raw = spec.get("path")
         names = [raw] if isinstance(raw, str) else raw
@@ -62,16 +63,18 @@ class ReplaySource(Source):
         paths = []
         for name in names:
             path = Path(name) if os.path.isabs(name) or base_dir is None else Path(base_dir) / name
-            if not path.is_file():
-                raise SourceError(f"source.path: no such file {str(path)!r}", field="source.path")
+            try:
+                is_file = path.is_file()
+            except OSError as exc:  # a name too long, a loop of links
+                raise SourceError(f"source.path: cannot read {quote(str(path))}: {exc.strerror}",
+                                  field="source.path") from None
+            if not is_file:
+                raise SourceError(f"source.path: no such file {quote(str(path))}", field="source.path")
             paths.append(path.resolve())
-        rate = spec.get("rate")
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
-            raise SourceError(f"source.rate must be a positive number of objects per second, got {rate!r}",
-                              field="source.rate")
+        rate = check_rate(spec, None)
         loop = spec.get("loop", False)
         if not isinstance(loop, bool):
-            raise SourceError(f"source.loop must be true or false, got {loop!r}", field="source.loop")
+            raise SourceError(f"source.loop must be true or false, got {quote(loop)}", field="source.loop")
         pos = position if isinstance(position, list) and len(position) == 4 else None
         return cls(paths, rate=rate, loop=loop, position=pos)
 
@@ -106,12 +109,17 @@ class ReplaySource(Source):
                 self.done = True
                 return False
         path = self.paths[self.file]
-        if self._fh is None:
-            if path.suffix == ".json" and self.offset == 0 and self._load_whole_file(path):
-                return True
-            self._fh = open(path, "rb")
-            self._fh.seek(self.offset)
-        line = self._fh.readline()
+        try:
+            if self._fh is None:
+                if path.suffix == ".json" and self.offset == 0 and self._load_whole_file(path):
+                    return True
+                self._fh = open(path, "rb")
+                self._fh.seek(self.offset)
+            line = self._fh.readline()
+        except OSError as exc:  # the file went away, or cannot be read: the job fails with the reason
+            self.error = f"source.path: cannot read {quote(str(path))}: {exc.strerror or exc}"
+            self.done = True
+            return False
         if not line:
             self._close_file()
             self.file, self.offset, self.item = self.file + 1, 0, 0

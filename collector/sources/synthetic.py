@@ -26,7 +26,8 @@ import orjson
 
 from collector.batch import Batch
 from collector.errors import SourceError
-from collector.sources.base import Source
+from collector.sources.base import Source, check_rate
+from nom import quote
 
 __all__ = ["IdKeys", "SyntheticSource"]
 
@@ -51,6 +52,8 @@ class SyntheticSource(Source):
         self.count = count
         self.next = start
         self.encoded_bodies, self.encoded_authors = _encoded_pool(seed, search_terms, match)
+        self.item_bytes = (sum(map(len, self.encoded_bodies)) // len(self.encoded_bodies)
+                           + sum(map(len, self.encoded_authors)) // len(self.encoded_authors) + 64)
         self.done = count is not None and start >= count
 
     @classmethod
@@ -58,24 +61,26 @@ class SyntheticSource(Source):
         """Build from a request's ``source`` object: ``seed``, ``rate``, ``count``, ``match``."""
         unknown = sorted(set(spec) - {"kind", "seed", "rate", "count", "match"})
         if unknown:
-            raise SourceError(f"unknown synthetic source field {unknown[0]!r} (takes seed, rate, count, match)",
+            raise SourceError(f"unknown synthetic source field {quote(unknown[0])} (takes seed, rate, count, match)",
                               field=f"source.{unknown[0]}")
         seed = spec.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-            raise SourceError(f"source.seed must be an integer from 0 to 2**32-1, got {seed!r}", field="source.seed")
-        rate = spec.get("rate", 100)
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
-            raise SourceError(f"source.rate must be a positive number of objects per second or null, got {rate!r}",
-                              field="source.rate")
+            raise SourceError(f"source.seed must be an integer from 0 to 2**32-1, got {quote(seed)}",
+                              field="source.seed")
+        rate = check_rate(spec, 100)
         count = spec.get("count")
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-            raise SourceError(f"source.count must be a whole number >= 0 or null, got {count!r}",
+            raise SourceError(f"source.count must be a whole number >= 0 or null, got {quote(count)}",
                               field="source.count")
         match = spec.get("match", 0.3)
         if isinstance(match, bool) or not isinstance(match, (int, float)) or not 0 <= match <= 1:
-            raise SourceError(f"source.match must be a share from 0 to 1, got {match!r}", field="source.match")
+            raise SourceError(f"source.match must be a share from 0 to 1, got {quote(match)}", field="source.match")
         start = position if isinstance(position, int) and position >= 0 else 0
         return cls(search_terms, seed=seed, rate=rate, count=count, match=float(match), start=start)
+
+    def is_own_key(self, key: str) -> bool:
+        """Keys are the ids ``ID_BASE + n``, decimal."""
+        return key.isascii() and key.isdecimal() and ID_BASE <= int(key) < ID_BASE + 2**62
 
     def read_batch(self, limit: int) -> Batch:
         """The next ``limit`` tweets (fewer when ``count`` is reached), as columns.
@@ -122,7 +127,7 @@ class IdKeys(Sequence[str]):
         return map(str, self.ids)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)  # only this is kept: the decoded pool (3x its size) is needed only to make it
 def _encoded_pool(seed: int, search_terms: str, match: float) -> tuple[list[bytes], list[bytes]]:
     """The pool's pieces as JSON, ready to be joined into tweets (see ``read_batch``)."""
     bodies, authors = _pool(seed, search_terms, match)
@@ -134,7 +139,6 @@ def _encoded_pool(seed: int, search_terms: str, match: float) -> tuple[list[byte
     return encoded_bodies, encoded_authors
 
 
-@functools.lru_cache(maxsize=8)
 def _pool(seed: int, search_terms: str, match: float) -> tuple[list[tuple[str, dict, dict]], list[dict[str, Any]]]:
     """The texts (with entities) and authors that tweets of this seed draw from."""
     rng = random.Random(seed)

@@ -33,6 +33,7 @@ from collector.batch import Batch, Item
 from collector.errors import SourceError
 from collector.sources.base import Source
 from collector.sources.replay import tweets_of
+from nom import quote
 
 __all__ = ["XSource"]
 
@@ -74,17 +75,18 @@ class XSource(Source):
                               "environment (or x_bearer_token in its config)", field="source.kind")
         unknown = sorted(set(spec) - {"kind", "mode", "interval", "backfill_minutes"})
         if unknown:
-            raise SourceError(f"unknown x source field {unknown[0]!r} (takes mode, interval, backfill_minutes)",
+            raise SourceError(f"unknown x source field {quote(unknown[0])} (takes mode, interval, backfill_minutes)",
                               field=f"source.{unknown[0]}")
         mode = spec.get("mode", "search")
         if mode not in ("search", "stream"):
-            raise SourceError(f"source.mode must be 'search' or 'stream', got {mode!r}", field="source.mode")
+            raise SourceError(f"source.mode must be 'search' or 'stream', got {quote(mode)}", field="source.mode")
         interval = spec.get("interval", 15)
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 2:
-            raise SourceError(f"source.interval must be at least 2 seconds, got {interval!r}", field="source.interval")
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 2 <= interval <= 3600:
+            raise SourceError(f"source.interval must be from 2 to 3600 seconds, got {quote(interval)}",
+                              field="source.interval")
         backfill = spec.get("backfill_minutes")
         if backfill is not None and (isinstance(backfill, bool) or backfill not in range(1, 6)):
-            raise SourceError(f"source.backfill_minutes must be 1 to 5, got {backfill!r}",
+            raise SourceError(f"source.backfill_minutes must be 1 to 5, got {quote(backfill)}",
                               field="source.backfill_minutes")
         pos = position if isinstance(position, dict) else None
         return cls(search_terms, token, mode=mode, interval=float(interval), backfill_minutes=backfill, position=pos)

@@ -14,6 +14,7 @@ from typing import Any
 from dispatch.errors import FunctionError
 from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map
 from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, builtin_reduce, topk
+from nom import quote
 
 __all__ = ["resolve_map", "resolve_reduce"]
 
@@ -23,32 +24,34 @@ _IMPORT_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 def _import(path: str, field: str) -> Callable[..., Any]:
     if not _IMPORT_PATH.fullmatch(path):
         names = ", ".join(MAP_NAMES if field == "map" else REDUCE_NAMES)
-        raise FunctionError(f"{field} {path!r} is neither a built-in ({names}) "
+        raise FunctionError(f"{field} {quote(path)} is neither a built-in ({names}) "
                             f"nor an import path like 'package.module:function'", field=field)
     module_name, attr = path.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise FunctionError(f"{field} {path!r}: cannot import module {module_name!r}: {exc}", field=field) from None
+        raise FunctionError(f"{field} {quote(path)}: cannot import module {quote(module_name)}: {exc}",
+                            field=field) from None
     if not hasattr(module, attr):
-        raise FunctionError(f"{field} {path!r}: module {module_name!r} has no {attr!r}", field=field)
+        raise FunctionError(f"{field} {quote(path)}: module {quote(module_name)} has no {quote(attr)}", field=field)
     fn = getattr(module, attr)
     if not callable(fn):
-        raise FunctionError(f"{field} {path!r}: {attr!r} is a {type(fn).__name__}, not a function", field=field)
+        raise FunctionError(f"{field} {quote(path)}: {quote(attr)} is a {type(fn).__name__}, not a function",
+                            field=field)
     return fn
 
 
 def resolve_map(name: Any) -> MapFn:
     """The map function called ``name``."""
     if not isinstance(name, str) or not name:
-        raise FunctionError(f"map must be a name such as 'words', got {name!r}", field="map")
+        raise FunctionError(f"map must be a name such as 'words', got {quote(name)}", field="map")
     builtin = builtin_map(name)
     if builtin is not None:
         return builtin
     if name.startswith("field:"):
         path = name[6:]
         if not re.fullmatch(r"[\w-]+(\.[\w-]+)*", path):
-            raise FunctionError(f"map {name!r}: field needs a dotted path such as 'field:data.lang'", field="map")
+            raise FunctionError(f"map {quote(name)}: field needs a dotted path such as 'field:data.lang'", field="map")
         return field_map(path)
     fn = _import(name, "map")
     return MapFn(name, fn)
@@ -57,14 +60,14 @@ def resolve_map(name: Any) -> MapFn:
 def resolve_reduce(name: Any) -> ReduceFn:
     """The reduce called ``name``."""
     if not isinstance(name, str) or not name:
-        raise FunctionError(f"reduce must be a name such as 'sum', got {name!r}", field="reduce")
+        raise FunctionError(f"reduce must be a name such as 'sum', got {quote(name)}", field="reduce")
     builtin = builtin_reduce(name)
     if builtin is not None:
         return builtin
     if name.startswith("topk:"):
         n = name[5:]
         if not n.isdigit() or not 1 <= int(n) <= 1_000_000:
-            raise FunctionError(f"reduce {name!r}: topk needs a count from 1 to 1000000, like 'topk:10'",
+            raise FunctionError(f"reduce {quote(name)}: topk needs a count from 1 to 1000000, like 'topk:10'",
                                 field="reduce")
         return topk(int(n), name)
     fn = _import(name, "reduce")

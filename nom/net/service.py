@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import orjson
 import zmq
 
-from nom.errors import FieldError, InsecureBinding
+from nom.errors import FieldError, InsecureBinding, failure, shorten
 from nom.net.keys import CurveKeys, check_binding, refuse_if_in_use
 from nom.net.wire import decode_request, error_reply
 from nom.store import Store
@@ -155,11 +155,11 @@ class ControlService(ABC):
             return self._table[action](request)
         except FieldError as exc:
             self.bad_requests += 1
-            self.log.warning("bad request: %s", exc)
+            self.log.warning("bad request: %s", shorten(str(exc)))  # it may quote megabytes a client sent
             return error_reply(str(exc), exc.field)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the service stays up whatever a request does
             self.bad_requests += 1
-            self.log.exception("request failed")
+            self.log.error("request failed: %s", failure(exc))
             return error_reply(f"internal error: {type(exc).__name__}: {exc}")
 
     # -- the command line ----------------------------------------------------------

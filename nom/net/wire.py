@@ -19,14 +19,15 @@ from typing import Any
 
 import orjson
 
-from nom.errors import NomError, ProtocolError
+from nom.errors import QUOTE_LIMIT, NomError, ProtocolError, quote, shorten
 
 __all__ = ["decode_batch", "decode_request", "encode_batch", "error_reply"]
 
 
 def error_reply(message: str, field: str | None = None) -> dict[str, Any]:
     """The JSON error reply: the message a person can act on, and the request field to blame."""
-    return {"error": message, "field": field} if field else {"error": message}
+    message = shorten(message)  # whatever a handler quoted (a field's name too may be a client's), a reply stays small
+    return {"error": message, "field": shorten(field, QUOTE_LIMIT)} if field else {"error": message}
 
 
 def decode_request(raw: bytes, actions: Iterable[str]) -> tuple[str, dict[str, Any]]:
@@ -39,7 +40,7 @@ def decode_request(raw: bytes, actions: Iterable[str]) -> tuple[str, dict[str, A
         raise ProtocolError(f"request must be a JSON object, got {type(request).__name__}")
     action, names = request.get("action"), tuple(actions)  # a tuple: an unhashable action is just not one of them
     if action not in names:
-        raise ProtocolError(f"action must be one of {', '.join(names)}, got {action!r}", field="action")
+        raise ProtocolError(f"action must be one of {', '.join(names)}, got {quote(action)}", field="action")
     return action, request
 
 

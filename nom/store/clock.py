@@ -73,6 +73,7 @@ class IdClock:
 
     def close(self) -> None:
         """Release the shared file."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._lock:  # not while a take() uses it
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -91,6 +91,16 @@ class JobFolders:
                 self._clocks[job] = clock
             return clock
 
+    def release(self, job: str) -> None:
+        """Close ``job``'s id clock and forget its index (its files stay; both come back when next used): a
+        collector calls this when a job stops, so that a stopped job holds no file descriptor."""
+        with self._lock:
+            clock = self._clocks.pop(job, None)
+            self._indexes.pop(job, None)
+            self._folders.pop(job, None)
+        if clock is not None:
+            clock.close()
+
     def new_ids(self, job: str, count: int) -> range:
         """Reserve ``count`` new object ids for ``job``."""
         start = self.clock(job).take(count)
