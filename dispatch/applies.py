@@ -69,7 +69,8 @@ class Apply:
         spec = self.spec
         info: dict[str, Any] = {
             "applyId": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce,
-            "from": spec.from_id, "to": "now" if self.standing else spec.to_id, "standing": self.standing,
+            "from": spec.from_id, "to": "now" if self.standing else spec.to_id, "by": spec.by,
+            "standing": self.standing,
             "engine": self.engine, "state": self.state.value, "objects": self.objects(), "files": self.files,
             "total": self.total, "lastError": self.error, "created": self.created,
         }

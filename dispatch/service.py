@@ -36,7 +36,7 @@ from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
 from dispatch.protocol import result_job, result_type
 from dispatch.standing import StandingReduction, checkpoint_name
-from nom import ProtocolError, StoreError, quote
+from nom import CLOCKS, ProtocolError, StoreError, quote
 from nom.net import ControlService, CurveKeys, Handler
 from nom.store import GRACE_NS
 
@@ -210,7 +210,7 @@ class Dispatcher(ControlService):
         # one listing serves the batch part and the follower's consumed set: a file that landed between two
         # listings would be counted by neither
         listed = self.store.files(spec.job)
-        files = [f for f in listed if f.overlaps(spec.from_id, spec.to_id)]
+        files = [f for f in listed if f.overlaps(spec.from_id, spec.to_id, spec.by)]
         if follower_state is not None:  # a resumed standing apply: exactly the files it had counted as its batch
             consumed = set(follower_state.get("recent", []))
             files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - GRACE_NS]
@@ -291,7 +291,8 @@ class Dispatcher(ControlService):
         ids = self.store.new_ids(target, len(chunks)) if target not in self.attached else range(len(chunks))
         objects = [{"id": i, "type": type_name, "data": {
             "apply": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce, "from": spec.from_id,
-            "to": "now" if apply.standing else spec.to_id, "objects": apply.objects(), "engine": apply.engine,
+            "to": "now" if apply.standing else spec.to_id, "by": spec.by, "objects": apply.objects(),
+            "engine": apply.engine,
             "final": not apply.standing, "part": n, "parts": len(chunks), "result": chunk}}
             for n, (i, chunk) in enumerate(zip(ids, chunks))]
         objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
@@ -347,6 +348,10 @@ class Dispatcher(ControlService):
         resolve_map(map_name)
         resolve_reduce(reduce_name)
         lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
+        by = request.get("by") or "written"
+        if by not in CLOCKS:
+            raise ProtocolError(f"by must be one of {', '.join(CLOCKS)} (the clock of the range), got {quote(by)}",
+                                field="by")
         engine = request.get("engine") or self.default_engine
         if engine not in protocol.ENGINES:
             raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {quote(engine)}",
@@ -360,7 +365,7 @@ class Dispatcher(ControlService):
         apply_id = secrets.token_hex(3)
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
-        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip)  # type: ignore[arg-type]
+        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, by)  # type: ignore[arg-type]
         apply = Apply(spec, standing=standing, engine=engine)
         try:
             self._start_batch(apply)
@@ -372,7 +377,7 @@ class Dispatcher(ControlService):
         self.log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
                       ", standing" if standing else "")
         return {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
-                "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine}
+                "to": "now" if standing else hi, "by": by, "files": apply.files, "total": apply.total, "engine": engine}
 
     def _apply_of(self, request: dict[str, Any]) -> Apply:
         apply_id = protocol.field_text(request, "applyId")
@@ -402,6 +407,8 @@ class Dispatcher(ControlService):
         if apply.state in (ApplyState.DONE, ApplyState.STANDING):
             info["keys"] = apply.keys()
             info["result"] = apply.current(top or None)
+            if not info["objects"] and self.store.exists(apply.spec.job):  # say where the job's objects are
+                info["jobSpan"] = self.store.spans(apply.spec.job)
         return info
 
     def cancel(self, request: dict[str, Any]) -> dict[str, Any]:

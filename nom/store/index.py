@@ -2,8 +2,11 @@
 
 ``NOM_ROOT/<jobId>/index`` is an append-only text file, one line per event::
 
-    + <name> <min_id> <max_id> <objects> <bytes> <sorted>
+    + <name> <min_id> <max_id> <objects> <bytes> <sorted> [<min_written> <max_written>]
     - <name>
+
+``min_written``/``max_written`` bound when the file's objects were written (nom.written): a range by
+written time skips files by them; a line without them (an older index) reads every file it overlaps.
 
 It is a cache, never the truth: the folder listing is. A line for a file that
 is gone is dropped, a file with no line is read once and indexed, a torn last
@@ -26,13 +29,15 @@ from typing import Any
 
 from nom.store.durable import atomic_write
 from nom.store.nofollow import open_regular
+from nom.written import written_ns
 
-__all__ = ["FileInfo", "JobIndex", "clip", "is_data_name"]
+__all__ = ["FileInfo", "JobIndex", "clip", "clip_written", "is_data_name"]
 
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
-    """One data file: its name (write time in ns), id range, object count and size."""
+    """One data file: its name (write time in ns), id range, object count and size, and the bounds of when its
+    objects were written (None: not known, the file may hold any)."""
 
     name: int
     min_id: int
@@ -40,37 +45,68 @@ class FileInfo:
     objects: int
     bytes: int
     sorted: bool = True
+    min_written: int | None = None
+    max_written: int | None = None
 
     @property
     def filename(self) -> str:
         """The file's name in the job folder."""
         return f"{self.name}.json"
 
-    def overlaps(self, from_id: int | None, to_id: int | None) -> bool:
-        """True when this file can hold ids in ``[from_id, to_id]`` (both inclusive, None = open)."""
-        return (from_id is None or self.max_id >= from_id) and (to_id is None or self.min_id <= to_id)
+    def bounds(self, by: str = "collected") -> tuple[int | None, int | None]:
+        """The bounds of this file's times by clock ``by`` (``collected``: its ids; ``written``: nom.written)."""
+        if by == "collected":
+            return self.min_id, self.max_id
+        return self.min_written, self.max_written
 
-    def within(self, from_id: int | None, to_id: int | None) -> bool:
-        """True when every id this file can hold is inside ``[from_id, to_id]``."""
-        return (from_id is None or self.min_id >= from_id) and (to_id is None or self.max_id <= to_id)
+    def overlaps(self, from_id: int | None, to_id: int | None, by: str = "collected") -> bool:
+        """True when this file can hold times in ``[from_id, to_id]`` (both inclusive, None = open) by clock ``by``."""
+        low, high = self.bounds(by)
+        return (from_id is None or high is None or high >= from_id) and (to_id is None or low is None or low <= to_id)
 
-    def clip(self, objs: list[dict[str, Any]], from_id: int | None, to_id: int | None) -> list[dict[str, Any]]:
-        """This file's objects (``objs``) that fall in ``[from_id, to_id]``; ``objs`` itself when all do."""
-        return objs if self.within(from_id, to_id) else clip(objs, from_id, to_id)
+    def within(self, from_id: int | None, to_id: int | None, by: str = "collected") -> bool:
+        """True when every time this file can hold (by clock ``by``) is inside ``[from_id, to_id]``."""
+        low, high = self.bounds(by)
+        return (from_id is None or (low is not None and low >= from_id)) and (
+            to_id is None or (high is not None and high <= to_id))
 
-    def fields(self) -> tuple[int, int, int, int, int, bool]:
-        """name, min_id, max_id, objects, bytes, sorted: the constructor's arguments."""
-        return self.name, self.min_id, self.max_id, self.objects, self.bytes, self.sorted
+    def clip(self, objs: list[dict[str, Any]], from_id: int | None, to_id: int | None,
+             by: str = "collected") -> list[dict[str, Any]]:
+        """This file's objects (``objs``) that fall in ``[from_id, to_id]`` by clock ``by``; ``objs`` itself when
+        all do."""
+        if self.within(from_id, to_id, by):
+            return objs
+        return clip(objs, from_id, to_id) if by == "collected" else clip_written(objs, from_id, to_id)
+
+    def fields(self) -> tuple[int, int, int, int, int, bool, int | None, int | None]:
+        """name, min_id, max_id, objects, bytes, sorted, min_written, max_written: the constructor's arguments."""
+        return (self.name, self.min_id, self.max_id, self.objects, self.bytes, self.sorted, self.min_written,
+                self.max_written)
 
     def line(self) -> bytes:
         """The index line that records this file."""
-        return b"+ %d %d %d %d %d %d\n" % (
+        line = b"+ %d %d %d %d %d %d" % (
             self.name, self.min_id, self.max_id, self.objects, self.bytes, int(self.sorted))
+        if self.min_written is not None and self.max_written is not None:
+            line += b" %d %d" % (self.min_written, self.max_written)
+        return line + b"\n"
 
 
 def clip(objs: list[dict[str, Any]], from_id: int | None, to_id: int | None) -> list[dict[str, Any]]:
     """The objects of ``objs`` whose ids fall in ``[from_id, to_id]`` (both inclusive, None = open), in order."""
     return [o for o in objs if (from_id is None or o["id"] >= from_id) and (to_id is None or o["id"] <= to_id)]
+
+
+def clip_written(objs: list[dict[str, Any]], from_ns: int | None, to_ns: int | None) -> list[dict[str, Any]]:
+    """The objects of ``objs`` written in ``[from_ns, to_ns]`` (nom.written; None = open), in order."""
+    if from_ns is None and to_ns is None:
+        return objs
+    out = []
+    for o in objs:
+        t = written_ns(o)
+        if (from_ns is None or t >= from_ns) and (to_ns is None or t <= to_ns):
+            out.append(o)
+    return out
 
 
 def is_data_name(filename: str) -> bool:
@@ -89,7 +125,7 @@ class _Columns:
     to delete without walking every row (a capped job's rate depends on it; bench/store.py).
     """
 
-    _LIVE, _SORTED = 1, 2
+    _LIVE, _SORTED, _WRITTEN = 1, 2, 4
 
     def __init__(self) -> None:
         self.names = array("q")
@@ -97,6 +133,8 @@ class _Columns:
         self.max_ids = array("q")
         self.objects = array("q")
         self.sizes = array("q")
+        self.min_written = array("q")
+        self.max_written = array("q")
         self.flags = array("b")
         self.live = 0
         self.live_bytes = 0
@@ -112,27 +150,32 @@ class _Columns:
             return i
         return None
 
-    def put(self, name: int, min_id: int, max_id: int, objects: int, size: int, is_sorted: bool) -> bool:
+    def put(self, name: int, min_id: int, max_id: int, objects: int, size: int, is_sorted: bool,
+            min_written: int | None = None, max_written: int | None = None) -> bool:
         """Record a file (replacing a row of the same name); True when the file was not live before."""
         names = self.names
         if not names or name > names[-1]:
             i = len(names)  # the common case: files are named by write time
             names.append(name)
-            for column in (self.min_ids, self.max_ids, self.objects, self.sizes):
+            for column in (self.min_ids, self.max_ids, self.objects, self.sizes, self.min_written, self.max_written):
                 column.append(0)
             self.flags.append(0)
         else:
             i = bisect_left(names, name)
             if i == len(names) or names[i] != name:
                 names.insert(i, name)
-                for column in (self.min_ids, self.max_ids, self.objects, self.sizes):
+                for column in (self.min_ids, self.max_ids, self.objects, self.sizes, self.min_written,
+                               self.max_written):
                     column.insert(i, 0)
                 self.flags.insert(i, 0)
             self.head = min(self.head, i)
         fresh = not self.flags[i] & self._LIVE
         self.live_bytes += size - (0 if fresh else self.sizes[i])
         self.min_ids[i], self.max_ids[i], self.objects[i], self.sizes[i] = min_id, max_id, objects, size
-        self.flags[i] = self._LIVE | (self._SORTED if is_sorted else 0)
+        written = min_written is not None and max_written is not None
+        if written:
+            self.min_written[i], self.max_written[i] = min_written, max_written
+        self.flags[i] = self._LIVE | (self._SORTED if is_sorted else 0) | (self._WRITTEN if written else 0)
         self.live += fresh
         return fresh
 
@@ -148,8 +191,11 @@ class _Columns:
 
     def info(self, i: int) -> FileInfo:
         """The file in row ``i``."""
+        flags = self.flags[i]
+        written = flags & self._WRITTEN
         return FileInfo(self.names[i], self.min_ids[i], self.max_ids[i], self.objects[i], self.sizes[i],
-                        bool(self.flags[i] & self._SORTED))
+                        bool(flags & self._SORTED), self.min_written[i] if written else None,
+                        self.max_written[i] if written else None)
 
     def oldest_beyond(self, budget: int) -> list[int]:
         """The rows of the oldest live files to drop so that the rest take at most ``budget`` bytes."""
@@ -179,7 +225,7 @@ class _Columns:
 
     def _purge(self) -> None:
         keep = self.rows()
-        for attr in ("names", "min_ids", "max_ids", "objects", "sizes", "flags"):
+        for attr in ("names", "min_ids", "max_ids", "objects", "sizes", "min_written", "max_written", "flags"):
             old = getattr(self, attr)
             setattr(self, attr, array(old.typecode, [old[i] for i in keep]))
         self.head = 0
@@ -238,6 +284,16 @@ class JobIndex:
                 return 0, 0, 0, None, None
             return (len(rows), sum(f.objects[i] for i in rows), sum(f.sizes[i] for i in rows),
                     min(f.min_ids[i] for i in rows), max(f.max_ids[i] for i in rows))
+
+    def written_span(self) -> tuple[int | None, int | None]:
+        """The bounds of when the live files' objects were written (None where a file's are not known)."""
+        with self.lock:
+            f = self._files
+            rows = f.rows()
+            known = [i for i in rows if f.flags[i] & _Columns._WRITTEN]
+            if not known:
+                return None, None
+            return min(f.min_written[i] for i in known), max(f.max_written[i] for i in known)
 
     def oldest_beyond(self, budget: int) -> list[FileInfo]:
         """The oldest files that do not fit in ``budget`` bytes once every newer file is counted."""
@@ -405,9 +461,9 @@ class JobIndex:
         for line in raw.split(b"\n"):
             parts = line.split()
             try:
-                if len(parts) == 7 and parts[0] == b"+":
-                    name, lo, hi, count, size, is_sorted = map(int, parts[1:])
-                    if put(name, lo, hi, count, size, bool(is_sorted)):
+                if len(parts) in (7, 9) and parts[0] == b"+":
+                    name, lo, hi, count, size, is_sorted, *written = map(int, parts[1:])
+                    if put(name, lo, hi, count, size, bool(is_sorted), *written):
                         added.append(name)
                 elif len(parts) == 2 and parts[0] == b"-":
                     drop(int(parts[1]))

@@ -68,7 +68,8 @@ class GroupCommit:
                     array = self.encode(objects, encoded[0] if encoded else None)
                 except NomError as exc:
                     raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
-                info = FileInfo(next(names[job]), array.first_id, array.last_id, array.count, len(array.raw))
+                info = FileInfo(next(names[job]), array.first_id, array.last_id, array.count, len(array.raw), True,
+                                *(array.written or (None, None)))
                 entries.append((job, folder, info, array.raw))
             return write_group(entries, datasync=self.sync == "fsync")
         except OSError as exc:
