@@ -229,6 +229,26 @@ class JobIndex:
             return [f.info(i) for i, (flag, lo, hi) in enumerate(zip(f.flags, f.min_ids, f.max_ids))
                     if flag & live and hi >= low and lo <= high]
 
+    def after(self, name: int, limit: int) -> list[FileInfo]:
+        """At most ``limit`` live files named above ``name``, in name order (a reader's offset into the job)."""
+        with self.lock:
+            f = self._files
+            live = _Columns._LIVE
+            out: list[FileInfo] = []
+            i = bisect_right(f.names, name)
+            while i < len(f.names) and len(out) < limit:
+                if f.flags[i] & live:
+                    out.append(f.info(i))
+                i += 1
+            return out
+
+    def newest(self) -> FileInfo | None:
+        """The newest live file, or None."""
+        with self.lock:
+            f = self._files
+            name = f.newest()
+            return None if name is None else f.info(f.find(name))  # type: ignore[arg-type]
+
     def totals(self) -> tuple[int, int, int, int | None, int | None]:
         """Files, objects, bytes, lowest and highest id of the live files."""
         with self.lock:
