@@ -27,12 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dispatch.functions.index import InvertedIndex
-from dispatch.functions.text import tokens
-
-try:  # issue 19's one tokenizer (text19); until it lands, the words map's tokens
-    from dispatch.functions.text import terms as text_terms  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - temporary
-    text_terms = tokens
+from dispatch.functions.text import terms as text_terms
 
 __all__ = ["K1", "B", "Item", "Query", "QueryError", "Ranked", "parse_query", "run_query"]
 

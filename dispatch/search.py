@@ -19,23 +19,12 @@ from typing import Any, Protocol
 from dispatch.applies import Apply, ApplyState
 from dispatch.cache import Cache
 from dispatch.functions.index import IndexResult, InvertedIndex
-from dispatch.functions.text import text_of
+from dispatch.functions.text import term_spans, text_of
 from dispatch.protocol import job_id_of, result_job
 from dispatch.query import Query, QueryError, match_positions, parse_query, run_query
 from dispatch.reading import read_range
 from nom import ProtocolError, quote
 from nom.store import Store
-
-try:  # issue 19's one tokenizer (text19); until it lands, spans of the words map's tokens
-    from dispatch.functions.text import term_spans  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - temporary
-    import re as _re
-
-    def term_spans(text: str) -> list[tuple[str, int, int]]:
-        """Terms with their character offsets (temporary)."""
-        blank = _re.sub(r"https?://\S+|@\w+", lambda m: " " * len(m.group()), text)
-        return [(m.group().lower(), m.start(), m.end()) for m in _re.finditer(r"\w+", blank)]
-
 
 
 class _Holder(Protocol):
@@ -164,7 +153,9 @@ class Searcher:
             hit: dict[str, Any] = {"id": obj_id, "score": round(score, 6),
                                    "positions": [[p, n] for p, n in runs]}
             obj = objects.get(obj_id)
-            if obj is not None:
+            if obj is None:  # its file was dropped (jobMaxSize) or quarantined after the index was built
+                hit["gone"] = True
+            else:
                 data = obj.get("data")
                 if isinstance(data, dict):
                     hit.update({k: data[k] for k in PLACE_FIELDS if k in data})

@@ -182,7 +182,11 @@ def test_keys_init(world) -> None:
     assert again.returncode == 1 and "already holds keys" in again.stderr
 
 
-def test_search(world, job) -> None:
+def test_search(world) -> None:
+    # a job of its own: test_job_max_size's retention may drop the shared job's files
+    write_job(world.base, "search.json", source={"kind": "synthetic", "rate": None, "seed": 3, "count": 300})
+    job = run_json(world, "start", "search.json")["jobId"]
+    wait_for(lambda: run_json(world, "disk", job)["objects"] >= 300, what="300 objects")
     built = run_json(world, "apply", "words", "index", job, "--top", "3")
     assert built["state"] == "done" and built["keys"] > 0
     term, value = built["result"][0]

@@ -35,12 +35,8 @@ from typing import Any, overload
 import numpy as np
 
 from dispatch.errors import FoldError
+from dispatch.functions.text import terms as text_terms
 from dispatch.functions.text import text_of
-
-try:  # issue 19's one tokenizer (text19); until it lands, the words map's tokens
-    from dispatch.functions.text import terms as text_terms  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - temporary
-    from dispatch.functions.text import tokens as text_terms
 
 __all__ = ["INDEX_KEY", "IndexResult", "InvertedIndex", "fold_index", "index_merge", "is_index_pair"]
 
