@@ -11,7 +11,10 @@ from typing import Any
 
 import orjson
 
-from nectar import verbs_web  # noqa: F401 - registers the web verb
+from nectar import (
+    verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
+    verbs_web,  # noqa: F401 - registers the web verb
+)
 from nectar.client import Client
 from nectar.config import SECRETS, Config, config_dir
 from nectar.errors import CommandError, ServiceError
