@@ -9,8 +9,9 @@ Control socket (REP, one JSON object per request and per reply)::
        ``by``: the clock of the range, "written" (the default: when each object was written, nom.written)
        or "collected" (its id); a ``status`` of a finished apply that folded no object adds ``jobSpan``,
        the job's oldest and newest times by both clocks
-    {"action": "status", "applyId"?, "top"?}   -> one apply (progress, and its result once there is one),
-                                                  or the service (workers, engine, applies, attached jobs)
+    {"action": "status", "applyId"?, "top"?, "offset"?}
+        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``),
+           or the service (workers, engine, applies, attached jobs)
     {"action": "cancel", "applyId"}            -> {"applyId", "state": "cancelled"}
     {"action": "listApplies"}                  -> {"applies": [...]}
     {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}

@@ -3,7 +3,8 @@
 A map turns one NOM object into ``(key, value)`` pairs; a reduce is ``init``/``merge``/``finish``
 (associative, so work splits across processes, Spark and time). What lives here:
 
-- ``text.py``: the one tokenizer of words (``tokens``) and the text of a tweet-like object.
+- ``text.py``: the one tokenizer of words (``terms``, ``term_spans``, ``normalise_term``) and the text of a
+  tweet-like object; ``marks.py`` the Unicode combining marks it counts as word characters.
 - ``maps.py``: ``MapFn`` and the built-in maps (``words``, ``hashtags``, ``field:<path>``, ...).
 - ``reduces.py``: ``ReduceFn`` and the built-in reduces (``sum``, ``stats``, ``topk:<n>``, ...), ``rank``.
 - ``resolve.py``: a function by name: a built-in, or ``package.module:function`` from installed code.
@@ -19,9 +20,10 @@ from dispatch.functions.fold import finish, fold_objects, merge_into, new_accumu
 from dispatch.functions.maps import MAP_NAMES, MapFn
 from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, rank
 from dispatch.functions.resolve import resolve_map, resolve_reduce
-from dispatch.functions.text import tokens
+from dispatch.functions.text import normalise_term, term_spans, terms, tokens
 
 __all__ = [
     "MAP_NAMES", "REDUCE_NAMES", "FoldError", "FunctionError", "MapFn", "ReduceFn", "finish", "fold_objects",
-    "merge_into", "new_accumulator", "rank", "resolve_map", "resolve_reduce", "tokens",
+    "merge_into", "new_accumulator", "normalise_term", "rank", "resolve_map", "resolve_reduce", "term_spans",
+    "terms", "tokens",
 ]

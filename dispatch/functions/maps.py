@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from dispatch.functions.text import entities, text_of, tokens, tweet_of
+from dispatch.functions.text import entities, terms, text_of, tweet_of
 
 __all__ = ["MAP_NAMES", "MapFn", "Pair", "builtin_map", "field_map"]
 
@@ -39,16 +39,16 @@ class MapFn:
 # -- each returns the keys of one object (every value is 1) ----------------------
 
 def _words(obj: dict[str, Any]) -> list[str]:
-    return tokens(text_of(obj))
+    return terms(text_of(obj))
 
 
 def _words_batch(objs: list[dict[str, Any]]) -> list[str]:
-    # one pass over the joined texts: far fewer calls than one per object, same tokens
+    # one pass over the joined texts: far fewer calls than one per object, same terms
     try:
         joined = "\n".join([o["data"]["text"] for o in objs])  # tweets: the common shape, no checks
     except (KeyError, TypeError):
         joined = "\n".join([text_of(o) for o in objs])
-    return tokens(joined)
+    return terms(joined)
 
 
 def _hashtags(obj: dict[str, Any]) -> list[str]:

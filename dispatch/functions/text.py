@@ -1,33 +1,90 @@
-"""Text helpers of the built-in maps: the tokenizer, and the text and entities of a tweet-like object.
+"""Text helpers of the built-in maps: the one tokenizer of words, and the text and entities of a tweet-like object.
 
-``tokens`` is the one tokenizer of words; an inverted index (issue 19) uses it too.
+The tokenizer's rules, the same for tweets and books, for the ``words`` map, the inverted index and queries:
+
+- Unicode NFC, then case folding (``str.casefold``: "Straße" and "STRASSE" are both "strasse"), then NFC
+  again (folding can decompose); a decomposed "é" and a composed one are the same term.
+- A term is a run of letters, digits and combining marks; an apostrophe between two such runs (ASCII ``'`` or
+  U+2019 ``’``) keeps the word whole, and the term is spelt with ``'``: "don’t" and "don't" are "don't".
+  A leading or trailing apostrophe is not part of the term ("'tis" is "tis", "goin'" is "goin").
+- Everything else separates terms: spaces, punctuation, hyphens and dashes ("to-morrow" is "to", "morrow"),
+  underscores (Gutenberg's emphasis ``_word_`` is "word"), a byte-order mark, CR and LF.
+- Numbers are terms ("1342"); their punctuation separates them like any other ("3.14" is "3", "14").
+- URLs (``http://`` and ``https://`` up to the next space) and @mentions are not words.
+
+``terms`` gives the terms in order (a term's position is its index there); ``term_spans`` gives the same terms
+with their start and end offsets in the original text (for snippets); ``normalise_term`` folds one query word
+or specifier the same way (without splitting it). tests/test_text.py holds the rules to a table of hard cases
+and checks that ``terms`` and ``term_spans`` always agree.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
-__all__ = ["entities", "text_of", "tokens", "tweet_of"]
+from dispatch.functions.marks import MARKS
 
-_WORD = re.compile(r"\w+")
-_URL_OR_MENTION = re.compile(r"https?://\S+|@\w+")
-# ASCII characters that are not word characters become spaces; then str.split() tokenises exactly as \w+ would
-_ASCII_NON_WORD = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+__all__ = ["entities", "normalise_term", "term_spans", "terms", "text_of", "tokens", "tweet_of"]
+
+_CHAR = r"[\w" + MARKS + r"]"  # letters, digits, marks (and "_": it is made a space before terms are matched)
+_TERM = re.compile(rf"{_CHAR}+(?:'{_CHAR}+)*")
+_URL_OR_MENTION = re.compile(rf"https?://\S+|@{_CHAR}+")
+_URL_OR_MENTION_ANY_CASE = re.compile(_URL_OR_MENTION.pattern, re.IGNORECASE)
+# ASCII characters that are not letters or digits become spaces; then str.split() gives exactly what _TERM finds
+# in ASCII text without an apostrophe (the fast path of tweets)
+_ASCII_NON_TERM = {c: " " for c in range(128) if not chr(c).isalnum()}
+
+
+def normalise_term(word: str) -> str:
+    """``word`` folded as the tokenizer folds a term: NFC, case folding, NFC, ``’`` spelt ``'``; not split."""
+    if not word.isascii():
+        if not unicodedata.is_normalized("NFC", word):
+            word = unicodedata.normalize("NFC", word)
+        word = word.casefold()
+        if not unicodedata.is_normalized("NFC", word):
+            word = unicodedata.normalize("NFC", word)
+        return word.replace("\u2019", "'")
+    return word.lower()
+
+
+def terms(text: str) -> list[str]:
+    """The normalised terms of ``text`` in order; a term's position is its index in this list."""
+    text = normalise_term(text)
+    if "http" in text or "@" in text:
+        text = _URL_OR_MENTION.sub(" ", text)
+    if "'" not in text and text.isascii():  # fast and exact for ASCII: non-term characters to spaces, then split
+        return text.translate(_ASCII_NON_TERM).split()
+    if "_" in text:
+        text = text.replace("_", " ")
+    return _TERM.findall(text)
+
+
+def term_spans(text: str) -> list[tuple[str, int, int]]:
+    """``(term, start, end)`` for each term of ``text``: the same terms as ``terms``, at offsets in ``text``."""
+    # "_" and "’" are replaced one character for one, so offsets in `clean` are offsets in `text`
+    clean = text.replace("_", " ").replace("\u2019", "'")
+    out: list[tuple[str, int, int]] = []
+    start = 0
+    for skipped in _URL_OR_MENTION_ANY_CASE.finditer(text):
+        out.extend(_spans(clean, start, skipped.start()))
+        start = skipped.end()
+    out.extend(_spans(clean, start, len(text)))
+    return out
+
+
+def _spans(clean: str, start: int, end: int) -> list[tuple[str, int, int]]:
+    return [(normalise_term(m.group()), m.start(), m.end()) for m in _TERM.finditer(clean, start, end)]
 
 
 def tokens(text: str) -> list[str]:
-    """Words of ``text``: Unicode ``\\w+`` runs, lower-cased; URLs and @mentions are not words."""
-    text = text.lower()
-    if "http" in text or "@" in text:
-        text = _URL_OR_MENTION.sub(" ", text)
-    if text.isascii():  # fast and exact for ASCII: translate non-word characters to spaces, then split
-        return text.translate(_ASCII_NON_WORD).split()
-    return _WORD.findall(text)
+    """The terms of ``text`` (the name the ``words`` map used first; ``terms`` is the same function)."""
+    return terms(text)
 
 
 def text_of(obj: dict[str, Any]) -> str:
-    """The object's text: ``data.text`` of a tweet, or ``data`` itself when it is a string; else ""."""
+    """The object's text: ``data.text`` of a tweet or a paragraph, or ``data`` itself when it is a string; else ""."""
     data = obj.get("data")
     if isinstance(data, dict):
         text = data.get("text")

@@ -2,11 +2,15 @@
 
 ``NOM_ROOT/<jobId>/index`` is an append-only text file, one line per event::
 
-    + <name> <min_id> <max_id> <objects> <bytes> <sorted> [<min_written> <max_written>]
+    + <name> <min_id> <max_id> <objects> <bytes> <sorted> [<min_written> <max_written>] [h<sha256>]
     - <name>
 
 ``min_written``/``max_written`` bound when the file's objects were written (nom.written): a range by
 written time skips files by them; a line without them (an older index) reads every file it overlaps.
+
+``h<sha256>`` (always the last field when present) is the file's SHA-256 in hex, computed once from the bytes
+the commit pipeline writes (nom.store.commit.steps); a file indexed before hashes were recorded gets its hash
+on first need (``JobFolders.file_sha256``), recorded by a new line for the same name, and never again.
 
 It is a cache, never the truth: the folder listing is. A line for a file that
 is gone is dropped, a file with no line is read once and indexed, a torn last
@@ -22,7 +26,7 @@ import os
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +40,9 @@ __all__ = ["FileInfo", "JobIndex", "clip", "clip_written", "is_data_name"]
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
-    """One data file: its name (write time in ns), id range, object count and size, and the bounds of when its
-    objects were written (None: not known, the file may hold any)."""
+    """One data file: its name (write time in ns), id range, object count and size, and the SHA-256 of its bytes
+    in hex ("" when not known yet: a file indexed before hashes were recorded), and the bounds of when its objects
+    were written (None: not known, the file may hold any)."""
 
     name: int
     min_id: int
@@ -45,6 +50,7 @@ class FileInfo:
     objects: int
     bytes: int
     sorted: bool = True
+    sha256: str = ""
     min_written: int | None = None
     max_written: int | None = None
 
@@ -78,10 +84,11 @@ class FileInfo:
             return objs
         return clip(objs, from_id, to_id) if by == "collected" else clip_written(objs, from_id, to_id)
 
-    def fields(self) -> tuple[int, int, int, int, int, bool, int | None, int | None]:
-        """name, min_id, max_id, objects, bytes, sorted, min_written, max_written: the constructor's arguments."""
-        return (self.name, self.min_id, self.max_id, self.objects, self.bytes, self.sorted, self.min_written,
-                self.max_written)
+    def fields(self) -> tuple[int, int, int, int, int, bool, str, int | None, int | None]:
+        """name, min_id, max_id, objects, bytes, sorted, sha256, min_written, max_written: the constructor's
+        arguments."""
+        return (self.name, self.min_id, self.max_id, self.objects, self.bytes, self.sorted, self.sha256,
+                self.min_written, self.max_written)
 
     def line(self) -> bytes:
         """The index line that records this file."""
@@ -89,6 +96,8 @@ class FileInfo:
             self.name, self.min_id, self.max_id, self.objects, self.bytes, int(self.sorted))
         if self.min_written is not None and self.max_written is not None:
             line += b" %d %d" % (self.min_written, self.max_written)
+        if self.sha256:
+            line += b" h" + self.sha256.encode()
         return line + b"\n"
 
 
@@ -136,6 +145,7 @@ class _Columns:
         self.min_written = array("q")
         self.max_written = array("q")
         self.flags = array("b")
+        self.digests = bytearray()  # 32 bytes a row: the file's SHA-256 (all zero: not known)
         self.live = 0
         self.live_bytes = 0
         self.head = 0  # no live row before this one
@@ -151,15 +161,17 @@ class _Columns:
         return None
 
     def put(self, name: int, min_id: int, max_id: int, objects: int, size: int, is_sorted: bool,
-            min_written: int | None = None, max_written: int | None = None) -> bool:
+            sha256: str = "", min_written: int | None = None, max_written: int | None = None) -> bool:
         """Record a file (replacing a row of the same name); True when the file was not live before."""
         names = self.names
+        digest = bytes.fromhex(sha256) if sha256 else _NO_DIGEST
         if not names or name > names[-1]:
             i = len(names)  # the common case: files are named by write time
             names.append(name)
             for column in (self.min_ids, self.max_ids, self.objects, self.sizes, self.min_written, self.max_written):
                 column.append(0)
             self.flags.append(0)
+            self.digests += digest
         else:
             i = bisect_left(names, name)
             if i == len(names) or names[i] != name:
@@ -168,6 +180,9 @@ class _Columns:
                                self.max_written):
                     column.insert(i, 0)
                 self.flags.insert(i, 0)
+                self.digests[32 * i:32 * i] = _NO_DIGEST
+            if digest != _NO_DIGEST or not self.flags[i] & self._LIVE:
+                self.digests[32 * i:32 * i + 32] = digest
             self.head = min(self.head, i)
         fresh = not self.flags[i] & self._LIVE
         self.live_bytes += size - (0 if fresh else self.sizes[i])
@@ -175,6 +190,8 @@ class _Columns:
         written = min_written is not None and max_written is not None
         if written:
             self.min_written[i], self.max_written[i] = min_written, max_written
+        elif not fresh and self.flags[i] & self._WRITTEN:
+            written = True  # a later line for the same file (its hash) keeps the bounds it had
         self.flags[i] = self._LIVE | (self._SORTED if is_sorted else 0) | (self._WRITTEN if written else 0)
         self.live += fresh
         return fresh
@@ -191,11 +208,12 @@ class _Columns:
 
     def info(self, i: int) -> FileInfo:
         """The file in row ``i``."""
+        digest = self.digests[32 * i:32 * i + 32]
         flags = self.flags[i]
         written = flags & self._WRITTEN
         return FileInfo(self.names[i], self.min_ids[i], self.max_ids[i], self.objects[i], self.sizes[i],
-                        bool(flags & self._SORTED), self.min_written[i] if written else None,
-                        self.max_written[i] if written else None)
+                        bool(flags & self._SORTED), "" if digest == _NO_DIGEST else digest.hex(),
+                        self.min_written[i] if written else None, self.max_written[i] if written else None)
 
     def oldest_beyond(self, budget: int) -> list[int]:
         """The rows of the oldest live files to drop so that the rest take at most ``budget`` bytes."""
@@ -228,6 +246,7 @@ class _Columns:
         for attr in ("names", "min_ids", "max_ids", "objects", "sizes", "min_written", "max_written", "flags"):
             old = getattr(self, attr)
             setattr(self, attr, array(old.typecode, [old[i] for i in keep]))
+        self.digests = bytearray(b"".join(self.digests[32 * i:32 * i + 32] for i in keep))
         self.head = 0
 
 
@@ -275,6 +294,50 @@ class JobIndex:
             return [f.info(i) for i, (flag, lo, hi) in enumerate(zip(f.flags, f.min_ids, f.max_ids))
                     if flag & live and hi >= low and lo <= high]
 
+    def after(self, name: int, limit: int) -> list[FileInfo]:
+        """At most ``limit`` live files named above ``name``, in name order (a reader's offset into the job)."""
+        with self.lock:
+            f = self._files
+            live = _Columns._LIVE
+            out: list[FileInfo] = []
+            i = bisect_right(f.names, name)
+            while i < len(f.names) and len(out) < limit:
+                if f.flags[i] & live:
+                    out.append(f.info(i))
+                i += 1
+            return out
+
+    def newest(self) -> FileInfo | None:
+        """The newest live file, or None."""
+        with self.lock:
+            f = self._files
+            name = f.newest()
+            return None if name is None else f.info(f.find(name))  # type: ignore[arg-type]
+
+    def entries(self, from_id: int | None, to_id: int | None) -> list[tuple[int, int, int, int, int, str]]:
+        """(name, bytes, min_id, max_id, objects, sha256 or "") of the live files that can hold ids in
+        ``[from_id, to_id]``, in name order: what a snapshot's manifest needs, without a FileInfo a file."""
+        low = -(1 << 63) if from_id is None else from_id
+        high = (1 << 63) - 1 if to_id is None else to_id
+        with self.lock:
+            f = self._files
+            live, digests, none = _Columns._LIVE, f.digests, _NO_DIGEST
+            out = []
+            for i, (flag, lo, hi) in enumerate(zip(f.flags, f.min_ids, f.max_ids)):
+                if flag & live and hi >= low and lo <= high:
+                    digest = digests[32 * i:32 * i + 32]
+                    out.append((f.names[i], f.sizes[i], lo, hi, f.objects[i], "" if digest == none else digest.hex()))
+            return out
+
+    def written_span(self) -> tuple[int | None, int | None]:
+        """The bounds of when the live files' objects were written (None where no file's are known)."""
+        with self.lock:
+            f = self._files
+            known = [i for i in f.rows() if f.flags[i] & _Columns._WRITTEN]
+            if not known:
+                return None, None
+            return min(f.min_written[i] for i in known), max(f.max_written[i] for i in known)
+
     def totals(self) -> tuple[int, int, int, int | None, int | None]:
         """Files, objects, bytes, lowest and highest id of the live files."""
         with self.lock:
@@ -285,29 +348,24 @@ class JobIndex:
             return (len(rows), sum(f.objects[i] for i in rows), sum(f.sizes[i] for i in rows),
                     min(f.min_ids[i] for i in rows), max(f.max_ids[i] for i in rows))
 
-    def written_span(self) -> tuple[int | None, int | None]:
-        """The bounds of when the live files' objects were written (None where a file's are not known)."""
-        with self.lock:
-            f = self._files
-            rows = f.rows()
-            known = [i for i in rows if f.flags[i] & _Columns._WRITTEN]
-            if not known:
-                return None, None
-            return min(f.min_written[i] for i in known), max(f.max_written[i] for i in known)
-
     def oldest_beyond(self, budget: int) -> list[FileInfo]:
         """The oldest files that do not fit in ``budget`` bytes once every newer file is counted."""
         with self.lock:
             return list(map(self._files.info, self._files.oldest_beyond(budget)))
 
-    def retention(self, cap: int, new: Iterable[FileInfo] = ()) -> tuple[list[FileInfo], list[FileInfo]]:
+    def retention(self, cap: int, new: Iterable[FileInfo] = (),
+                  pinned: Container[int] | None = None) -> tuple[list[FileInfo], list[FileInfo]]:
         """Retention under ``cap`` bytes once ``new`` files (not recorded yet: a group about to be placed) join
         the recorded ones: keep the newest files whose total fits, and always the newest one, even alone
         larger than the cap. Returns the recorded files to delete (oldest first) and the new ones never to place.
+        Files named in ``pinned`` (held by a kept snapshot) are never deleted, but their bytes count against
+        the cap: older unpinned files go first, then newer ones, until the rest fits (or only pins are left).
         """
         new = sorted(new, key=_name)
         with self.lock:
             files = self._files
+            if pinned:
+                return self._retention_pinned(cap, new, pinned)
             newest = files.newest()
             if newest is not None and new and new[0].name < newest:  # interleaved with files of another writer
                 every = sorted([*map(files.info, files.rows()), *new], key=_name)
@@ -321,6 +379,21 @@ class JobIndex:
             if not new and doomed and len(doomed) == files.live:
                 doomed.pop()  # the newest file stays, even alone larger than the cap
             return list(map(files.info, doomed)), []
+
+    def _retention_pinned(self, cap: int, new: list[FileInfo],
+                          pinned: Container[int]) -> tuple[list[FileInfo], list[FileInfo]]:
+        files = self._files
+        every = sorted([*map(files.info, files.rows()), *new], key=_name)
+        total = sum(info.bytes for info in every)
+        gone = []
+        for info in every[:-1]:  # the newest file stays, even alone larger than the cap
+            if total <= cap:
+                break
+            if info.name not in pinned:
+                gone.append(info)
+                total -= info.bytes
+        fresh = {info.name for info in new}
+        return [i for i in gone if i.name not in fresh], [i for i in gone if i.name in fresh]
 
     def highest(self) -> int | None:
         """The largest id or file name recorded (ids handed out later must exceed it)."""
@@ -461,15 +534,22 @@ class JobIndex:
         for line in raw.split(b"\n"):
             parts = line.split()
             try:
+                sha = ""
+                if parts and len(parts[-1]) == 65 and parts[-1][:1] == b"h":  # the hash, last when present
+                    sha = parts.pop()[1:].decode()
+                    bytes.fromhex(sha)
                 if len(parts) in (7, 9) and parts[0] == b"+":
                     name, lo, hi, count, size, is_sorted, *written = map(int, parts[1:])
-                    if put(name, lo, hi, count, size, bool(is_sorted), *written):
+                    if put(name, lo, hi, count, size, bool(is_sorted), sha, *written):
                         added.append(name)
                 elif len(parts) == 2 and parts[0] == b"-":
                     drop(int(parts[1]))
                     self._dead_lines += 2
             except (ValueError, OverflowError):
                 continue  # a damaged line: the folder listing will re-index that file
+
+
+_NO_DIGEST = bytes(32)
 
 
 def _name(info: FileInfo) -> int:

@@ -8,7 +8,8 @@ interpreter lock.
 
 Sockets (ZeroMQ over ipc, in a private 0700 folder; the parent binds, the child connects)::
 
-    parent PUSH -> child PULL   [header, json bytes]  header: epoch seq first_id last_id count retry (struct
+    parent PUSH -> child PULL   [header, json bytes]  header: epoch seq first_id last_id count retry, written
+                                                      bounds (struct
                                                       _HEADER), then the job id
                                 [exit header]         epoch only (struct _EXIT): commit what is queued, answer, exit
     child PUSH -> parent PULL   [results]  JSON: [[seq, file fields], ...] or [[seq, null, errno, message], ...]
