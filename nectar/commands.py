@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from nectar import verbs_search  # noqa: F401 - registers 'search' (its own module: issue 19)
 from nectar.client import Client
 from nectar.config import Config, config_dir
 from nectar.errors import CommandError, ServiceError

@@ -27,6 +27,8 @@ def fold_objects(objs: list[dict[str, Any]], mapper: MapFn, reducer: ReduceFn, a
     An object whose map (or reduce) raises fails the fold with FoldError, or with ``skip_errors``
     is left out and counted (pairs it had already folded before a reduce raised stay folded).
     """
+    if reducer.accumulator is not None:  # a whole-accumulator reduce (index) folds the batch itself
+        return acc.fold(objs, mapper, skip_errors)  # type: ignore[attr-defined]
     if reducer.counts and mapper.keys is not None and isinstance(acc, Counter):
         try:
             keys = mapper.keys(objs)
@@ -51,12 +53,17 @@ def fold_objects(objs: list[dict[str, Any]], mapper: MapFn, reducer: ReduceFn, a
 
 
 def new_accumulator(mapper: MapFn, reducer: ReduceFn) -> dict[Any, Any]:
-    """An empty accumulator dict (a Counter where the fast path applies)."""
+    """An empty accumulator dict (a Counter where the fast path applies; a whole-accumulator reduce's own)."""
+    if reducer.accumulator is not None:
+        return reducer.accumulator()  # type: ignore[no-any-return]
     return Counter() if reducer.counts and mapper.keys is not None else {}
 
 
 def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, Any]], reducer: ReduceFn) -> None:
     """Fold another accumulator (a dict, or [key, acc] pairs) into ``acc``."""
+    if reducer.accumulator is not None:
+        acc.absorb(other)  # type: ignore[attr-defined]
+        return
     items = other.items() if isinstance(other, dict) else ((tuple(k) if isinstance(k, list) else k, v)
                                                             for k, v in other)
     if isinstance(acc, Counter) and reducer.counts:
@@ -70,6 +77,8 @@ def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, 
 def finish(acc: dict[Any, Any], reducer: ReduceFn, top: int | None = None) -> list[list[Any]]:
     """The shown result: ``[key, value]`` pairs, largest first (ties by key), cut to ``limit`` (and ``top``)."""
     limit = min(filter(None, (reducer.limit, top)), default=None)
+    if reducer.accumulator is not None:  # lazy: only the pairs read become Python objects (an index's postings)
+        return acc.result(limit)  # type: ignore[attr-defined,no-any-return]
     shown = [[key, reducer.finish(value)] for key, value in acc.items()]
     if limit and limit < len(shown) // 4:  # a few of many: no need to sort them all
         return heapq.nsmallest(limit, shown, key=_order)
