@@ -71,12 +71,14 @@ class Events:
         self.epoch = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.seq: dict[str, int] = {}
         self.cursors: dict[str, tuple[int, int]] = {}
+        self.last_file: dict[str, int] = {}  # per job: the newest file announced (or there when followed)
         self._polled = 0.0
 
     def follow(self, job: str) -> None:
         """Announce the files ``job`` gains from now on (nothing when it is followed already)."""
         if job not in self.cursors and self.store.exists(job):
-            self.cursors[job] = self.store.new_files(job, None)[1]
+            files, self.cursors[job] = self.store.new_files(job, None)
+            self.last_file[job] = max((f.name for f in files), default=0)
 
     def publish(self, job: str, kind: str, **fields: Any) -> int:
         """Send one event of ``job``; returns its sequence number."""
@@ -102,9 +104,11 @@ class Events:
             except (OSError, ValueError) as exc:  # the job folder went away: stop following it
                 _log.warning("events: job %s no longer followed: %s", job, exc)
                 del self.cursors[job]
+                self.last_file.pop(job, None)
                 continue
             if fresh:
                 fresh = self.store.with_hashes(job, sorted(fresh, key=lambda f: f.name))
+                self.last_file[job] = max(self.last_file.get(job, 0), fresh[-1].name)
                 for i in range(0, len(fresh), MAX_FILES_PER_EVENT):
                     self.publish(job, "files", files=[file_entry(f) for f in fresh[i:i + MAX_FILES_PER_EVENT]])
 

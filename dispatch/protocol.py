@@ -28,7 +28,7 @@ Snapshots, provenance, verify and watch (issue 20; dispatch.snapshots answers th
     {"action": "verifyApply", "applyId", "engine"?}
         -> a new apply (as ``apply``) with "verifies"; its ``status`` carries "verification" once done:
            {"identical", "resultSha256", "originalResultSha256", "sourceChanged": [...], "differences"?}
-    {"action": "watch", "jobId"}               -> {"endpoint", "topic", "epoch", "seq"}
+    {"action": "watch", "jobId"}               -> {"endpoint", "topic", "epoch", "seq", "lastFile"}
     {"action": "filesSince", "jobId", "after", "limit"?}  -> {"files": [{name, sha256, firstId, lastId, ...}]}
 
 Every apply's ``status`` and ``listApplies`` entry (and every stored result object) carries "provenance"

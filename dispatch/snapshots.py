@@ -9,7 +9,8 @@ Actions (see dispatch.protocol for the shapes)::
     snapshotDrop    {snapshot}                          forget it, then apply the job's cap
     verifyApply     {applyId, engine?}                  re-run an apply on its recorded snapshot: a new apply
                                                         whose status says, once done, identical or how not
-    watch           {jobId}                             announce the job's new files; the events endpoint
+    watch           {jobId}                             announce the job's new files; the events endpoint,
+                                                        the last sequence number and file announced
     filesSince      {jobId, after, limit?}              files named after ``after``: healing a missed event
 
 The apply inputs, provenance and verification of a result are worked out here too (``inputs_of``,
@@ -19,19 +20,18 @@ The apply inputs, provenance and verification of a result are worked out here to
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from dispatch import protocol
+from dispatch.applies import Apply
 from dispatch.dates import parse_range
 from dispatch.provenance import CHAIN_START, extend_chain, new_provenance, result_sha256
 from nom import NomError, ProtocolError, quote
 from nom.store import FileInfo, Snapshot, Snapshots
 
-if TYPE_CHECKING:
-    from dispatch.applies import Apply
-    from dispatch.service import Dispatcher
+Dispatcher = Any  # dispatch.service.Dispatcher, which imports this module (a type from there would be a cycle)
 
 __all__ = ["SnapshotActions"]
 
@@ -223,7 +223,7 @@ class SnapshotActions:
             raise ProtocolError("Dispatch publishes no events (it has not started)", field="jobId")
         events.follow(job)
         return {"jobId": job, "endpoint": events.endpoint, "topic": job + " ", "epoch": events.epoch,
-                "seq": events.seq.get(job, 0)}
+                "seq": events.seq.get(job, 0), "lastFile": events.last_file.get(job, 0)}
 
     def files_since(self, request: dict[str, Any]) -> dict[str, Any]:
         """``filesSince``: the files named after ``after``, from the store (what a missed event announced)."""
