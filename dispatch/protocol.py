@@ -6,8 +6,9 @@ Control socket (REP, one JSON object per request and per reply)::
     {"action": "detach", "jobId"}                                    -> {"jobId", "attached": false}
     {"action": "apply", "map", "reduce", "jobId", "fromDate"?, "toDate"?, "engine"?, "skipErrors"?}
         -> {"applyId", "state", "standing", "from", "to", "files", "total"}
-    {"action": "status", "applyId"?, "top"?}   -> one apply (progress, and its result once there is one),
-                                                  or the service (workers, engine, applies, attached jobs)
+    {"action": "status", "applyId"?, "top"?, "offset"?}
+        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``),
+           or the service (workers, engine, applies, attached jobs)
     {"action": "cancel", "applyId"}            -> {"applyId", "state": "cancelled"}
     {"action": "listApplies"}                  -> {"applies": [...]}
     {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}

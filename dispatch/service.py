@@ -457,10 +457,17 @@ class Dispatcher(ControlService):
         top = request.get("top", 20)
         if not isinstance(top, int) or isinstance(top, bool) or top < 0:
             raise ProtocolError(f"top must be a whole number (0: all), got {quote(top)}", field="top")
+        offset = request.get("offset", 0)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ProtocolError(f"offset must be a whole number (rows to skip), got {quote(offset)}", field="offset")
         info = apply.describe()
         if apply.state in (ApplyState.DONE, ApplyState.STANDING):
             info["keys"] = apply.keys()
-            info["result"] = apply.current(top or None)
+            if offset:  # a page further on: the rows after the first ``offset`` (top of them; 0: all)
+                rows = apply.current(None)[offset:]
+                info["result"] = rows[:top] if top else rows
+            else:
+                info["result"] = apply.current(top or None)
         return info
 
     def cancel(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ COMMAND_TESTS = {
     "jobMaxSize": "test_job_max_size", "services": "test_services_config_help",
     "config": "test_services_config_help", "help": "test_services_config_help", "quit": "test_script_and_stdin",
     "sleep": "test_script_and_stdin", "up": "test_up_and_down", "down": "test_up_and_down",
-    "keys init": "test_keys_init", "search": "test_search",
+    "keys init": "test_keys_init", "search": "test_search", "web": "test_web_verb_serves_until_interrupted",
     "snapshot": "test_snapshots_verify_and_watch", "show snapshots": "test_snapshots_verify_and_watch",
     "snapshot diff": "test_snapshots_verify_and_watch", "snapshot verify": "test_snapshots_verify_and_watch",
     "snapshot drop": "test_snapshots_verify_and_watch", "verify": "test_snapshots_verify_and_watch",
@@ -242,3 +242,28 @@ def test_snapshots_verify_and_watch(world) -> None:
     bad = world.nectar("snapshot", "verify", "nosuchsnapshot")
     assert bad.returncode != 0 and "no snapshot 'nosuchsnapshot'" in bad.stderr
     run_json(world, "stop", job)
+
+
+def test_web_verb_serves_until_interrupted(world) -> None:
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "nectar.cli", "web", "--port", "0"], cwd=world.base,
+                            env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("nectar-web: http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split()[1]
+        with urllib.request.urlopen(url + "api/v1/health", timeout=20) as reply:
+            health = json.loads(reply.read())
+        assert health["services"]["collector"]["endpoint"] == world.collector.endpoint
+        assert health["services"]["dispatch"]["up"] is True
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and "web stopped" in out
+    finally:
+        proc.kill()
+    refused = world.nectar("web", "--host", "0.0.0.0")
+    assert refused.returncode != 0 and "token" in refused.stderr
