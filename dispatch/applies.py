@@ -80,6 +80,9 @@ class Apply:
         }
         if self.provenance is not None:
             info["provenance"] = self.provenance
+            if self.reduction is not None:  # a standing one: its chain and count as of now
+                info["provenance"] = {**self.provenance, "objects": self.reduction.objects,
+                                      "inputs": {**self.provenance["inputs"], "chain": self.reduction.chain}}
         if self.verifies is not None:
             info["verifies"] = self.verifies
             info["verification"] = self.verification

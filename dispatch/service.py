@@ -72,7 +72,8 @@ class Dispatcher(ControlService):
                  cache_objects: int = 50_000, cache_bytes: int = 64 * 2**20, ctx: zmq.Context | None = None,
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
                  attach_hosts: frozenset[str] = LOOPBACK, keys: CurveKeys | None = None,
-                 insecure: bool = False, events: str | None = None) -> None:
+                 insecure: bool = False, events: str | None = None, events_hwm: int = 10_000,
+                 events_sndbuf: int = -1) -> None:
         """Open the store; nothing is bound and no engine started until ``start``."""
         super().__init__(nom_root, control=control, ctx=ctx, keys=keys, insecure=insecure)
         self.cache = Cache(cache_objects, cache_bytes)
@@ -88,6 +89,7 @@ class Dispatcher(ControlService):
         self.applies: dict[str, Apply] = {}
         self._last_checkpoint = 0.0
         self.events_endpoint = events  # None: the control endpoint's host, any free port
+        self.events_hwm, self.events_sndbuf = events_hwm, events_sndbuf
         self.events: Events | None = None
         self.snapshot_actions = SnapshotActions(self)
 
@@ -102,7 +104,8 @@ class Dispatcher(ControlService):
     def on_start(self) -> None:
         """Start the engine, resume standing reductions."""
         host = self.control_endpoint.rsplit(":", 1)[0]
-        self.events = Events(self.store, self.ctx, self.events_endpoint or f"{host}:*", self.keys)
+        self.events = Events(self.store, self.ctx, self.events_endpoint or f"{host}:*", self.keys,
+                             hwm=self.events_hwm, sndbuf=self.events_sndbuf)
         self.engines["local"] = LocalEngine(str(self.store.root), self.workers, ctx=self.ctx)
         if self.default_engine == "spark":
             self._engine("spark").session  # pay Spark's start-up once, now  # noqa: B018
@@ -203,6 +206,10 @@ class Dispatcher(ControlService):
                             help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
         parser.add_argument("--events", default=None, metavar="ENDPOINT",
                             help="where to publish change events (default: the control host, any free port)")
+        parser.add_argument("--events-hwm", type=int, default=10_000, metavar="EVENTS",
+                            help="events queued for a slow subscriber before it misses some (it heals from the store)")
+        parser.add_argument("--events-sndbuf", type=int, default=-1, metavar="BYTES",
+                            help="the kernel's send buffer per subscriber (default -1: the system's)")
         parser.add_argument("--attach-hosts", default="127.0.0.1,localhost,::1",
                             help="collector hosts that attach may connect to, comma-separated ('*': any); "
                                  "default: loopback only")
@@ -214,7 +221,8 @@ class Dispatcher(ControlService):
         return cls(args.nom_root, control=args.control, workers=args.workers, cache_objects=args.cache_objects,
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
-                   keys=keys, insecure=args.insecure, events=args.events)
+                   keys=keys, insecure=args.insecure, events=args.events, events_hwm=args.events_hwm,
+                   events_sndbuf=args.events_sndbuf)
 
     # -- applies ------------------------------------------------------------
 
