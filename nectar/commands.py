@@ -13,6 +13,7 @@ import orjson
 
 from nectar import (
     verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
+    verbs_snapshots,  # noqa: F401 - registers snapshot, verify, watch (issue 20)
     verbs_web,  # noqa: F401 - registers the web verb
 )
 from nectar.client import Client
@@ -180,12 +181,13 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
     return ApplyResult(reply["applyId"], reply["job"], reply["map"], reply["reduce"], reply["from"], reply["to"],
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
                        reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
-                       reply.get("by", "collected"), reply.get("jobSpan"), reply.get("files", 0), reply.get("total", 0))
+                       reply.get("provenance"), reply.get("by", "collected"), reply.get("jobSpan"),
+                       reply.get("files", 0), reply.get("total", 0))
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
               *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
-              by: str | None = None) -> ApplyResult | str:
+              at: str | None = None, by: str | None = None) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -198,6 +200,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["skipErrors"] = True
     if by:
         request["by"] = by
+    if at:
+        request["at"] = at  # a snapshot: exactly its files (issue 20)
     dispatch = ctx.services.dispatch
     started = _call(dispatch, "apply", **request)
     apply_id = started["applyId"]
@@ -219,6 +223,7 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
          options=(Option("engine", "word", help="local or spark"), Option("top", "word", help="rows shown (0: all)"),
                   Option("for", "seconds", help="with toDate now: watch this many seconds, then leave it standing"),
                   Option("skip-errors", flag=True, help="skip and count objects a function fails on"),
+                  Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)"),
                   Option("by", "clock", help="the clock of the range: written (default: when each post was "
                          "written, its created_at) or collected (when Nectar stored it)")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
@@ -235,7 +240,8 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     if by is not None and by not in CLOCKS:
         raise CommandError(f"--by must be {' or '.join(CLOCKS)}, got {by!r}")
     outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
-                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False), by=by)
+                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
+                        at=values.get("at"), by=by)
     if isinstance(outcome, ApplyResult):
         return outcome
     dispatch = ctx.services.dispatch
@@ -290,8 +296,10 @@ def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
     """Storage use of one job."""
     job = _job_or_file(ctx, values["job"])
     s = _call(ctx.services.collector, "jobStatus", jobId=job)
+    pins = _call(ctx.services.dispatch, "listSnapshots", jobId=job)  # what kept snapshots pin (issue 20)
     return DiskReport(job, s["files"], s["objects"], s["bytes"], s.get("oldestId"), s.get("newestId"),
-                      s.get("quarantined", 0), s.get("maxSize"))
+                      s.get("quarantined", 0), s.get("maxSize"),
+                      {"bytes": pins["pinnedBytes"], "files": pins["pinnedFiles"], "by": pins["pinnedBy"]})
 
 
 @command("jobMaxSize", Arg("size", "size", optional=True), Arg("jobId", "job", optional=True),

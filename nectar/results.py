@@ -105,6 +105,7 @@ class ApplyResult(Result):
     keys: int
     seconds: float | None = None
     skipped: int = 0
+    provenance: dict[str, Any] | None = None  # what it read and ran with (dispatch.provenance)
     by: str = "collected"  # the clock of the range: written or collected
     job_span: dict[str, list[int | None]] | None = None  # with no object folded: the job's times by both clocks
     files: int = 0  # the job's files the range selected (the others were skipped unread)
@@ -114,7 +115,7 @@ class ApplyResult(Result):
         out = {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
                "from": self.from_id, "to": self.to_id, "by": self.by, "objects": self.objects, "engine": self.engine,
                "state": self.state, "keys": self.keys, "skipped": self.skipped, "seconds": self.seconds,
-               "files": self.files, "result": self.result}
+               "files": self.files, "provenance": self.provenance, "result": self.result}
         if self.job_span is not None:
             out["jobSpan"] = self.job_span
         return out
@@ -161,12 +162,13 @@ class DiskReport(Result):
     newest_id: int | None
     quarantined: int
     max_size: int | None
+    pinned: dict[str, Any] | None = None  # bytes and files kept snapshots pin, and by which ("by")
 
     def to_json(self) -> Any:
         share = round(self.bytes / self.max_size, 4) if self.max_size else None
         return {"job": self.job, "files": self.files, "objects": self.objects, "bytes": self.bytes,
                 "oldestId": self.oldest_id, "newestId": self.newest_id, "quarantined": self.quarantined,
-                "maxSize": self.max_size, "shareOfMaxSize": share}
+                "maxSize": self.max_size, "shareOfMaxSize": share, "pinned": self.pinned}
 
 
 @dataclass
