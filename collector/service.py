@@ -367,8 +367,13 @@ class Collector(ControlService):
         if job_id not in self.jobs and not self.store.exists(job_id):
             raise ProtocolError(f"no job {job_id!r} in the store at {self.store.root}", field="jobId")
         max_size = protocol.decode_max_size(request)
+        if request.get("dryRun") is True:  # what it would delete, changing nothing (the shell asks first)
+            doomed = self.store.retention_preview(job_id, max_size)
+            return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "dryRun": True,
+                    "wouldDeleteFiles": len(doomed), "wouldDeleteBytes": sum(f.bytes for f in doomed)}
         deleted = self.store.set_max_size(job_id, max_size)
-        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted)}
+        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted),
+                "deletedBytes": sum(f.bytes for f in deleted)}
 
     def ping(self, request: dict[str, Any]) -> dict[str, Any]:
         """``ping``: whether the collector answers, and a little about it."""

@@ -36,7 +36,7 @@ from nectar.results import (
     StatReport,
 )
 from nectar.services import SERVICE_NAMES, Services
-from nectar.sizes import parse_size
+from nectar.sizes import format_size, parse_size
 from nom import CLOCKS, NomError, check_job_id
 from nom.net import init_keys
 
@@ -62,6 +62,7 @@ class Context:
     last_apply: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
     sleep: Callable[[float], None] = time.sleep
+    confirm: Callable[[str], bool] | None = None  # asks the user yes or no (the REPL); None: no one to ask
 
     def job(self, value: str) -> str:
         """A job id from an argument (``@last``: the job started last in this session)."""
@@ -303,10 +304,14 @@ def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
 
 
 @command("jobMaxSize", Arg("size", "size", optional=True), Arg("jobId", "job", optional=True),
-         help="show or set the retention cap in bytes (10000, 10kB, 2GiB); without a job: every live job",
-         example="jobMaxSize 10MB @last")
+         options=(Option("yes", flag=True, help="delete without asking (scripts)"),
+                  Option("all", flag=True, help="set the cap on every live job (needed when no job is named)")),
+         help="show or set the retention cap in bytes (10000, 10kB, 2GiB); a cap that deletes files asks first",
+         example="jobMaxSize 10MB @last",
+         details="A cap that would delete files says how many files and bytes of which jobs, and asks; in a "
+                 "script it refuses unless --yes (nothing is deleted or changed). Every live job: --all.")
 def job_max_size(ctx: Context, values: dict[str, Any]) -> SizeReport:
-    """Keep the newest files that fit in the cap; delete the oldest."""
+    """Keep the newest files that fit in the cap; delete the oldest, once the user agreed."""
     collector = ctx.services.collector
     rows = _status_rows(ctx)
     if "size" in values and values["size"] != "show":
@@ -314,19 +319,35 @@ def job_max_size(ctx: Context, values: dict[str, Any]) -> SizeReport:
             size = parse_size(values["size"])
         except ValueError as exc:
             raise CommandError(f"jobMaxSize: {exc}") from None
-        targets = [ctx.job(values["jobId"])] if "jobId" in values else [
-            r["jobId"] for r in rows if r["state"] in ("running", "paused")]
+        if "jobId" in values:
+            targets = [ctx.job(values["jobId"])]
+        elif values.get("all"):
+            targets = [r["jobId"] for r in rows if r["state"] in ("running", "paused")]
+        else:
+            raise CommandError("jobMaxSize: name a job (jobMaxSize SIZE JOBID), or add --all to cap every live job")
         if not targets:
             raise CommandError("jobMaxSize: no live job to set it on; name a job")
+        previews = [_call(collector, "setJobMaxSize", jobId=job, maxSize=size, dryRun=True) for job in targets]
+        doomed = [p for p in previews if p["wouldDeleteFiles"]]
+        if doomed and not values.get("yes"):
+            what = "; ".join(f"{p['jobId']}: {p['wouldDeleteFiles']:,} files, {format_size(p['wouldDeleteBytes'])}"
+                             for p in doomed)
+            files = sum(p["wouldDeleteFiles"] for p in doomed)
+            question = f"jobMaxSize {format_size(size)} deletes {files:,} files now ({what})"
+            if ctx.confirm is None:
+                raise CommandError(f"{question}; nothing was changed: add --yes to do it in a script")
+            if not ctx.confirm(f"{question}. Delete them?"):
+                raise CommandError("jobMaxSize: nothing was changed")
         out = []
         for job in targets:
             reply = _call(collector, "setJobMaxSize", jobId=job, maxSize=size)
             status = _call(collector, "jobStatus", jobId=job)
-            out.append({"jobId": job, "maxSize": reply["maxSize"], "bytes": status["bytes"],
-                        "deletedFiles": reply["deletedFiles"]})
+            out.append({"jobId": job, "maxSize": reply["maxSize"], "bytes": status["bytes"], "files": status["files"],
+                        "deletedFiles": reply["deletedFiles"], "deletedBytes": reply.get("deletedBytes", 0)})
         return SizeReport(out)
     wanted = {ctx.job(values["jobId"])} if "jobId" in values else None
-    return SizeReport([{"jobId": r["jobId"], "maxSize": r.get("maxSize"), "bytes": r["bytes"], "deletedFiles": 0}
+    return SizeReport([{"jobId": r["jobId"], "maxSize": r.get("maxSize"), "bytes": r["bytes"], "files": r["files"],
+                        "deletedFiles": 0, "deletedBytes": 0}
                        for r in rows if wanted is None or r["jobId"] in wanted])
 
 

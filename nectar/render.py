@@ -309,11 +309,12 @@ class Renderer:
     @show.register
     def _(self, result: SizeReport) -> None:
         table = Table(title="jobMaxSize")
-        for column in ("job", "max size", "bytes", "deleted files"):
-            table.add_column(column)
+        for column in ("job", "max size", "files", "bytes", "deleted files", "deleted bytes"):
+            table.add_column(column, no_wrap=column == "job")
         for row in result.rows:
             table.add_row(row["jobId"], format_size(row["maxSize"]) if row["maxSize"] else "no cap",
-                          format_size(row["bytes"]), str(row["deletedFiles"]))
+                          f"{row.get('files', 0):,}", format_size(row["bytes"]), f"{row['deletedFiles']:,}",
+                          format_size(row.get("deletedBytes", 0)))
         self.console.print(table)
 
     @show.register
