@@ -11,9 +11,13 @@ from typing import Any
 
 import orjson
 
-from nectar import verbs_search  # noqa: F401 - registers 'search' (its own module: issue 19)
+from nectar import (
+    verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
+    verbs_snapshots,  # noqa: F401 - registers snapshot, verify, watch (issue 20)
+    verbs_web,  # noqa: F401 - registers the web verb
+)
 from nectar.client import Client
-from nectar.config import Config, config_dir
+from nectar.config import SECRETS, Config, config_dir
 from nectar.errors import CommandError, ServiceError
 from nectar.registry import COMMANDS, Arg, Option, command, help_table, usage
 from nectar.results import (
@@ -176,11 +180,13 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
     progress = reply.get("progress") or {}
     return ApplyResult(reply["applyId"], reply["job"], reply["map"], reply["reduce"], reply["from"], reply["to"],
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
-                       reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)))
+                       reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
+                       reply.get("provenance"))
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
-              *, engine: str | None = None, top: int = 20, skip_errors: bool = False) -> ApplyResult | str:
+              *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
+              at: str | None = None) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -191,6 +197,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["engine"] = engine
     if skip_errors:
         request["skipErrors"] = True
+    if at:
+        request["at"] = at  # a snapshot: exactly its files (issue 20)
     dispatch = ctx.services.dispatch
     started = _call(dispatch, "apply", **request)
     apply_id = started["applyId"]
@@ -211,7 +219,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
          Arg("fromDate", "date", optional=True), Arg("toDate", "date", optional=True),
          options=(Option("engine", "word", help="local or spark"), Option("top", "word", help="rows shown (0: all)"),
                   Option("for", "seconds", help="with toDate now: watch this many seconds, then leave it standing"),
-                  Option("skip-errors", flag=True, help="skip and count objects a function fails on")),
+                  Option("skip-errors", flag=True, help="skip and count objects a function fails on"),
+                  Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
          details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now.")
@@ -220,7 +229,8 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     job = ctx.job(values["jobId"])
     top = _whole(values.get("top", "20"), "--top")
     outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
-                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False))
+                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
+                        at=values.get("at"))
     if isinstance(outcome, ApplyResult):
         return outcome
     dispatch = ctx.services.dispatch
@@ -275,8 +285,10 @@ def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
     """Storage use of one job."""
     job = _job_or_file(ctx, values["job"])
     s = _call(ctx.services.collector, "jobStatus", jobId=job)
+    pins = _call(ctx.services.dispatch, "listSnapshots", jobId=job)  # what kept snapshots pin (issue 20)
     return DiskReport(job, s["files"], s["objects"], s["bytes"], s.get("oldestId"), s.get("newestId"),
-                      s.get("quarantined", 0), s.get("maxSize"))
+                      s.get("quarantined", 0), s.get("maxSize"),
+                      {"bytes": pins["pinnedBytes"], "files": pins["pinnedFiles"], "by": pins["pinnedBy"]})
 
 
 @command("jobMaxSize", Arg("size", "size", optional=True), Arg("jobId", "job", optional=True),
@@ -330,7 +342,8 @@ def down(ctx: Context, values: dict[str, Any]) -> Message:
 @command("config", help="the effective configuration and where each value came from")
 def config(ctx: Context, values: dict[str, Any]) -> ConfigReport:
     """Every setting."""
-    return ConfigReport([(key, value, ctx.config.sources[key]) for key, value in ctx.config.values.items()])
+    return ConfigReport([(key, ("(set)" if value else "(none)") if key in SECRETS else value, ctx.config.sources[key])
+                         for key, value in ctx.config.values.items()])
 
 
 @command("keys init", Arg("folder", "file", optional=True), options=(Option("force", flag=True,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import bisect
 import gc
+import hashlib
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -368,6 +369,26 @@ class IndexResult(Sequence[list[Any]]):
 
     def _pair(self, tid: int) -> list[Any]:
         return [self.index.terms[tid], self.index.value(tid)]
+
+    def sha256(self) -> str:
+        """The SHA-256 of the whole index in its canonical form (terms sorted, postings by id and position):
+        equal indexes, equal hashes, whichever engine built them; the filter of a specifier counts."""
+        index = self.index
+        digest = hashlib.sha256(b"nectar-index-1\0")
+        keep = np.sort(self._order)
+        counts = np.diff(index.starts)[keep]
+        digest.update("\0".join(index.terms[t] for t in keep.tolist()).encode())
+        digest.update(counts.astype("<i8").tobytes())
+        if len(keep) == len(index.terms):  # everything: slices of about a million postings
+            bounds = list(range(0, len(index.post_doc), 1 << 20)) + [len(index.post_doc)]
+            runs = list(zip(bounds, bounds[1:]))
+        else:
+            runs = [(int(index.starts[t]), int(index.starts[t + 1])) for t in keep.tolist()]
+        for a, b in runs:  # the same bytes either way: every kept posting's id, then every position
+            digest.update(index.docs[index.post_doc[a:b]].astype("<i8").tobytes())
+        for a, b in runs:
+            digest.update(index.post_pos[a:b].astype("<i4").tobytes())
+        return digest.hexdigest()
 
     def count_parts(self, max_postings: int, max_terms: int) -> int:
         """How many runs ``parts`` gives."""

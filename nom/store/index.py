@@ -247,6 +247,26 @@ class JobIndex:
             return [f.info(i) for i, (flag, lo, hi) in enumerate(zip(f.flags, f.min_ids, f.max_ids))
                     if flag & live and hi >= low and lo <= high]
 
+    def after(self, name: int, limit: int) -> list[FileInfo]:
+        """At most ``limit`` live files named above ``name``, in name order (a reader's offset into the job)."""
+        with self.lock:
+            f = self._files
+            live = _Columns._LIVE
+            out: list[FileInfo] = []
+            i = bisect_right(f.names, name)
+            while i < len(f.names) and len(out) < limit:
+                if f.flags[i] & live:
+                    out.append(f.info(i))
+                i += 1
+            return out
+
+    def newest(self) -> FileInfo | None:
+        """The newest live file, or None."""
+        with self.lock:
+            f = self._files
+            name = f.newest()
+            return None if name is None else f.info(f.find(name))  # type: ignore[arg-type]
+
     def entries(self, from_id: int | None, to_id: int | None) -> list[tuple[int, int, int, int, int, str]]:
         """(name, bytes, min_id, max_id, objects, sha256 or "") of the live files that can hold ids in
         ``[from_id, to_id]``, in name order: what a snapshot's manifest needs, without a FileInfo a file."""
