@@ -4,7 +4,8 @@ What lives here:
 
 - ``model.py``, ``codec.py``, ``errors.py``: the object model itself, with no disk and no sockets:
   ``Nom`` objects ``{"id": ns, "type": "data....", "data": ...}``, their checks and type matching, their
-  JSON and ``.nom`` text forms, and the exceptions of the whole package (``FieldError`` and below).
+  JSON and ``.nom`` text forms, and the exceptions of the whole package (``FieldError`` and below);
+  ``written.py``, the second clock: when an object was written (a tweet's ``created_at``).
 - ``store/``: the file store under NOM_ROOT: ``Store`` (the facade), the job folders, the per-job index,
   id clocks, scans and followers; ``store/commit/`` is the commit pipeline and its writers.
 - ``net/``: the socket layer both services share: the wire forms, CurveZMQ keys, and the control-service
@@ -30,10 +31,12 @@ from nom.errors import (
 )
 from nom.model import MAX_ID, Nom, check_job_id, check_object, check_type, is_job_id, slug, tweet_type, type_matches
 from nom.store import Encoded, FileInfo, IdClock, Quarantined, Scan, Store, ThreadWriter, Usage, Writer
+from nom.written import CLOCKS, written_bounds, written_ns, written_of_data
 
 __all__ = [
     "MAX_ID", "QUOTE_LIMIT", "CorruptFile", "Encoded", "FieldError", "FileInfo", "IdClock", "InsecureBinding",
     "Nom", "NomError", "ProtocolError", "Quarantined", "Scan", "Store", "StoreError", "ThreadWriter", "Usage",
     "Writer", "check_job_id", "check_object", "check_type", "dumps", "dumps_nom", "failure", "is_job_id", "loads",
-    "loads_nom", "quote", "shorten", "slug", "tweet_type", "type_matches",
+    "loads_nom", "quote", "shorten", "slug", "tweet_type", "type_matches", "CLOCKS", "written_bounds", "written_ns",
+    "written_of_data",
 ]

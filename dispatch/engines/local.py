@@ -134,7 +134,8 @@ class LocalEngine(Engine):
                 spec = run.spec
                 self._send(worker.identity, {"op": "chunk", "apply": spec.apply_id, "chunk": chunk, "job": spec.job,
                                              "map": spec.map, "reduce": spec.reduce, "from": spec.from_id,
-                                             "to": spec.to_id, "skip": spec.skip_errors, "files": run.chunks[chunk]})
+                                             "to": spec.to_id, "skip": spec.skip_errors, "by": spec.by,
+                                             "files": run.chunks[chunk]})
                 run.owner[chunk] = worker.identity
                 worker.outstanding += 1
 
