@@ -144,7 +144,7 @@ def stalled_client(web: WebProcess, job: str) -> dict[str, Any]:
     dropped_after = None
     health: dict[str, Any] = {}
     while time.monotonic() - started < 90:
-        health = orjson.loads(Client_get(web.url + "/api/v1/health"))
+        health = orjson.loads(http_get(web.url + "/api/v1/health"))
         if health["dropped"] >= 1:
             dropped_after = time.monotonic() - started
             break
@@ -166,7 +166,7 @@ def stalled_client(web: WebProcess, job: str) -> dict[str, Any]:
                                                          3)}
 
 
-def Client_get(url: str) -> bytes:  # noqa: N802 - a tiny helper, named for what it wraps
+def http_get(url: str) -> bytes:
     import urllib.request
     with urllib.request.urlopen(url, timeout=30) as reply:
         return reply.read()
