@@ -73,6 +73,8 @@ class Apply:
             "engine": self.engine, "state": self.state.value, "objects": self.objects(), "files": self.files,
             "total": self.total, "lastError": self.error, "created": self.created,
         }
+        if spec.specifier is not None:
+            info["specifier"] = spec.specifier  # what the result is filtered by
         if self.run is not None:
             info["progress"] = self.run.progress()
         if self.reduction is not None:

@@ -4,14 +4,23 @@ Control socket (REP, one JSON object per request and per reply)::
 
     {"action": "attach", "job": <data.collector.job NOM object>}   -> {"jobId", "attached": true}
     {"action": "detach", "jobId"}                                    -> {"jobId", "attached": false}
-    {"action": "apply", "map", "reduce", "jobId", "fromDate"?, "toDate"?, "engine"?, "skipErrors"?}
-        -> {"applyId", "state", "standing", "from", "to", "files", "total"}
+    {"action": "apply", "map", "reduce", "jobId", "fromDate"?, "toDate"?, "engine"?, "skipErrors"?,
+     "specifier"?: "word" | "w1,w2" | "prefix*"}
+        -> {"applyId", "state", "standing", "from", "to", "files", "total", "specifier"?}
+       (a specifier keeps only the result keys it matches, folded by the tokenizer; every reply about the
+        apply, status included, then says what it was filtered by in "specifier")
     {"action": "status", "applyId"?, "top"?}   -> one apply (progress, and its result once there is one),
                                                   or the service (workers, engine, applies, attached jobs)
     {"action": "cancel", "applyId"}            -> {"applyId", "state": "cancelled"}
     {"action": "listApplies"}                  -> {"applies": [...]}
     {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}
     {"action": "ping"}                         -> {"pong": true, ...}
+    {"action": "applyBook", "method": "word-count" | "inverted-index", "book": "<file name in the books folder>",
+     "specifier"?, "engine"?}
+        -> apply's reply and {"book", "method", "jobId", "ingested"}: the book is stored first when the store does
+           not hold it (dispatch.books); then status with the applyId gives {"state": "done", "result": [...]}.
+           Errors on field "book": "no such book ..." (not in the folder), "... not a path ..." (a name with a
+           folder or '..'); on field "method": an unknown method.
 
 Errors: ``{"error": "<what to fix>", "field": "<request field>"}``; a request that
 gets an error changes nothing. The service (dispatch.service) answers each action through

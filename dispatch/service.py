@@ -30,10 +30,11 @@ import zmq
 from dispatch import protocol
 from dispatch.applies import Apply, ApplyState
 from dispatch.attach import LOOPBACK, Attachment
+from dispatch.books import apply_book
 from dispatch.cache import Cache
 from dispatch.dates import parse_range
 from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
-from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
+from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
 from dispatch.protocol import result_job, result_type
 from dispatch.standing import StandingReduction, checkpoint_name
 from nom import ProtocolError, StoreError, quote
@@ -62,9 +63,11 @@ class Dispatcher(ControlService):
                  cache_objects: int = 50_000, cache_bytes: int = 64 * 2**20, ctx: zmq.Context | None = None,
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
                  attach_hosts: frozenset[str] = LOOPBACK, keys: CurveKeys | None = None,
-                 insecure: bool = False) -> None:
+                 insecure: bool = False, books: str | Path | None = None) -> None:
         """Open the store; nothing is bound and no engine started until ``start``."""
         super().__init__(nom_root, control=control, ctx=ctx, keys=keys, insecure=insecure)
+        # the folder applyBook names books in (dispatch.books)
+        self.books = Path(books).absolute() if books else Path(nom_root).absolute().parent / "books"
         self.cache = Cache(cache_objects, cache_bytes)
         self.workers = workers or os.cpu_count() or 2
         if engine not in protocol.ENGINES:
@@ -82,7 +85,7 @@ class Dispatcher(ControlService):
         """The table from action name to handler (the actions of dispatch.protocol)."""
         return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
-                "ping": self.ping}
+                "ping": self.ping, "applyBook": lambda request: apply_book(self, request)}
 
     # -- life ---------------------------------------------------------------
 
@@ -177,6 +180,8 @@ class Dispatcher(ControlService):
                             help="Spark master URL (default local[*]; spark://host:7077, yarn, k8s://...)")
         parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                             help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
+        parser.add_argument("--books", default=None,
+                            help="the books folder applyBook names books in (default: books/ beside the NOM root)")
         parser.add_argument("--attach-hosts", default="127.0.0.1,localhost,::1",
                             help="collector hosts that attach may connect to, comma-separated ('*': any); "
                                  "default: loopback only")
@@ -188,7 +193,7 @@ class Dispatcher(ControlService):
         return cls(args.nom_root, control=args.control, workers=args.workers, cache_objects=args.cache_objects,
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
-                   keys=keys, insecure=args.insecure)
+                   keys=keys, insecure=args.insecure, books=args.books)
 
     # -- applies ------------------------------------------------------------
 
@@ -292,7 +297,8 @@ class Dispatcher(ControlService):
         objects = [{"id": i, "type": type_name, "data": {
             "apply": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce, "from": spec.from_id,
             "to": "now" if apply.standing else spec.to_id, "objects": apply.objects(), "engine": apply.engine,
-            "final": not apply.standing, "part": n, "parts": len(chunks), "result": chunk}}
+            "final": not apply.standing, "part": n, "parts": len(chunks), "result": chunk,
+            **({"specifier": spec.specifier} if spec.specifier is not None else {})}}
             for n, (i, chunk) in enumerate(zip(ids, chunks))]
         objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
         attachment = self.attached.get(spec.job)
@@ -344,7 +350,10 @@ class Dispatcher(ControlService):
         """``apply``: start a map/reduce over a job's range (standing when toDate is now)."""
         job = protocol.job_id_of(request)
         map_name, reduce_name = protocol.field_text(request, "map"), protocol.field_text(request, "reduce")
-        resolve_map(map_name)
+        specifier = request.get("specifier")
+        if specifier is not None:
+            specifier = parse_specifier(specifier).text  # its canonical spelling: the result says it
+        resolve_map(map_name, specifier)
         resolve_reduce(reduce_name)
         lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
         engine = request.get("engine") or self.default_engine
@@ -360,7 +369,7 @@ class Dispatcher(ControlService):
         apply_id = secrets.token_hex(3)
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
-        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip)  # type: ignore[arg-type]
+        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, specifier)  # type: ignore[arg-type]
         apply = Apply(spec, standing=standing, engine=engine)
         try:
             self._start_batch(apply)
@@ -371,8 +380,11 @@ class Dispatcher(ControlService):
         self.applies[apply_id] = apply
         self.log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
                       ", standing" if standing else "")
-        return {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
-                "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine}
+        reply = {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
+                 "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine}
+        if specifier is not None:
+            reply["specifier"] = specifier
+        return reply
 
     def _apply_of(self, request: dict[str, Any]) -> Apply:
         apply_id = protocol.field_text(request, "applyId")

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from nectar import verbs_books  # noqa: F401 - registers the book verbs (ingest) in the one registry
 from nectar.client import Client
 from nectar.config import Config, config_dir
 from nectar.errors import CommandError, ServiceError
@@ -175,11 +176,13 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
     progress = reply.get("progress") or {}
     return ApplyResult(reply["applyId"], reply["job"], reply["map"], reply["reduce"], reply["from"], reply["to"],
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
-                       reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)))
+                       reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
+                       reply.get("specifier"))
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
-              *, engine: str | None = None, top: int = 20, skip_errors: bool = False) -> ApplyResult | str:
+              *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
+              specifier: str | None = None) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -190,6 +193,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["engine"] = engine
     if skip_errors:
         request["skipErrors"] = True
+    if specifier is not None:
+        request["specifier"] = specifier
     dispatch = ctx.services.dispatch
     started = _call(dispatch, "apply", **request)
     apply_id = started["applyId"]
@@ -210,16 +215,20 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
          Arg("fromDate", "date", optional=True), Arg("toDate", "date", optional=True),
          options=(Option("engine", "word", help="local or spark"), Option("top", "word", help="rows shown (0: all)"),
                   Option("for", "seconds", help="with toDate now: watch this many seconds, then leave it standing"),
-                  Option("skip-errors", flag=True, help="skip and count objects a function fails on")),
+                  Option("skip-errors", flag=True, help="skip and count objects a function fails on"),
+                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
-         details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now.")
+         details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now. "
+                 "--specifier ebook, --specifier whale,ahab or --specifier 'whale*' keeps only those keys, "
+                 "folded as words are (case, apostrophes).")
 def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     """Reduce; a standing apply is shown live until Ctrl-C (or --for seconds) and keeps running."""
     job = ctx.job(values["jobId"])
     top = _whole(values.get("top", "20"), "--top")
     outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
-                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False))
+                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
+                        specifier=values.get("specifier"))
     if isinstance(outcome, ApplyResult):
         return outcome
     dispatch = ctx.services.dispatch

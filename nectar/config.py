@@ -13,6 +13,7 @@
     auto_start = true                           # start services when none answers
     timeout = 10.0                              # seconds to wait for a service's answer
     keys = ""                                   # CurveZMQ key folder ('nectar keys init'); "" = no keys
+    books = ""                                  # NECTAR_BOOKS: the books folder ("" = books/ beside NOM_ROOT)
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "nom_root": "NOM_ROOT", "collector": "tcp://127.0.0.1:5555", "dispatch": "tcp://127.0.0.1:5556",
     "workers": os.cpu_count() or 2, "engine": "local", "spark_master": "local[*]", "toolbar": True,
     "auto_suggest": True, "auto_start": True, "timeout": 10.0,
-    "keys": "",
+    "keys": "", "books": "",
 }
-ENVIRONMENT = {"nom_root": "NOM_ROOT", "collector": "NECTAR_COLLECTOR", "dispatch": "NECTAR_DISPATCH"}
+ENVIRONMENT = {"nom_root": "NOM_ROOT", "collector": "NECTAR_COLLECTOR", "dispatch": "NECTAR_DISPATCH",
+               "books": "NECTAR_BOOKS"}
 
 
 def config_dir() -> Path:
@@ -75,6 +77,12 @@ class Config:
     def nom_root_path(self) -> Path:
         """NOM_ROOT as an absolute path."""
         return Path(self.values["nom_root"]).expanduser().absolute()
+
+    @property
+    def books_path(self) -> Path:
+        """The books folder as an absolute path: ``books``, or ``books/`` beside NOM_ROOT when it is ""."""
+        books = self.values["books"]
+        return Path(books).expanduser().absolute() if books else self.nom_root_path.parent / "books"
 
 
 def load_config(cwd: Path | None = None) -> Config:

@@ -204,7 +204,8 @@ class Renderer:
         span = f"{when(result.from_id) if result.from_id else 'start'} .. " + (
             "now" if result.to_id == "now" else when(result.to_id) if result.to_id else "end")
         title = (f"{result.map} {result.reduce} over {result.job} ({span}): {result.objects:,} objects, "
-                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else ""))
+                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else "")
+                 + (f", filtered by {result.specifier}" if result.specifier else ""))
         table = Table()
         table.add_column("key")
         table.add_column("value", justify="right")

@@ -105,12 +105,13 @@ class ApplyResult(Result):
     keys: int
     seconds: float | None = None
     skipped: int = 0
+    specifier: str | None = None  # the keys were filtered by it
 
     def to_json(self) -> Any:
         return {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
                 "from": self.from_id, "to": self.to_id, "objects": self.objects, "engine": self.engine,
                 "state": self.state, "keys": self.keys, "skipped": self.skipped, "seconds": self.seconds,
-                "result": self.result}
+                "result": self.result, **({"specifier": self.specifier} if self.specifier is not None else {})}
 
 
 @dataclass

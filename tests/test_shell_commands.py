@@ -18,7 +18,7 @@ COMMAND_TESTS = {
     "jobMaxSize": "test_job_max_size", "services": "test_services_config_help",
     "config": "test_services_config_help", "help": "test_services_config_help", "quit": "test_script_and_stdin",
     "sleep": "test_script_and_stdin", "up": "test_up_and_down", "down": "test_up_and_down",
-    "keys init": "test_keys_init",
+    "keys init": "test_keys_init", "ingest": "test_books:test_ingest_word_count_and_specifier_through_the_shell",
 }
 
 
