@@ -13,6 +13,8 @@ Control socket (REP, JSON object per request, JSON object per reply)::
     {"action": "jobStatus", "jobId": str}               -> status
     {"action": "setJobMaxSize", "jobId": str, "maxSize": int | null} -> {"jobId", "maxSize", "deletedFiles"}
     {"action": "ping"}                                  -> {"pong": true, "pid", "uptime", "jobs"}
+    {"action": "jobFiles", "jobId": str, "after": int | null, "limit": int?}
+        -> {"jobId", "files": [{name, minId, maxId, objects, bytes}], "newest", "more"} (collector.files)
 
 Errors: ``{"error": "<what to fix>", "field": "<request field>"}``; a request that gets
 an error changes nothing. The service (collector.service) answers each action through one table

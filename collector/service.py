@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 import zmq
 
 from collector import protocol
+from collector.files import job_files
 from collector.job import JobRecord, JobState, new_job_id
 from collector.runner import PUBLISH_BYTES, JobRunner
 from collector.sources import make_source, x_token
@@ -88,7 +89,8 @@ class Collector(ControlService):
     def actions(self) -> dict[str, Handler]:
         """The table from action name to handler (the actions of collector.protocol)."""
         return {"newCollectorJob": self.new_job, "stopCollectorJob": self.stop_job, "listJobs": self.list_jobs,
-                "jobStatus": self.job_status, "setJobMaxSize": self.set_job_max_size, "ping": self.ping}
+                "jobStatus": self.job_status, "setJobMaxSize": self.set_job_max_size, "ping": self.ping,
+                "jobFiles": lambda request: job_files(self.store, request)}
 
     def endpoints(self) -> list[str]:
         """The control endpoint, and the host every job's sockets bind."""

@@ -9,8 +9,9 @@ Control socket (REP, one JSON object per request and per reply)::
         -> {"applyId", "state", "standing", "from", "to", "files", "total", "specifier"?}
        (a specifier keeps only the result keys it matches, folded by the tokenizer; every reply about the
         apply, status included, then says what it was filtered by in "specifier")
-    {"action": "status", "applyId"?, "top"?}   -> one apply (progress, and its result once there is one),
-                                                  or the service (workers, engine, applies, attached jobs)
+    {"action": "status", "applyId"?, "top"?, "offset"?}
+        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``),
+           or the service (workers, engine, applies, attached jobs)
     {"action": "cancel", "applyId"}            -> {"applyId", "state": "cancelled"}
     {"action": "listApplies"}                  -> {"applies": [...]}
     {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}

@@ -20,6 +20,7 @@ import argparse
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,7 +36,9 @@ from dispatch.cache import Cache
 from dispatch.dates import parse_range
 from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
+from dispatch.functions.index import IndexResult
 from dispatch.protocol import result_job, result_type
+from dispatch.search import Searcher
 from dispatch.standing import StandingReduction, checkpoint_name
 from nom import ProtocolError, StoreError, quote
 from nom.net import ControlService, CurveKeys, Handler
@@ -46,6 +49,8 @@ __all__ = ["Dispatcher"]
 EMIT_EVERY = 1.0  # seconds between stored updates of a standing result (while it changes)
 CHECKPOINT_EVERY = 0.5
 STANDING_EMIT_TOP = 1000
+INDEX_POSTINGS_PER_OBJECT = 100_000  # an index's stored result: at most about this many postings an object
+EMIT_OBJECTS_PER_WRITE = 16
 KEEP_FINISHED = 50
 
 
@@ -85,7 +90,8 @@ class Dispatcher(ControlService):
         """The table from action name to handler (the actions of dispatch.protocol)."""
         return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
-                "ping": self.ping, "applyBook": lambda request: apply_book(self, request)}
+                "ping": self.ping, "search": Searcher(self),
+                "applyBook": lambda request: apply_book(self, request)}
 
     # -- life ---------------------------------------------------------------
 
@@ -246,7 +252,7 @@ class Dispatcher(ControlService):
                 apply.reduction.checkpoint(self._record(apply), wait=True)
                 self._emit(apply, now)
             else:
-                apply.result = finish(run.acc, run.reducer)
+                apply.result = finish(run.acc, run.reducer, keep=apply.keep())
                 apply.state = ApplyState.DONE
                 self._emit(apply, now)
                 self._trim_finished()
@@ -287,32 +293,45 @@ class Dispatcher(ControlService):
         path.unlink(missing_ok=True)
 
     def _emit(self, apply: Apply, now: float) -> None:
-        """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job."""
+        """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job (an index's in
+        runs of objects, each bounded in postings: its postings become Python objects one run at a time)."""
         spec = apply.spec
         pairs = apply.current(STANDING_EMIT_TOP if apply.standing else None)
-        chunks = [pairs[i:i + protocol.RESULT_PAIRS_PER_OBJECT]
-                  for i in range(0, len(pairs), protocol.RESULT_PAIRS_PER_OBJECT)] or [[]]
+        if isinstance(pairs, IndexResult):
+            count = pairs.count_parts(INDEX_POSTINGS_PER_OBJECT, protocol.RESULT_PAIRS_PER_OBJECT)
+            chunks: Iterable[list[list[Any]]] = pairs.parts(INDEX_POSTINGS_PER_OBJECT,
+                                                            protocol.RESULT_PAIRS_PER_OBJECT)
+        else:
+            listed = [pairs[i:i + protocol.RESULT_PAIRS_PER_OBJECT]
+                      for i in range(0, len(pairs), protocol.RESULT_PAIRS_PER_OBJECT)] or [[]]
+            count, chunks = len(listed), listed
         target, type_name = result_job(spec.job, spec.reduce), result_type(spec.job, spec.reduce)
-        ids = self.store.new_ids(target, len(chunks)) if target not in self.attached else range(len(chunks))
-        objects = [{"id": i, "type": type_name, "data": {
-            "apply": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce, "from": spec.from_id,
-            "to": "now" if apply.standing else spec.to_id, "objects": apply.objects(), "engine": apply.engine,
-            "final": not apply.standing, "part": n, "parts": len(chunks), "result": chunk,
-            **({"specifier": spec.specifier} if spec.specifier is not None else {})}}
-            for n, (i, chunk) in enumerate(zip(ids, chunks))]
-        objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
+        ids = iter(self.store.new_ids(target, count) if target not in self.attached else range(count))
         attachment = self.attached.get(spec.job)
+        group: list[dict[str, Any]] = []
         try:
-            if attachment is not None and attachment.inlet_open():
-                attachment.send_results(target, objects)
-            else:
-                self.store.append(target, objects)
+            for n, chunk in enumerate(chunks):
+                group.append({"id": next(ids), "type": type_name, "data": {
+                    "apply": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce,
+                    "from": spec.from_id, "to": "now" if apply.standing else spec.to_id, "objects": apply.objects(),
+                    "engine": apply.engine, "final": not apply.standing, "part": n, "parts": count,
+                    "result": chunk, **({"specifier": spec.specifier} if spec.specifier is not None else {})}})
+                if len(group) >= EMIT_OBJECTS_PER_WRITE or n == count - 1:
+                    self._store_results(attachment, target, group)
+                    group = []
         except (StoreError, zmq.ZMQError) as exc:
             self.log.error("apply %s: results not stored: %s", spec.apply_id, exc)
         apply.last_emit = now
         apply.emitted += 1
         if apply.reduction is not None:
             apply.reduction.changed = False
+
+    def _store_results(self, attachment: Attachment | None, target: str, objects: list[dict[str, Any]]) -> None:
+        objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
+        if attachment is not None and attachment.inlet_open():
+            attachment.send_results(target, objects)
+        else:
+            self.store.append(target, objects)
 
     def _trim_finished(self) -> None:
         finished = [a for a in self.applies.values() if a.state in (ApplyState.DONE, ApplyState.FAILED,
@@ -410,10 +429,17 @@ class Dispatcher(ControlService):
         top = request.get("top", 20)
         if not isinstance(top, int) or isinstance(top, bool) or top < 0:
             raise ProtocolError(f"top must be a whole number (0: all), got {quote(top)}", field="top")
+        offset = request.get("offset", 0)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ProtocolError(f"offset must be a whole number (rows to skip), got {quote(offset)}", field="offset")
         info = apply.describe()
         if apply.state in (ApplyState.DONE, ApplyState.STANDING):
             info["keys"] = apply.keys()
-            info["result"] = apply.current(top or None)
+            if offset:  # a page further on: the rows after the first ``offset`` (top of them; 0: all)
+                rows = apply.current(None)[offset:]
+                info["result"] = rows[:top] if top else rows
+            else:
+                info["result"] = apply.current(top or None)
         return info
 
     def cancel(self, request: dict[str, Any]) -> dict[str, Any]:

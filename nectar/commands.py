@@ -11,9 +11,13 @@ from typing import Any
 
 import orjson
 
-from nectar import verbs_books  # noqa: F401 - registers the book verbs (ingest) in the one registry
+from nectar import (
+    verbs_books,  # noqa: F401 - registers the book verbs (ingest)
+    verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
+    verbs_web,  # noqa: F401 - registers the web verb
+)
 from nectar.client import Client
-from nectar.config import Config, config_dir
+from nectar.config import SECRETS, Config, config_dir
 from nectar.errors import CommandError, ServiceError
 from nectar.registry import COMMANDS, Arg, Option, command, help_table, usage
 from nectar.results import (
@@ -338,7 +342,8 @@ def down(ctx: Context, values: dict[str, Any]) -> Message:
 @command("config", help="the effective configuration and where each value came from")
 def config(ctx: Context, values: dict[str, Any]) -> ConfigReport:
     """Every setting."""
-    return ConfigReport([(key, value, ctx.config.sources[key]) for key, value in ctx.config.values.items()])
+    return ConfigReport([(key, ("(set)" if value else "(none)") if key in SECRETS else value, ctx.config.sources[key])
+                         for key, value in ctx.config.values.items()])
 
 
 @command("keys init", Arg("folder", "file", optional=True), options=(Option("force", flag=True,

@@ -13,7 +13,12 @@
     auto_start = true                           # start services when none answers
     timeout = 10.0                              # seconds to wait for a service's answer
     keys = ""                                   # CurveZMQ key folder ('nectar keys init'); "" = no keys
+    web_host = "127.0.0.1"                      # where 'nectar web' listens (beyond loopback: needs web_token)
+    web_port = 8080
+    web_token = ""                              # NECTAR_WEB_TOKEN: bearer token of the web API ("" = none)
     books = ""                                  # NECTAR_BOOKS: the books folder ("" = books/ beside NOM_ROOT)
+
+Secrets (``web_token``) are never shown: ``config`` prints whether one is set, not its value.
 """
 
 from __future__ import annotations
@@ -26,16 +31,18 @@ from typing import Any
 
 from nectar.errors import ConfigError
 
-__all__ = ["Config", "load_config", "state_dir", "config_dir"]
+__all__ = ["SECRETS", "Config", "load_config", "state_dir", "config_dir"]
 
 DEFAULTS: dict[str, Any] = {
     "nom_root": "NOM_ROOT", "collector": "tcp://127.0.0.1:5555", "dispatch": "tcp://127.0.0.1:5556",
     "workers": os.cpu_count() or 2, "engine": "local", "spark_master": "local[*]", "toolbar": True,
     "auto_suggest": True, "auto_start": True, "timeout": 10.0,
     "keys": "", "books": "",
+    "web_host": "127.0.0.1", "web_port": 8080, "web_token": "",
 }
+SECRETS = frozenset({"web_token"})
 ENVIRONMENT = {"nom_root": "NOM_ROOT", "collector": "NECTAR_COLLECTOR", "dispatch": "NECTAR_DISPATCH",
-               "books": "NECTAR_BOOKS"}
+               "web_token": "NECTAR_WEB_TOKEN", "books": "NECTAR_BOOKS"}
 
 
 def config_dir() -> Path:

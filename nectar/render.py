@@ -33,6 +33,7 @@ from nectar.results import (
     StatReport,
 )
 from nectar.sizes import format_size
+from nectar.verbs_search import SearchResult
 
 __all__ = ["Renderer", "ProgressBar", "SafeConsole", "escape_controls"]
 
@@ -289,3 +290,22 @@ class Renderer:
         for key, value, source in result.rows:
             table.add_row(key, str(value), source)
         self.console.print(table)
+
+    @show.register
+    def _(self, result: SearchResult) -> None:
+        self.console.print(Text(escape_controls(
+            f"{result.total:,} hits for {result.understood} in {result.job} ({result.documents:,} documents, index "
+            f"{result.apply_id}), ranked by {result.ranking}, in {result.seconds * 1000:.1f} ms")))
+        for n, hit in enumerate(result.hits, start=result.offset + 1):
+            place = ", ".join(f"{k} {hit[k]}" for k in ("book", "paragraph", "line") if k in hit) or \
+                ", ".join(f"{k} {hit[k]}" for k in ("author_id", "created_at") if k in hit) or f"id {hit['id']}"
+            self.console.print(Text(escape_controls(f"{n}. {place}  (score {hit['score']:.3f}, id {hit['id']})"),
+                                    style="bold"))
+            snippet = Text(escape_controls(hit.get("snippet", "").replace("\n", " ").replace("\r", " ")))
+            for start, end in hit.get("highlights", []):
+                snippet.stylize("bold reverse", start, end)
+            if hit.get("snippetStart"):
+                snippet = Text("…") + snippet
+            if hit.get("snippet") and hit["snippetStart"] + len(hit["snippet"]) < hit.get("textLength", 0):
+                snippet.append("…")
+            self.console.print(snippet)

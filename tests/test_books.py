@@ -109,7 +109,8 @@ def world(tmp_path_factory):
     books.mkdir()
     for name in NAMES:
         (books / name).symlink_to(BOOKS / name)
-    (books / "persuasion.txt").symlink_to(BOOKS / "105.txt")  # a book only applyBook stores
+    (books / "persuasion.txt").symlink_to(BOOKS / "105.txt")  # books only applyBook stores
+    (books / "scarlet.txt").symlink_to(BOOKS / "244-0.txt")
     (books / "latin1.txt").write_bytes("The café\r\n\r\nna\u00efve text\r\n".encode() + b"caf\xe9 au lait\r\n")
     write_job(world.base)
     yield world
@@ -241,11 +242,12 @@ def test_apply_book_inverted_index_needs_the_index_reduce(world) -> None:
         resolve_reduce("index")
     except FunctionError:  # until the inverted index lands, a clear error on field method
         with pytest.raises(ServiceError) as caught:
-            world.dispatch.call("applyBook", method="inverted-index", book="244-0.txt")
+            world.dispatch.call("applyBook", method="inverted-index", book="scarlet.txt")
         assert caught.value.field == "method" and "index" in str(caught.value)
     else:
-        reply = world.dispatch.call("applyBook", method="inverted-index", book="244-0.txt")
-        assert wait_done(world, reply["applyId"])["result"]
+        reply = world.dispatch.call("applyBook", method="inverted-index", book="scarlet.txt", specifier="holmes")
+        result = wait_done(world, reply["applyId"])["result"]
+        assert [key for key, _ in result] == ["holmes"] and reply["jobId"] == "scarlet"
 
 
 def test_a_specifier_on_tweets_batch_and_standing(world) -> None:
@@ -259,3 +261,11 @@ def test_a_specifier_on_tweets_batch_and_standing(world) -> None:
     assert counts(batch) == {k: v for k, v in counts(whole).items() if k.startswith("biden")}
     assert standing["state"] == "standing" and standing["specifier"] == "biden*"
     assert counts(standing) == counts(batch)
+
+
+def test_a_specifier_on_an_index_keeps_the_terms_and_their_positions(world, ingested) -> None:
+    whole, kept = run_lines(world, "apply words index 244-0 --top 0",
+                            "apply words index 244-0 --top 0 --specifier holmes,watson*")
+    assert kept["specifier"] == "holmes,watson*" and kept["result"]
+    assert dict(map(tuple, kept["result"])) == {k: v for k, v in dict(map(tuple, whole["result"])).items()
+                                                 if k == "holmes" or k.startswith("watson")}

@@ -18,7 +18,8 @@ COMMAND_TESTS = {
     "jobMaxSize": "test_job_max_size", "services": "test_services_config_help",
     "config": "test_services_config_help", "help": "test_services_config_help", "quit": "test_script_and_stdin",
     "sleep": "test_script_and_stdin", "up": "test_up_and_down", "down": "test_up_and_down",
-    "keys init": "test_keys_init", "ingest": "test_books:test_ingest_word_count_and_specifier_through_the_shell",
+    "keys init": "test_keys_init", "search": "test_search", "web": "test_web_verb_serves_until_interrupted",
+    "ingest": "test_books:test_ingest_word_count_and_specifier_through_the_shell",
 }
 
 
@@ -180,3 +181,51 @@ def test_keys_init(world) -> None:
     assert (folder / "authorized" / "client.key").exists()
     again = world.nectar("keys", "init")
     assert again.returncode == 1 and "already holds keys" in again.stderr
+
+
+def test_search(world) -> None:
+    # a job of its own: test_job_max_size's retention may drop the shared job's files
+    write_job(world.base, "search.json", source={"kind": "synthetic", "rate": None, "seed": 3, "count": 300})
+    job = run_json(world, "start", "search.json")["jobId"]
+    wait_for(lambda: run_json(world, "disk", job)["objects"] >= 300, what="300 objects")
+    built = run_json(world, "apply", "words", "index", job, "--top", "3")
+    assert built["state"] == "done" and built["keys"] > 0
+    term, value = built["result"][0]
+    assert value["df"] == len(value["postings"]) and value["cf"] >= value["df"]
+    found = run_json(world, "search", job, term, "--limit", "3")
+    assert found["total"] == value["df"] and "BM25" in found["ranking"] and 0 < len(found["hits"]) <= 3
+    for hit in found["hits"]:
+        assert hit["id"] in {p[0] for p in value["postings"]}
+        for start, end in hit["highlights"]:  # the offsets mark the term in the snippet
+            assert hit["snippet"][start:end].casefold() == term
+    shown = world.nectar("search", job, term, "--limit", "1")
+    assert shown.returncode == 0 and f"{found['total']:,} hits" in shown.stdout
+    bad = world.nectar("search", job, '"unclosed phrase')
+    assert bad.returncode != 0 and "not closed" in bad.stderr
+    none = world.nectar("search", "no-such-job", term)
+    assert none.returncode != 0 and "no-such-job" in none.stderr
+
+
+def test_web_verb_serves_until_interrupted(world) -> None:
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "nectar.cli", "web", "--port", "0"], cwd=world.base,
+                            env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("nectar-web: http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split()[1]
+        with urllib.request.urlopen(url + "api/v1/health", timeout=20) as reply:
+            health = json.loads(reply.read())
+        assert health["services"]["collector"]["endpoint"] == world.collector.endpoint
+        assert health["services"]["dispatch"]["up"] is True
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and "web stopped" in out
+    finally:
+        proc.kill()
+    refused = world.nectar("web", "--host", "0.0.0.0")
+    assert refused.returncode != 0 and "token" in refused.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dispatch.errors import FoldError
@@ -27,6 +27,8 @@ def fold_objects(objs: list[dict[str, Any]], mapper: MapFn, reducer: ReduceFn, a
     An object whose map (or reduce) raises fails the fold with FoldError, or with ``skip_errors``
     is left out and counted (pairs it had already folded before a reduce raised stay folded).
     """
+    if reducer.accumulator is not None:  # a whole-accumulator reduce (index) folds the batch itself
+        return acc.fold(objs, mapper, skip_errors)  # type: ignore[attr-defined]
     if reducer.counts and mapper.keys is not None and isinstance(acc, Counter):
         try:
             keys = mapper.keys(objs)
@@ -51,12 +53,17 @@ def fold_objects(objs: list[dict[str, Any]], mapper: MapFn, reducer: ReduceFn, a
 
 
 def new_accumulator(mapper: MapFn, reducer: ReduceFn) -> dict[Any, Any]:
-    """An empty accumulator dict (a Counter where the fast path applies)."""
+    """An empty accumulator dict (a Counter where the fast path applies; a whole-accumulator reduce's own)."""
+    if reducer.accumulator is not None:
+        return reducer.accumulator()  # type: ignore[no-any-return]
     return Counter() if reducer.counts and mapper.keys is not None else {}
 
 
 def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, Any]], reducer: ReduceFn) -> None:
     """Fold another accumulator (a dict, or [key, acc] pairs) into ``acc``."""
+    if reducer.accumulator is not None:
+        acc.absorb(other)  # type: ignore[attr-defined]
+        return
     items = other.items() if isinstance(other, dict) else ((tuple(k) if isinstance(k, list) else k, v)
                                                             for k, v in other)
     if isinstance(acc, Counter) and reducer.counts:
@@ -67,9 +74,16 @@ def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, 
         acc[key] = merge(acc[key], value) if key in acc else value
 
 
-def finish(acc: dict[Any, Any], reducer: ReduceFn, top: int | None = None) -> list[list[Any]]:
-    """The shown result: ``[key, value]`` pairs, largest first (ties by key), cut to ``limit`` (and ``top``)."""
+def finish(acc: dict[Any, Any], reducer: ReduceFn, top: int | None = None,
+           keep: Callable[[Any], bool] | None = None) -> list[list[Any]]:
+    """The shown result: ``[key, value]`` pairs, largest first (ties by key), cut to ``limit`` (and ``top``).
+
+    ``keep`` (a specifier's ``matches``) filters the keys of a whole-accumulator reduce (an index), whose map
+    cannot drop terms without moving the positions of the others; other reduces had their keys filtered by the
+    map already (dispatch.functions.specifier)."""
     limit = min(filter(None, (reducer.limit, top)), default=None)
+    if reducer.accumulator is not None:  # lazy: only the pairs read become Python objects (an index's postings)
+        return acc.result(limit, keep)  # type: ignore[attr-defined,no-any-return]
     shown = [[key, reducer.finish(value)] for key, value in acc.items()]
     if limit and limit < len(shown) // 4:  # a few of many: no need to sort them all
         return heapq.nsmallest(limit, shown, key=_order)

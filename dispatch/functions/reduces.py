@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dispatch.functions.index import InvertedIndex, index_merge
+
 __all__ = ["REDUCE_NAMES", "ReduceFn", "builtin_reduce", "rank", "topk"]
 
 
@@ -23,6 +25,9 @@ class ReduceFn:
     counts: bool = False  # sum/count/topk of 1s: the Counter fast path applies
     wants_id: bool = False  # init takes the object's id, not the value (postings)
     limit: int | None = None  # keep only the top entries (topk)
+    # a whole-accumulator reduce (index): makes an accumulator object with fold/absorb/result/items/__len__
+    # that folds whole batches itself (see dispatch.functions.fold); init/merge/finish then act on its pairs
+    accumulator: Callable[[], Any] | None = None
 
 
 def _stats_init(v: Any) -> list[float]:
@@ -69,6 +74,7 @@ _REDUCES: dict[str, ReduceFn] = {
     "stats": ReduceFn("stats", _stats_init, _stats_merge, _stats_finish),
     "distinct": ReduceFn("distinct", lambda v: [v], _union, _identity),
     "postings": ReduceFn("postings", lambda i: [i], lambda a, b: a + b, sorted, wants_id=True),
+    "index": ReduceFn("index", _identity, index_merge, _identity, accumulator=InvertedIndex),
 }
 REDUCE_NAMES = sorted([*_REDUCES, "topk:<n>", "package.module:function"])
 
@@ -93,4 +99,6 @@ def rank(shown: Any) -> float:
         return float(len(shown))
     if isinstance(shown, dict) and isinstance(shown.get("count"), (int, float)):
         return float(shown["count"])
+    if isinstance(shown, dict) and isinstance(shown.get("df"), (int, float)):  # an index's term: by documents
+        return float(shown["df"])
     return 0.0

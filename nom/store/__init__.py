@@ -16,7 +16,11 @@ What lives here:
 - ``commit/``: the commit pipeline, from an array to a durable file, and the writers that run it in
   groups (see its own docstring).
 
-A file's SHA-256 (issue 20) belongs with its ``FileInfo`` in the index, computed in the commit's write step
+- ``pins.py``: which files the kept snapshots of a job hold (retention never deletes them).
+- ``snapshots.py``: ``Snapshots``, content-addressed manifests of a job's files (id = SHA-256 of the manifest),
+  their diff, verify and drop.
+
+A file's SHA-256 (issue 20) is kept with its ``FileInfo`` in the index, computed in the commit's write step
 from the bytes it already holds.
 """
 
@@ -37,11 +41,14 @@ from nom.store.durable import atomic_write, fsync_dir
 from nom.store.folders import JobFolders, Quarantined
 from nom.store.follow import GRACE_NS, Follower
 from nom.store.index import FileInfo, JobIndex, is_data_name
+from nom.store.pins import PinSet
 from nom.store.scan import Scan
+from nom.store.snapshots import Snapshot, Snapshots, canonical, manifest_id
 from nom.store.store import Store, Usage
 
 __all__ = [
     "GRACE_NS", "GROUPS_IN_C", "MAX_GROUP", "WRITER_KINDS", "Encoded", "FileInfo", "Follower", "GroupCommit",
-    "IdClock", "JobFolders", "JobIndex", "Quarantined", "Scan", "Store", "ThreadWriter", "Usage", "Writer",
-    "atomic_write", "fsync_dir", "is_data_name", "open_writer",
+    "IdClock", "JobFolders", "JobIndex", "PinSet", "Quarantined", "Scan", "Snapshot", "Snapshots", "Store",
+    "ThreadWriter", "Usage", "Writer", "atomic_write", "canonical", "fsync_dir", "is_data_name", "manifest_id",
+    "open_writer",
 ]

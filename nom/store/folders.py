@@ -10,10 +10,11 @@ the index file (see nom.store.index).
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from nom.store.clock import IdClock
 from nom.store.durable import atomic_write, fsync_dir, remove_orphans
 from nom.store.index import FileInfo, JobIndex, is_data_name
 from nom.store.nofollow import is_real_folder, open_regular, read_regular
+from nom.store.pins import Pins, PinSet, mark_evicted
 
 __all__ = ["SYNC_MODES", "JobFolders", "Quarantined"]
 
@@ -57,6 +59,7 @@ class JobFolders:
         self._clocks: dict[str, IdClock] = {}
         self._lock = threading.RLock()
         self._folders: dict[str, str] = {}
+        self.pins = Pins()
 
     # -- jobs ---------------------------------------------------------------
 
@@ -124,7 +127,7 @@ class JobFolders:
                 _check_all(objs)
                 index = self.index(job)
                 index.remove([info.name])
-                index.add([_describe(info.name, objs, len(raw))])
+                index.add([_describe(info.name, objs, raw)])
             return objs
         except FileNotFoundError:
             return []  # deleted by retention since the listing
@@ -134,6 +137,25 @@ class JobFolders:
             if report is not None and item is not None:
                 report.append(item)
             return []
+
+    def file_sha256(self, job: str, info: FileInfo) -> str:
+        """The SHA-256 of a data file: from the index, or (a file indexed before hashes were recorded) read and
+        hashed once, then recorded in the index so that no one reads it for that again (OSError when gone)."""
+        if info.sha256:
+            return info.sha256
+        index = self.index(job)
+        known = index.get(info.name)
+        if known is not None and known.sha256:
+            return known.sha256
+        raw = self.read_bytes(job, info)
+        digest = hashlib.sha256(raw).hexdigest()
+        if known is not None and known.bytes == len(raw):
+            index.add([replace(known, sha256=digest)])
+        return digest
+
+    def with_hashes(self, job: str, infos: list[FileInfo]) -> list[FileInfo]:
+        """``infos`` with every SHA-256 filled in (``file_sha256`` for those the index has none for)."""
+        return [info if info.sha256 else replace(info, sha256=self.file_sha256(job, info)) for info in infos]
 
     def quarantine(self, job: str, name: int, reason: str) -> Quarantined | None:
         """Move a data file aside into ``quarantine/`` and log why."""
@@ -170,17 +192,30 @@ class JobFolders:
         self.write_meta(job, "retention", {"max_size": max_size} if max_size is not None else {})
         return self.enforce_retention(job)
 
-    def enforce_retention(self, job: str) -> list[FileInfo]:
-        """Delete the oldest files until the rest fit the cap (the newest file always stays); returns them."""
+    def enforce_retention(self, job: str, *, force: bool = False) -> list[FileInfo]:
+        """Delete the oldest files until the rest fit the cap (the newest file always stays); returns them.
+        Files a kept snapshot holds stay, unless ``force``: then they go too and their snapshots are marked
+        evicted (nom.store.snapshots)."""
         cap = self.max_size(job)
-        return [] if cap is None else self.retain(job, cap, [])[0]
+        return [] if cap is None else self.retain(job, cap, [], force=force)[0]
 
-    def retain(self, job: str, cap: int, new: list[FileInfo]) -> tuple[list[FileInfo], set[int]]:
+    def pinned(self, job: str) -> PinSet:
+        """The files of ``job`` that its kept snapshots hold (retention never deletes them)."""
+        return self.pins.of(self.job_dir(job))
+
+    def retain(self, job: str, cap: int, new: list[FileInfo], *,
+               force: bool = False) -> tuple[list[FileInfo], set[int]]:
         """Delete the job's files that do not fit under ``cap`` beside the ``new`` ones (a group about to be
-        linked); returns them, and the names of the new ones that do not fit either (never to be linked)."""
+        linked); returns them, and the names of the new ones that do not fit either (never to be linked).
+        Pinned files (held by kept snapshots) are kept and counted, unless ``force``."""
         index = self.index(job)
         index.refresh()
-        doomed, dropped = index.retention(cap, new)  # oldest first: a crash part-way leaves the newest
+        pins = self.pins.of(index.folder)
+        # oldest first: a crash part-way leaves the newest
+        doomed, dropped = index.retention(cap, new, None if force or not pins else pins)
+        if force and pins and doomed:
+            mark_evicted(index.folder, [info.name for info in doomed if info.name in pins])
+            self.pins.forget(index.folder)
         if doomed:
             folder = index.folder
             for info in doomed:
@@ -282,12 +317,13 @@ class JobFolders:
             if report is not None and item is not None:
                 report.append(item)
             return None
-        return _describe(name, objs, len(raw))
+        return _describe(name, objs, raw)
 
 
-def _describe(name: int, objs: list[dict[str, Any]], size: int) -> FileInfo:
+def _describe(name: int, objs: list[dict[str, Any]], raw: bytes) -> FileInfo:
     ids = [o["id"] for o in objs]
-    return FileInfo(name, min(ids), max(ids), len(ids), size, all(a < b for a, b in zip(ids, ids[1:])))
+    return FileInfo(name, min(ids), max(ids), len(ids), len(raw), all(a < b for a, b in zip(ids, ids[1:])),
+                    hashlib.sha256(raw).hexdigest())
 
 
 def _check_all(objs: list[Any]) -> None:

@@ -2,8 +2,12 @@
 
 ``NOM_ROOT/<jobId>/index`` is an append-only text file, one line per event::
 
-    + <name> <min_id> <max_id> <objects> <bytes> <sorted>
+    + <name> <min_id> <max_id> <objects> <bytes> <sorted> [h<sha256>]
     - <name>
+
+``h<sha256>`` (always the last field when present) is the file's SHA-256 in hex, computed once from the bytes
+the commit pipeline writes (nom.store.commit.steps); a file indexed before hashes were recorded gets its hash
+on first need (``JobFolders.file_sha256``), recorded by a new line for the same name, and never again.
 
 It is a cache, never the truth: the folder listing is. A line for a file that
 is gone is dropped, a file with no line is read once and indexed, a torn last
@@ -19,7 +23,7 @@ import os
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +36,8 @@ __all__ = ["FileInfo", "JobIndex", "clip", "is_data_name"]
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
-    """One data file: its name (write time in ns), id range, object count and size."""
+    """One data file: its name (write time in ns), id range, object count and size, and the SHA-256 of its bytes
+    in hex ("" when not known yet: a file indexed before hashes were recorded)."""
 
     name: int
     min_id: int
@@ -40,6 +45,7 @@ class FileInfo:
     objects: int
     bytes: int
     sorted: bool = True
+    sha256: str = ""
 
     @property
     def filename(self) -> str:
@@ -58,14 +64,17 @@ class FileInfo:
         """This file's objects (``objs``) that fall in ``[from_id, to_id]``; ``objs`` itself when all do."""
         return objs if self.within(from_id, to_id) else clip(objs, from_id, to_id)
 
-    def fields(self) -> tuple[int, int, int, int, int, bool]:
-        """name, min_id, max_id, objects, bytes, sorted: the constructor's arguments."""
-        return self.name, self.min_id, self.max_id, self.objects, self.bytes, self.sorted
+    def fields(self) -> tuple[int, int, int, int, int, bool, str]:
+        """name, min_id, max_id, objects, bytes, sorted, sha256: the constructor's arguments."""
+        return self.name, self.min_id, self.max_id, self.objects, self.bytes, self.sorted, self.sha256
 
     def line(self) -> bytes:
         """The index line that records this file."""
-        return b"+ %d %d %d %d %d %d\n" % (
+        line = b"+ %d %d %d %d %d %d" % (
             self.name, self.min_id, self.max_id, self.objects, self.bytes, int(self.sorted))
+        if self.sha256:
+            line += b" h" + self.sha256.encode()
+        return line + b"\n"
 
 
 def clip(objs: list[dict[str, Any]], from_id: int | None, to_id: int | None) -> list[dict[str, Any]]:
@@ -98,6 +107,7 @@ class _Columns:
         self.objects = array("q")
         self.sizes = array("q")
         self.flags = array("b")
+        self.digests = bytearray()  # 32 bytes a row: the file's SHA-256 (all zero: not known)
         self.live = 0
         self.live_bytes = 0
         self.head = 0  # no live row before this one
@@ -112,15 +122,18 @@ class _Columns:
             return i
         return None
 
-    def put(self, name: int, min_id: int, max_id: int, objects: int, size: int, is_sorted: bool) -> bool:
+    def put(self, name: int, min_id: int, max_id: int, objects: int, size: int, is_sorted: bool,
+            sha256: str = "") -> bool:
         """Record a file (replacing a row of the same name); True when the file was not live before."""
         names = self.names
+        digest = bytes.fromhex(sha256) if sha256 else _NO_DIGEST
         if not names or name > names[-1]:
             i = len(names)  # the common case: files are named by write time
             names.append(name)
             for column in (self.min_ids, self.max_ids, self.objects, self.sizes):
                 column.append(0)
             self.flags.append(0)
+            self.digests += digest
         else:
             i = bisect_left(names, name)
             if i == len(names) or names[i] != name:
@@ -128,6 +141,9 @@ class _Columns:
                 for column in (self.min_ids, self.max_ids, self.objects, self.sizes):
                     column.insert(i, 0)
                 self.flags.insert(i, 0)
+                self.digests[32 * i:32 * i] = _NO_DIGEST
+            if digest != _NO_DIGEST or not self.flags[i] & self._LIVE:
+                self.digests[32 * i:32 * i + 32] = digest
             self.head = min(self.head, i)
         fresh = not self.flags[i] & self._LIVE
         self.live_bytes += size - (0 if fresh else self.sizes[i])
@@ -148,8 +164,9 @@ class _Columns:
 
     def info(self, i: int) -> FileInfo:
         """The file in row ``i``."""
+        digest = self.digests[32 * i:32 * i + 32]
         return FileInfo(self.names[i], self.min_ids[i], self.max_ids[i], self.objects[i], self.sizes[i],
-                        bool(self.flags[i] & self._SORTED))
+                        bool(self.flags[i] & self._SORTED), "" if digest == _NO_DIGEST else digest.hex())
 
     def oldest_beyond(self, budget: int) -> list[int]:
         """The rows of the oldest live files to drop so that the rest take at most ``budget`` bytes."""
@@ -182,6 +199,7 @@ class _Columns:
         for attr in ("names", "min_ids", "max_ids", "objects", "sizes", "flags"):
             old = getattr(self, attr)
             setattr(self, attr, array(old.typecode, [old[i] for i in keep]))
+        self.digests = bytearray(b"".join(self.digests[32 * i:32 * i + 32] for i in keep))
         self.head = 0
 
 
@@ -229,6 +247,41 @@ class JobIndex:
             return [f.info(i) for i, (flag, lo, hi) in enumerate(zip(f.flags, f.min_ids, f.max_ids))
                     if flag & live and hi >= low and lo <= high]
 
+    def after(self, name: int, limit: int) -> list[FileInfo]:
+        """At most ``limit`` live files named above ``name``, in name order (a reader's offset into the job)."""
+        with self.lock:
+            f = self._files
+            live = _Columns._LIVE
+            out: list[FileInfo] = []
+            i = bisect_right(f.names, name)
+            while i < len(f.names) and len(out) < limit:
+                if f.flags[i] & live:
+                    out.append(f.info(i))
+                i += 1
+            return out
+
+    def newest(self) -> FileInfo | None:
+        """The newest live file, or None."""
+        with self.lock:
+            f = self._files
+            name = f.newest()
+            return None if name is None else f.info(f.find(name))  # type: ignore[arg-type]
+
+    def entries(self, from_id: int | None, to_id: int | None) -> list[tuple[int, int, int, int, int, str]]:
+        """(name, bytes, min_id, max_id, objects, sha256 or "") of the live files that can hold ids in
+        ``[from_id, to_id]``, in name order: what a snapshot's manifest needs, without a FileInfo a file."""
+        low = -(1 << 63) if from_id is None else from_id
+        high = (1 << 63) - 1 if to_id is None else to_id
+        with self.lock:
+            f = self._files
+            live, digests, none = _Columns._LIVE, f.digests, _NO_DIGEST
+            out = []
+            for i, (flag, lo, hi) in enumerate(zip(f.flags, f.min_ids, f.max_ids)):
+                if flag & live and hi >= low and lo <= high:
+                    digest = digests[32 * i:32 * i + 32]
+                    out.append((f.names[i], f.sizes[i], lo, hi, f.objects[i], "" if digest == none else digest.hex()))
+            return out
+
     def totals(self) -> tuple[int, int, int, int | None, int | None]:
         """Files, objects, bytes, lowest and highest id of the live files."""
         with self.lock:
@@ -244,14 +297,19 @@ class JobIndex:
         with self.lock:
             return list(map(self._files.info, self._files.oldest_beyond(budget)))
 
-    def retention(self, cap: int, new: Iterable[FileInfo] = ()) -> tuple[list[FileInfo], list[FileInfo]]:
+    def retention(self, cap: int, new: Iterable[FileInfo] = (),
+                  pinned: Container[int] | None = None) -> tuple[list[FileInfo], list[FileInfo]]:
         """Retention under ``cap`` bytes once ``new`` files (not recorded yet: a group about to be placed) join
         the recorded ones: keep the newest files whose total fits, and always the newest one, even alone
         larger than the cap. Returns the recorded files to delete (oldest first) and the new ones never to place.
+        Files named in ``pinned`` (held by a kept snapshot) are never deleted, but their bytes count against
+        the cap: older unpinned files go first, then newer ones, until the rest fits (or only pins are left).
         """
         new = sorted(new, key=_name)
         with self.lock:
             files = self._files
+            if pinned:
+                return self._retention_pinned(cap, new, pinned)
             newest = files.newest()
             if newest is not None and new and new[0].name < newest:  # interleaved with files of another writer
                 every = sorted([*map(files.info, files.rows()), *new], key=_name)
@@ -265,6 +323,21 @@ class JobIndex:
             if not new and doomed and len(doomed) == files.live:
                 doomed.pop()  # the newest file stays, even alone larger than the cap
             return list(map(files.info, doomed)), []
+
+    def _retention_pinned(self, cap: int, new: list[FileInfo],
+                          pinned: Container[int]) -> tuple[list[FileInfo], list[FileInfo]]:
+        files = self._files
+        every = sorted([*map(files.info, files.rows()), *new], key=_name)
+        total = sum(info.bytes for info in every)
+        gone = []
+        for info in every[:-1]:  # the newest file stays, even alone larger than the cap
+            if total <= cap:
+                break
+            if info.name not in pinned:
+                gone.append(info)
+                total -= info.bytes
+        fresh = {info.name for info in new}
+        return [i for i in gone if i.name not in fresh], [i for i in gone if i.name in fresh]
 
     def highest(self) -> int | None:
         """The largest id or file name recorded (ids handed out later must exceed it)."""
@@ -405,15 +478,22 @@ class JobIndex:
         for line in raw.split(b"\n"):
             parts = line.split()
             try:
+                sha = ""
+                if parts and len(parts[-1]) == 65 and parts[-1][:1] == b"h":  # the hash, last when present
+                    sha = parts.pop()[1:].decode()
+                    bytes.fromhex(sha)
                 if len(parts) == 7 and parts[0] == b"+":
                     name, lo, hi, count, size, is_sorted = map(int, parts[1:])
-                    if put(name, lo, hi, count, size, bool(is_sorted)):
+                    if put(name, lo, hi, count, size, bool(is_sorted), sha):
                         added.append(name)
                 elif len(parts) == 2 and parts[0] == b"-":
                     drop(int(parts[1]))
                     self._dead_lines += 2
             except (ValueError, OverflowError):
                 continue  # a damaged line: the folder listing will re-index that file
+
+
+_NO_DIGEST = bytes(32)
 
 
 def _name(info: FileInfo) -> int:

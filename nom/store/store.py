@@ -133,6 +133,16 @@ class Store(JobFolders):
             return self.files(job, reconcile=False), after
         return fresh, after
 
+    def files_after(self, job: str, after: int | None, limit: int = 1000) -> list[FileInfo]:
+        """At most ``limit`` data files of ``job`` named above ``after`` (None: from the oldest), in name order,
+        from the index's new lines (cheap however many files the job has): how a client pages through a job's
+        files, or polls for new ones, with the last name it saw as its offset."""
+        return self.index(job).after(-1 if after is None else after, limit)
+
+    def newest_file(self, job: str) -> FileInfo | None:
+        """The newest data file of ``job``, or None when it has none."""
+        return self.index(job).newest()
+
     def scan(self, job: str, from_id: int | None = None, to_id: int | None = None) -> Scan:
         """Iterate the job's objects with ids in ``[from_id, to_id]`` in id order."""
         report: list[Quarantined] = []

@@ -1,6 +1,7 @@
 """The steps of a group commit, in order: write, sync data, link, sync names, record.
 
-1. ``write``: each array of the group to a temp file (nom.store.commit.files), not visible to readers;
+1. ``write``: each array of the group to a temp file (nom.store.commit.files), not visible to readers; the
+   file's SHA-256 is computed here from the bytes written and recorded with its ``FileInfo``;
 2. ``sync_data``: one filesystem sync for the whole group (``syncfs``; per-file mode synced each file already);
 3. ``link``: make room under each job's retention cap, then link the temp files that fit into place (a group
    larger than the cap links only its newest files that fit: the others are acknowledged, never linked);
@@ -16,6 +17,7 @@ one ``syncfs`` make the previous group's names and the current group's data dura
 from __future__ import annotations
 
 import errno
+import hashlib
 from collections.abc import Iterator, Sequence
 
 from nom.errors import NomError, StoreError
@@ -68,7 +70,9 @@ class GroupCommit:
                     array = self.encode(objects, encoded[0] if encoded else None)
                 except NomError as exc:
                     raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
-                info = FileInfo(next(names[job]), array.first_id, array.last_id, array.count, len(array.raw))
+                # the file's SHA-256 from the bytes in hand: hashed once, here, never read back for it (issue 20)
+                info = FileInfo(next(names[job]), array.first_id, array.last_id, array.count, len(array.raw),
+                                sha256=hashlib.sha256(array.raw).hexdigest())
                 entries.append((job, folder, info, array.raw))
             return write_group(entries, datasync=self.sync == "fsync")
         except OSError as exc:

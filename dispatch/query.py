@@ -1,0 +1,290 @@
+"""Search queries over an inverted index (dispatch.functions.index): the query language, and BM25 ranking.
+
+The language (``search <job> QUERY``):
+
+- ``whale sea``: both terms (terms are ANDed);
+- ``whale OR shark``: either (``OR`` in capitals binds the items beside it into one group);
+- ``-whale``, ``-"white whale"``: without it;
+- ``"white whale"``: the phrase, checked with positions (terms one after the other);
+- ``whal*``: any term with that prefix.
+
+Every word goes through the one tokenizer (``dispatch.functions.text``): ``Don't`` finds ``don’t``, and a
+word that the tokenizer splits (``to-morrow``) is a phrase of its parts. A query that cannot be read raises
+``QueryError`` with the column of the problem.
+
+Ranking: Okapi BM25 (k1 = 1.2, b = 0.75) over documents (the job's objects), summed over the query's
+positive items; a phrase counts as one term whose frequency is its occurrences, a prefix as one term whose
+frequency is the occurrences of all its terms. Ties go to the smaller object id.
+
+Evaluation is vectorised: a term's postings are one slice of the index's sorted arrays; AND is a sorted
+intersection, OR a union, a phrase an intersection of (document << 32 | position - offset) keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dispatch.functions.index import InvertedIndex
+from dispatch.functions.text import terms as text_terms
+
+__all__ = ["K1", "B", "Item", "Query", "QueryError", "Ranked", "parse_query", "run_query"]
+
+K1 = 1.2
+B = 0.75
+MAX_ITEMS = 64
+
+
+class QueryError(ValueError):
+    """A query that cannot be read: the message names what and where (column, from 1)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to look for: a term, a phrase (several terms) or a prefix."""
+
+    kind: str  # "term" | "phrase" | "prefix"
+    terms: tuple[str, ...]
+    text: str  # as the user wrote it
+
+    def describe(self) -> str:
+        """How it reads back: ``whale``, ``"white whale"``, ``whal*``."""
+        if self.kind == "phrase":
+            return '"' + " ".join(self.terms) + '"'
+        return self.terms[0] + ("*" if self.kind == "prefix" else "")
+
+
+@dataclass
+class Query:
+    """AND of groups (each an OR of items), minus the negated items."""
+
+    groups: list[list[Item]] = field(default_factory=list)
+    negated: list[Item] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """The query as it was understood, normalised."""
+        parts = [" OR ".join(i.describe() for i in g) for g in self.groups]
+        return " ".join(parts + ["-" + i.describe() for i in self.negated])
+
+
+def _item(word: str, phrase: bool, column: int) -> Item:
+    if phrase:
+        found = text_terms(word)
+        if not found:
+            raise QueryError(f'column {column}: the phrase "{word}" holds no word')
+        return Item("phrase" if len(found) > 1 else "term", tuple(found), word)
+    if "*" in word:
+        if word.count("*") > 1 or not word.endswith("*") or word == "*":
+            raise QueryError(f"column {column}: {word!r}: a '*' may only end a word (prefix*)")
+        stem = text_terms(word[:-1])
+        if len(stem) != 1:
+            raise QueryError(f"column {column}: {word!r}: a prefix must be one word before the '*'")
+        return Item("prefix", (stem[0],), word)
+    found = text_terms(word)
+    if not found:
+        raise QueryError(f"column {column}: {word!r} holds no word")
+    return Item("phrase" if len(found) > 1 else "term", tuple(found), word)
+
+
+def parse_query(text: str) -> Query:
+    """Read a query (QueryError when it cannot be read)."""
+    if not isinstance(text, str) or not text.strip():
+        raise QueryError("the query is empty")
+    # a flat list of ("OR", column) markers and (negated, Item, column) entries
+    seq: list[tuple[str, int] | tuple[bool, Item, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        column = i + 1
+        negated = text[i] == "-" and i + 1 < n and not text[i + 1].isspace()
+        if negated:
+            i += 1
+        if text[i] == '"':
+            close = text.find('"', i + 1)
+            if close < 0:
+                raise QueryError(f'column {i + 1}: a quote (") is opened and not closed')
+            seq.append((negated, _item(text[i + 1:close], True, column), column))
+            i = close + 1
+            continue
+        j = i
+        while j < n and not text[j].isspace() and text[j] != '"':
+            j += 1
+        word = text[i:j]
+        if word == "OR" and not negated:
+            seq.append(("OR", column))
+        elif word == "-":
+            raise QueryError(f"column {column}: a '-' must be followed by a term or a phrase")
+        else:
+            seq.append((negated, _item(word, False, column), column))
+        i = j
+    query = Query()
+    pending_or = False
+    for n, entry in enumerate(seq):
+        if entry[0] == "OR":
+            column = entry[1]
+            if n == 0 or n == len(seq) - 1 or seq[n + 1][0] == "OR" or pending_or:
+                raise QueryError(f"column {column}: OR needs a term on each side")
+            pending_or = True
+            continue
+        negated, item, column = entry  # type: ignore[misc]
+        if negated:
+            if pending_or or (n + 1 < len(seq) and seq[n + 1][0] == "OR"):
+                raise QueryError(f"column {column}: a negated item (-{item.text}) cannot be part of an OR")
+            query.negated.append(item)
+        elif pending_or:
+            query.groups[-1].append(item)
+        else:
+            query.groups.append([item])
+        pending_or = False
+    if not query.groups:
+        raise QueryError("a query needs at least one term that is not negated")
+    if sum(len(g) for g in query.groups) + len(query.negated) > MAX_ITEMS:
+        raise QueryError(f"a query may hold at most {MAX_ITEMS} items")
+    return query
+
+
+@dataclass
+class _Match:
+    """Documents (ordinals, sorted) an item matches, with its frequency in each, and its document frequency."""
+
+    docs: np.ndarray
+    tf: np.ndarray
+
+
+@dataclass
+class Ranked:
+    """A query's answer: how many documents match, and the best (ordinals, scores) in rank order."""
+
+    total: int
+    docs: np.ndarray
+    scores: np.ndarray
+
+
+def _empty() -> _Match:
+    return _Match(np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def _count(doc_ords: np.ndarray) -> _Match:
+    docs, tf = np.unique(doc_ords, return_counts=True)
+    return _Match(docs.astype(np.int64), tf.astype(np.int64))
+
+
+def postings(index: InvertedIndex, tid: int) -> tuple[np.ndarray, np.ndarray]:
+    """A term's (document ordinals, positions), sorted by document then position."""
+    a, b = int(index.starts[tid]), int(index.starts[tid + 1])
+    return index.post_doc[a:b], index.post_pos[a:b]
+
+
+def phrase_starts(index: InvertedIndex, terms: tuple[str, ...]) -> np.ndarray:
+    """Keys ``doc << 32 | start`` of every occurrence of the phrase (sorted)."""
+    tids = [index.term_id(t) for t in terms]
+    if any(t is None for t in tids):
+        return np.zeros(0, np.int64)
+    # the rarest term first: the intersection shrinks fastest
+    order = sorted(range(len(terms)), key=lambda i: int(index.starts[tids[i] + 1] - index.starts[tids[i]]))
+    keys: np.ndarray | None = None
+    for i in order:
+        doc, pos = postings(index, tids[i])  # type: ignore[arg-type]
+        ok = pos >= i
+        k = (doc[ok].astype(np.int64) << 32) | (pos[ok].astype(np.int64) - i)
+        keys = k if keys is None else np.intersect1d(keys, k, assume_unique=True)
+        if not len(keys):
+            break
+    return keys if keys is not None else np.zeros(0, np.int64)
+
+
+def prefix_postings(index: InvertedIndex, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """(document ordinals, positions) of every term with ``prefix`` (unsorted across terms)."""
+    ids = index.prefix_ids(prefix)
+    if not len(ids):
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    # the terms of a prefix are one contiguous run of the sorted vocabulary: one slice of the arrays
+    a, b = int(index.starts[ids.start]), int(index.starts[ids.stop])
+    return index.post_doc[a:b], index.post_pos[a:b]
+
+
+def _match(index: InvertedIndex, item: Item) -> _Match:
+    if item.kind == "term":
+        tid = index.term_id(item.terms[0])
+        if tid is None:
+            return _empty()
+        doc, _ = postings(index, tid)
+        return _count(doc)
+    if item.kind == "prefix":
+        doc, _ = prefix_postings(index, item.terms[0])
+        return _count(doc) if len(doc) else _empty()
+    keys = phrase_starts(index, item.terms)
+    return _count(keys >> 32) if len(keys) else _empty()
+
+
+def _bm25(index: InvertedIndex, match: _Match, avgdl: float) -> np.ndarray:
+    n = len(index.docs)
+    df = len(match.docs)
+    idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    dl = index.doc_len[match.docs].astype(np.float64)
+    tf = match.tf.astype(np.float64)
+    return idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / avgdl))
+
+
+def run_query(index: InvertedIndex, query: Query, limit: int = 10, offset: int = 0) -> Ranked:
+    """The documents matching ``query``, ranked by BM25: ``limit`` of them from ``offset``."""
+    index.compact()
+    if not len(index.docs):
+        return Ranked(0, np.zeros(0, np.int64), np.zeros(0))
+    avgdl = max(float(index.doc_len.mean()), 1e-9)
+    docs: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    for group in query.groups:
+        parts = [m for m in (_match(index, item) for item in group) if len(m.docs)]
+        if parts:
+            all_docs = np.concatenate([m.docs for m in parts])
+            all_scores = np.concatenate([_bm25(index, m, avgdl) for m in parts])
+            gdocs, inverse = np.unique(all_docs, return_inverse=True)
+            gscores = np.bincount(inverse, weights=all_scores, minlength=len(gdocs))
+        else:
+            gdocs, gscores = np.zeros(0, np.int64), np.zeros(0)
+        if docs is None or scores is None:
+            docs, scores = gdocs, gscores
+        else:
+            both, left, right = np.intersect1d(docs, gdocs, assume_unique=True, return_indices=True)
+            docs, scores = both, scores[left] + gscores[right]
+        if not len(docs):
+            break
+    assert docs is not None and scores is not None
+    for item in query.negated:
+        if not len(docs):
+            break
+        gone = _match(index, item).docs
+        keep = ~np.isin(docs, gone, assume_unique=True)
+        docs, scores = docs[keep], scores[keep]
+    total = len(docs)
+    want = offset + limit
+    if total > want * 4 and want > 0:  # many hits: only the best need a full sort
+        best = np.argpartition(-scores, want - 1)[:want]
+        docs, scores = docs[best], scores[best]
+    order = np.lexsort((docs, -scores))[offset:want]  # ordinals follow ids: ties go to the smaller id
+    return Ranked(total, docs[order], scores[order])
+
+
+def match_positions(index: InvertedIndex, query: Query, doc: int) -> list[tuple[int, int]]:
+    """Where the query's positive items occur in document ``doc`` (an ordinal): (first position, terms) runs."""
+    out: set[tuple[int, int]] = set()
+    for group in query.groups:
+        for item in group:
+            if item.kind == "term":
+                tid = index.term_id(item.terms[0])
+                if tid is not None:
+                    d, p = postings(index, tid)
+                    lo, hi = np.searchsorted(d, doc), np.searchsorted(d, doc, side="right")
+                    out.update((int(x), 1) for x in p[lo:hi])
+            elif item.kind == "prefix":
+                d, p = prefix_postings(index, item.terms[0])
+                out.update((int(x), 1) for x in p[d == doc])
+            else:
+                keys = phrase_starts(index, item.terms)
+                lo, hi = np.searchsorted(keys, doc << 32), np.searchsorted(keys, (doc + 1) << 32)
+                out.update((int(k & 0xFFFFFFFF), len(item.terms)) for k in keys[lo:hi])
+    return sorted(out)
