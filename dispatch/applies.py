@@ -43,6 +43,11 @@ class Apply:
     last_emit: float = 0.0
     emitted: int = 0
     pending_follower: dict[str, Any] | None = None  # a standing apply's position once its batch part is done
+    at: str | None = None  # the snapshot it reduces (apply ... --at), else the files listed when it starts
+    provenance: dict[str, Any] | None = None  # what it read and ran with (dispatch.provenance)
+    verifies: str | None = None  # the apply this one re-runs (verifyApply), and that one's provenance
+    verifies_provenance: dict[str, Any] | None = None
+    verification: dict[str, Any] | None = None  # once done: identical or how it differs
 
     def current(self, top: int | None = None) -> list[list[Any]]:
         """The result as it stands (its ``top`` entries): the final one, or the standing reduction's now."""
@@ -84,6 +89,11 @@ class Apply:
         }
         if spec.specifier is not None:
             info["specifier"] = spec.specifier  # what the result is filtered by
+        if self.provenance is not None:
+            info["provenance"] = self.provenance
+        if self.verifies is not None:
+            info["verifies"] = self.verifies
+            info["verification"] = self.verification
         if self.run is not None:
             info["progress"] = self.run.progress()
         if self.reduction is not None:

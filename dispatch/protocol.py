@@ -23,6 +23,31 @@ Control socket (REP, one JSON object per request and per reply)::
            Errors on field "book": "no such book ..." (not in the folder), "... not a path ..." (a name with a
            folder or '..'); on field "method": an unknown method.
 
+Snapshots, provenance, verify and watch (issue 20; dispatch.snapshots answers them)::
+
+    {"action": "apply", ..., "at": <snapshot>}  -> reduces exactly the snapshot's files and range (no dates)
+    {"action": "snapshot", "jobId", "fromDate"?, "toDate"?, "name"?}
+        -> {"id", "short", "job", "names", "from", "to", "firstId", "lastId", "parent", "files", "objects",
+            "bytes", "addedFiles", "addedObjects", "removedFiles", "created", "kept", "evicted"}
+    {"action": "listSnapshots", "jobId"}       -> {"snapshots": [...], "pinnedBytes", "pinnedFiles", "pinnedBy",
+                                                  "damaged", "maxSize"}
+    {"action": "snapshotDiff", "a", "b"}       -> {"added": [file...], "removed": [file...], "changed": [name...]}
+    {"action": "snapshotVerify", "snapshot"}   -> {"ok", "files", "changed": [{name, expected, found}],
+                                                  "vanished": [{name, reason}]}
+    {"action": "snapshotDrop", "snapshot"}     -> {"id", "dropped": true, "deletedFiles", "deletedBytes"}
+    {"action": "verifyApply", "applyId", "engine"?}
+        -> a new apply (as ``apply``) with "verifies"; its ``status`` carries "verification" once done:
+           {"identical", "resultSha256", "originalResultSha256", "sourceChanged": [...], "differences"?}
+    {"action": "watch", "jobId"}               -> {"endpoint", "topic", "epoch", "seq", "lastFile"}
+    {"action": "filesSince", "jobId", "after", "limit"?}  -> {"files": [{name, sha256, firstId, lastId, ...}]}
+
+Every apply's ``status`` and ``listApplies`` entry (and every stored result object) carries "provenance"
+(dispatch.provenance): inputs (job, range, snapshot id or standing hash chain, files), map and reduce names
+with the SHA-256 of a user function's source, engine, Nectar version, start, end, objects, resultSha256.
+
+Events socket (PUB; dispatch.events): ``[b"<jobId> ", JSON]`` with "seq" and "epoch", kinds "files",
+"snapshot" and "result".
+
 Errors: ``{"error": "<what to fix>", "field": "<request field>"}``; a request that
 gets an error changes nothing. The service (dispatch.service) answers each action through
 one table (``Dispatcher.actions``); the skeleton that serves them is nom.net.service.

@@ -8,6 +8,8 @@ Sockets:
   and PUSH connected to ``tcp://<hostName>:<collectorPort>`` (results out), see dispatch.attach.
 - the local engine's ROUTER on a random loopback port, one DEALER per worker process,
   see dispatch.engines.local and dispatch.engines.worker.
+- events: PUB, bound at the control endpoint's host on any free port (``--events`` to choose); files added,
+  snapshots made, standing results updated, see dispatch.events (the ``watch`` action says where).
 
 One thread runs ``step``: requests, attachments, engine progress, standing
 reductions, result emission and checkpoints. Results of jobs that are not
@@ -35,10 +37,13 @@ from dispatch.books import apply_book
 from dispatch.cache import Cache
 from dispatch.dates import parse_range
 from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
+from dispatch.events import Events
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
 from dispatch.functions.index import IndexResult
 from dispatch.protocol import result_job, result_type
+from dispatch.provenance import CHAIN_START
 from dispatch.search import Searcher
+from dispatch.snapshots import SnapshotActions
 from dispatch.standing import StandingReduction, checkpoint_name
 from nom import ProtocolError, StoreError, quote
 from nom.net import ControlService, CurveKeys, Handler
@@ -68,7 +73,7 @@ class Dispatcher(ControlService):
                  cache_objects: int = 50_000, cache_bytes: int = 64 * 2**20, ctx: zmq.Context | None = None,
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
                  attach_hosts: frozenset[str] = LOOPBACK, keys: CurveKeys | None = None,
-                 insecure: bool = False, books: str | Path | None = None) -> None:
+                 insecure: bool = False, events: str | None = None, books: str | Path | None = None) -> None:
         """Open the store; nothing is bound and no engine started until ``start``."""
         super().__init__(nom_root, control=control, ctx=ctx, keys=keys, insecure=insecure)
         # the folder applyBook names books in (dispatch.books)
@@ -85,18 +90,23 @@ class Dispatcher(ControlService):
         self.attached: dict[str, Attachment] = {}
         self.applies: dict[str, Apply] = {}
         self._last_checkpoint = 0.0
+        self.events_endpoint = events  # None: the control endpoint's host, any free port
+        self.events: Events | None = None
+        self.snapshot_actions = SnapshotActions(self)
 
     def actions(self) -> dict[str, Handler]:
         """The table from action name to handler (the actions of dispatch.protocol)."""
         return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
-                "ping": self.ping, "search": Searcher(self),
+                "ping": self.ping, "search": Searcher(self), **self.snapshot_actions.table(),
                 "applyBook": lambda request: apply_book(self, request)}
 
     # -- life ---------------------------------------------------------------
 
     def on_start(self) -> None:
         """Start the engine, resume standing reductions."""
+        host = self.control_endpoint.rsplit(":", 1)[0]
+        self.events = Events(self.store, self.ctx, self.events_endpoint or f"{host}:*", self.keys)
         self.engines["local"] = LocalEngine(str(self.store.root), self.workers, ctx=self.ctx)
         if self.default_engine == "spark":
             self._engine("spark").session  # pay Spark's start-up once, now  # noqa: B018
@@ -115,7 +125,8 @@ class Dispatcher(ControlService):
                         apply.reduction = StandingReduction(
                             self.store, spec, self.cache, acc=record["acc"], follower_state=record["follower"],
                             objects=record.get("objects", 0), skipped=record.get("skipped", 0),
-                            engine=self._engine(apply.engine))
+                            engine=self._engine(apply.engine), chain=record.get("chain", CHAIN_START))
+                        apply.provenance = record.get("provenance")
                         apply.state = ApplyState.STANDING
                     else:  # killed during the batch part: do it again over the same files
                         self._start_batch(apply, record["follower"])
@@ -156,6 +167,12 @@ class Dispatcher(ControlService):
             except Exception as exc:
                 self.log.exception("apply %s failed", apply.spec.apply_id)
                 self._fail(apply, f"{type(exc).__name__}: {str(exc)[:2000]}")
+        if self.events is not None:
+            try:
+                self.events.step(clock, {*self.attached, *(a.spec.job for a in self.applies.values()
+                                                          if a.state is ApplyState.STANDING)})
+            except Exception:
+                self.log.exception("events: step failed")
         if clock - self._last_checkpoint >= CHECKPOINT_EVERY:
             self._checkpoint_all()
             self._last_checkpoint = clock
@@ -170,6 +187,8 @@ class Dispatcher(ControlService):
             attachment.close()
         for engine in self.engines.values():
             engine.close()
+        if self.events is not None:
+            self.events.close()
 
     # -- the command line ---------------------------------------------------
 
@@ -188,6 +207,8 @@ class Dispatcher(ControlService):
                             help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
         parser.add_argument("--books", default=None,
                             help="the books folder applyBook names books in (default: books/ beside the NOM root)")
+        parser.add_argument("--events", default=None, metavar="ENDPOINT",
+                            help="where to publish change events (default: the control host, any free port)")
         parser.add_argument("--attach-hosts", default="127.0.0.1,localhost,::1",
                             help="collector hosts that attach may connect to, comma-separated ('*': any); "
                                  "default: loopback only")
@@ -199,7 +220,7 @@ class Dispatcher(ControlService):
         return cls(args.nom_root, control=args.control, workers=args.workers, cache_objects=args.cache_objects,
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
-                   keys=keys, insecure=args.insecure, books=args.books)
+                   keys=keys, insecure=args.insecure, events=args.events, books=args.books)
 
     # -- applies ------------------------------------------------------------
 
@@ -225,13 +246,14 @@ class Dispatcher(ControlService):
         if follower_state is not None:  # a resumed standing apply: exactly the files it had counted as its batch
             consumed = set(follower_state.get("recent", []))
             files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - GRACE_NS]
+        files = self.snapshot_actions.inputs_of(apply, listed, files)  # --at: the snapshot's; provenance set
         apply.files, apply.total = len(files), sum(f.objects for f in files)
         apply.run = self._engine(apply.engine).start(spec, files)
         apply.state = ApplyState.RUNNING
         if apply.standing:
             state = follower_state or StandingReduction.consumed_state(listed)
             self.store.write_meta(spec.job, checkpoint_name(spec.apply_id),
-                                  {"spec": asdict(spec), "engine": apply.engine, "phase": "batch", "follower": state})
+                                  {**self._record(apply), "phase": "batch", "follower": state})
             apply.pending_follower = state
 
     def _advance(self, apply: Apply, now: float) -> None:
@@ -247,13 +269,16 @@ class Dispatcher(ControlService):
                 apply.reduction = StandingReduction(self.store, apply.spec, self.cache, acc=run.acc,
                                                     follower_state=apply.pending_follower,
                                                     objects=run.objects, skipped=run.skipped,
-                                                    engine=self._engine(apply.engine))
+                                                    engine=self._engine(apply.engine),
+                                                    chain=(apply.provenance or {}).get("inputs", {}).get(
+                                                        "chain") or CHAIN_START)
                 apply.state = ApplyState.STANDING
                 apply.reduction.checkpoint(self._record(apply), wait=True)
                 self._emit(apply, now)
             else:
                 apply.result = finish(run.acc, run.reducer, keep=apply.keep())
                 apply.state = ApplyState.DONE
+                self.snapshot_actions.finish(apply)
                 self._emit(apply, now)
                 self._trim_finished()
             self.log.info("apply %s: %d objects in %.3fs", apply.spec.apply_id, run.objects,
@@ -276,7 +301,7 @@ class Dispatcher(ControlService):
         self._drop_checkpoint(apply)
 
     def _record(self, apply: Apply) -> dict[str, Any]:
-        return {"spec": asdict(apply.spec), "engine": apply.engine}
+        return {"spec": asdict(apply.spec), "engine": apply.engine, "provenance": apply.provenance}
 
     def _checkpoint_all(self, force: bool = False) -> None:
         for apply in self.applies.values():
@@ -296,6 +321,8 @@ class Dispatcher(ControlService):
         """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job (an index's in
         runs of objects, each bounded in postings: its postings become Python objects one run at a time)."""
         spec = apply.spec
+        if apply.standing:
+            self.snapshot_actions.standing_update(apply)
         pairs = apply.current(STANDING_EMIT_TOP if apply.standing else None)
         if isinstance(pairs, IndexResult):
             count = pairs.count_parts(INDEX_POSTINGS_PER_OBJECT, protocol.RESULT_PAIRS_PER_OBJECT)
@@ -315,7 +342,8 @@ class Dispatcher(ControlService):
                     "apply": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce,
                     "from": spec.from_id, "to": "now" if apply.standing else spec.to_id, "objects": apply.objects(),
                     "engine": apply.engine, "final": not apply.standing, "part": n, "parts": count,
-                    "result": chunk, **({"specifier": spec.specifier} if spec.specifier is not None else {})}})
+                    "provenance": apply.provenance, "result": chunk,
+                    **({"specifier": spec.specifier} if spec.specifier is not None else {})}})
                 if len(group) >= EMIT_OBJECTS_PER_WRITE or n == count - 1:
                     self._store_results(attachment, target, group)
                     group = []
@@ -374,7 +402,19 @@ class Dispatcher(ControlService):
             specifier = parse_specifier(specifier).text  # its canonical spelling: the result says it
         resolve_map(map_name, specifier)
         resolve_reduce(reduce_name)
-        lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
+        at = request.get("at")
+        if at is not None:
+            if not isinstance(at, str) or not at:
+                raise ProtocolError(f"at must name a snapshot, got {quote(at)}", field="at")
+            if request.get("fromDate") is not None or request.get("toDate") is not None:
+                raise ProtocolError("at reduces exactly a snapshot's files and range: give no fromDate or toDate",
+                                    field="at")
+            snap = self.snapshot_actions.get(at, "at", job if self.store.exists(job) else None)
+            if snap.job != job:
+                raise ProtocolError(f"snapshot {snap.short} is of job {snap.job!r}, not {job!r}", field="at")
+            lo, hi, standing = snap.manifest["from"], snap.manifest["to"], False
+        else:
+            lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
         engine = request.get("engine") or self.default_engine
         if engine not in protocol.ENGINES:
             raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {quote(engine)}",
@@ -389,7 +429,7 @@ class Dispatcher(ControlService):
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
         spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, specifier)  # type: ignore[arg-type]
-        apply = Apply(spec, standing=standing, engine=engine)
+        apply = Apply(spec, standing=standing, engine=engine, at=at)
         try:
             self._start_batch(apply)
         except BaseException:  # a request that gets an error changes nothing: no run, no checkpoint
@@ -400,7 +440,8 @@ class Dispatcher(ControlService):
         self.log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
                       ", standing" if standing else "")
         reply = {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
-                 "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine}
+                 "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine,
+                 "provenance": apply.provenance}
         if specifier is not None:
             reply["specifier"] = specifier
         return reply

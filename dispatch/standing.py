@@ -24,6 +24,7 @@ import orjson
 from dispatch.cache import Cache
 from dispatch.engines import ApplySpec, Engine
 from dispatch.functions import merge_into, new_accumulator, resolve_map, resolve_reduce
+from dispatch.provenance import CHAIN_START, extend_chain
 from dispatch.reading import fold_files
 from nom.store import FileInfo, Follower, Store, atomic_write
 
@@ -45,7 +46,8 @@ class StandingReduction:
 
     def __init__(self, store: Store, spec: ApplySpec, cache: Cache | None, *, acc: dict[Any, Any] | None = None,
                  follower_state: dict[str, Any] | None = None, objects: int = 0, skipped: int = 0,
-                 watch: bool = False, engine: Engine | None = None, micro_batch: float = 1.0) -> None:
+                 watch: bool = False, engine: Engine | None = None, micro_batch: float = 1.0,
+                 chain: str = CHAIN_START) -> None:
         """Resume from ``acc`` and ``follower_state`` (a checkpoint, or the end of the batch part); ``engine``
         folds new files (None: here, as the local engine does)."""
         self.store = store
@@ -58,6 +60,7 @@ class StandingReduction:
         self.follower = Follower(store, spec.job, state=follower_state, watch=watch)
         self.objects = objects
         self.skipped = skipped
+        self.chain = chain  # the hash chain over every file folded so far (dispatch.provenance)
         self.updated = time.time()
         self.folded_files = 0
         self.engine = engine
@@ -132,6 +135,8 @@ class StandingReduction:
     def _fold(self, files: list[FileInfo]) -> tuple[int, int]:
         """Fold ``files`` into the accumulator through the engine (or here, without one): objects, skipped."""
         spec = self.spec
+        files = self.store.with_hashes(spec.job, files)
+        self.chain = extend_chain(self.chain, files)
         if self.engine is not None:
             return self.engine.fold(self.store, spec, files, self.acc, cache=self.cache)
         return fold_files(self.store, spec.job, files, spec.from_id, spec.to_id, self.mapper, self.reducer,
@@ -160,7 +165,8 @@ class StandingReduction:
                 return
             self._saving.result()
         record = {**extra, "phase": "standing", "follower": self.follower.state(), "objects": self.objects,
-                  "skipped": self.skipped, "updated": self.updated, "acc": list(self.acc.items())}
+                  "skipped": self.skipped, "updated": self.updated, "chain": self.chain,
+                  "acc": list(self.acc.items())}
         raw = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_INDENT_2)
         path = self.store.job_dir(self.spec.job) / f"{checkpoint_name(self.spec.apply_id)}.json"
         self._saving = _SAVER.submit(atomic_write, path, raw)

@@ -14,6 +14,7 @@ import orjson
 from nectar import (
     verbs_books,  # noqa: F401 - registers the book verbs (ingest)
     verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
+    verbs_snapshots,  # noqa: F401 - registers snapshot, verify, watch (issue 20)
     verbs_web,  # noqa: F401 - registers the web verb
 )
 from nectar.client import Client
@@ -181,12 +182,12 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
     return ApplyResult(reply["applyId"], reply["job"], reply["map"], reply["reduce"], reply["from"], reply["to"],
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
                        reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
-                       reply.get("specifier"))
+                       provenance=reply.get("provenance"), specifier=reply.get("specifier"))
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
               *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
-              specifier: str | None = None) -> ApplyResult | str:
+              at: str | None = None, specifier: str | None = None) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -199,6 +200,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["skipErrors"] = True
     if specifier is not None:
         request["specifier"] = specifier
+    if at:
+        request["at"] = at  # a snapshot: exactly its files (issue 20)
     dispatch = ctx.services.dispatch
     started = _call(dispatch, "apply", **request)
     apply_id = started["applyId"]
@@ -220,6 +223,7 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
          options=(Option("engine", "word", help="local or spark"), Option("top", "word", help="rows shown (0: all)"),
                   Option("for", "seconds", help="with toDate now: watch this many seconds, then leave it standing"),
                   Option("skip-errors", flag=True, help="skip and count objects a function fails on"),
+                  Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)"),
                   Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
@@ -232,7 +236,7 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     top = _whole(values.get("top", "20"), "--top")
     outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
                         engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
-                        specifier=values.get("specifier"))
+                        at=values.get("at"), specifier=values.get("specifier"))
     if isinstance(outcome, ApplyResult):
         return outcome
     dispatch = ctx.services.dispatch
@@ -287,8 +291,10 @@ def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
     """Storage use of one job."""
     job = _job_or_file(ctx, values["job"])
     s = _call(ctx.services.collector, "jobStatus", jobId=job)
+    pins = _call(ctx.services.dispatch, "listSnapshots", jobId=job)  # what kept snapshots pin (issue 20)
     return DiskReport(job, s["files"], s["objects"], s["bytes"], s.get("oldestId"), s.get("newestId"),
-                      s.get("quarantined", 0), s.get("maxSize"))
+                      s.get("quarantined", 0), s.get("maxSize"),
+                      {"bytes": pins["pinnedBytes"], "files": pins["pinnedFiles"], "by": pins["pinnedBy"]})
 
 
 @command("jobMaxSize", Arg("size", "size", optional=True), Arg("jobId", "job", optional=True),

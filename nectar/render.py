@@ -34,6 +34,7 @@ from nectar.results import (
 )
 from nectar.sizes import format_size
 from nectar.verbs_search import SearchResult
+from nectar.verbs_snapshots import SnapshotDiff, SnapshotInfo, SnapshotList, SnapshotVerify, Verification, WatchView
 
 __all__ = ["Renderer", "ProgressBar", "SafeConsole", "escape_controls"]
 
@@ -114,6 +115,8 @@ class Renderer:
         """Print one result."""
         if isinstance(result, StandingView):
             result = self._standing(result)
+        if isinstance(result, WatchView):
+            result = self._watch(result)
         if self.json_mode:
             sys.stdout.write(orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
             sys.stdout.flush()
@@ -141,6 +144,28 @@ class Renderer:
             return latest
         self.console.print(f"apply {view.apply_id} keeps standing; 'cancel {view.apply_id}' ends it", style="dim")
         return latest
+
+    def _watch(self, view: WatchView) -> Result:
+        """Print a job's events as they come, for ``view.seconds`` (None: until Ctrl-C); then a summary."""
+        deadline = None if view.seconds is None else time.monotonic() + view.seconds
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+                for event in view.next(wait):
+                    if self.json_mode:
+                        sys.stdout.write(orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+                        sys.stdout.flush()
+                    else:
+                        for line in event_lines(event):
+                            self.console.print(line)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            view.close()
+        c = view.counts
+        return Message(f"watched {view.job}: {c['events']} events, {c['files']} files"
+                       + (f" ({c['healedFiles']} read back from the store after {c['gaps']} gaps)"
+                          if c["gaps"] else ""), {"jobId": view.job, **c})
 
     @singledispatchmethod
     def show(self, result: Result) -> None:
@@ -222,6 +247,8 @@ class Renderer:
         extra = f" in {result.seconds:.2f}s" if result.seconds is not None else ""
         skipped = f", {result.skipped} objects skipped" if result.skipped else ""
         self.console.print(f"apply {result.apply_id}{extra}{skipped}", style="dim")
+        for line in provenance_lines(result.provenance):
+            self.console.print(line, style="dim")
 
     @show.register
     def _(self, result: StatReport) -> None:
@@ -251,6 +278,13 @@ class Renderer:
                            ("newest", when(result.newest_id)), ("quarantined", str(result.quarantined)),
                            ("jobMaxSize", share)):
             table.add_row(key, value)
+        if result.pinned is not None:
+            table.add_row("pinned", f"{format_size(result.pinned['bytes'])} in {result.pinned['files']:,} files "
+                                    f"(kept by {len(result.pinned['by'])} snapshots)")
+            for pin in result.pinned["by"]:
+                names = f" ({', '.join(pin['names'])})" if pin.get("names") else ""
+                table.add_row(f"  snapshot {pin['short']}{names}", f"{format_size(pin['bytes'])} in "
+                                                                   f"{pin['files']:,} files")
         self.console.print(table)
 
     @show.register
@@ -309,3 +343,116 @@ class Renderer:
             if hit.get("snippet") and hit["snippetStart"] + len(hit["snippet"]) < hit.get("textLength", 0):
                 snippet.append("…")
             self.console.print(snippet)
+
+    @show.register
+    def _(self, result: SnapshotInfo) -> None:
+        self.console.print(snapshot_line(result.snapshot))
+
+    @show.register
+    def _(self, result: SnapshotList) -> None:
+        table = Table(title=f"snapshots of {result.job}: {format_size(result.pinned_bytes)} pinned",
+                      title_justify="left")
+        for column in ("id", "names", "made", "range", "files", "objects", "bytes", "added", "parent", "state"):
+            table.add_column(column, justify="right" if column in ("files", "objects", "bytes") else "left")
+        for s in result.snapshots:
+            state = f"{s['evicted']} files evicted: not reproducible" if s.get("evicted") else "kept"
+            table.add_row(s["short"], ", ".join(s.get("names") or []), when(s.get("created")),
+                          f"{when(s.get('from'))} .. {when(s.get('to'))}", f"{s['files']:,}", f"{s['objects']:,}",
+                          format_size(s["bytes"]), f"+{s['addedFiles']:,} files", (s.get("parent") or "-")[:12], state)
+        self.console.print(table)
+        for pin in result.pinned_by:
+            self.console.print(f"  {pin['short']} pins {pin['files']:,} files, {format_size(pin['bytes'])}")
+        for line in result.damaged:
+            self.console.print(f"damaged record: {line}")
+
+    @show.register
+    def _(self, result: SnapshotDiff) -> None:
+        d = result.diff
+        self.console.print(f"{d['from'][:12]} -> {d['to'][:12]}: {len(d['added'])} files added, "
+                           f"{len(d['removed'])} removed" + (f", {len(d['changed'])} changed" if d["changed"] else ""))
+        for sign, items in (("+", d["added"]), ("-", d["removed"])):
+            for item in items:
+                self.console.print(f"{sign} {item['name']}  ids {item['firstId']}..{item['lastId']}  "
+                                   f"{item['count']:,} objects  sha256 {item['sha256'][:12]}")
+        for name in d["changed"]:
+            self.console.print(f"~ {name}")
+
+    @show.register
+    def _(self, result: SnapshotVerify) -> None:
+        r = result.report
+        if r["ok"]:
+            self.console.print(f"snapshot {r['id'][:12]}: all {r['files']:,} files read again, every SHA-256 "
+                               "as recorded")
+            return
+        self.console.print(f"snapshot {r['id'][:12]}: {len(r['changed'])} of {r['files']:,} files changed, "
+                           f"{len(r['vanished'])} vanished")
+        for item in r["changed"]:
+            self.console.print(f"changed: {item['name']} (sha256 {item['found'][:12]}, recorded "
+                               f"{item['expected'][:12]}; {item['foundSize']:,} bytes, recorded {item['size']:,})")
+        for item in r["vanished"]:
+            self.console.print(f"vanished: {item['name']} ({item['reason']})")
+
+    @show.register
+    def _(self, result: Verification) -> None:
+        v = result.verification
+        how = f"re-run {result.rerun_id} on snapshot {(v.get('snapshot') or '-')[:12]} ({v.get('engine')} engine; " \
+              f"recorded on {v.get('originalEngine')})"
+        if v.get("identical"):
+            self.console.print(f"apply {result.apply_id}: identical; {how}, result sha256 "
+                               f"{(v.get('resultSha256') or '')[:12]}")
+        else:
+            recorded = (v.get("originalResultSha256") or "")[:12]
+            self.console.print(f"apply {result.apply_id}: DIFFERS; {how}: result sha256 "
+                               f"{(v.get('resultSha256') or '')[:12]}, recorded {recorded}")
+            d = v.get("differences")
+            if d:
+                self.console.print(f"  {d['changedValues']} keys with other values, {d['onlyOriginal']} only in the "
+                                   f"recorded result, {d['onlyNow']} only in the re-run")
+                for key, before, after in d["examples"]:
+                    self.console.print(f"  {key}: {before} -> {after}")
+        for change in v.get("sourceChanged") or []:
+            self.console.print(f"  the {change['function']} function {change['name']} changed since: its source "
+                               f"sha256 was {(change['recorded'] or '-')[:12]}, is {(change['now'] or '-')[:12]}")
+
+
+def snapshot_line(s: dict[str, Any]) -> str:
+    """One snapshot as a line."""
+    names = f" ({', '.join(s['names'])})" if s.get("names") else ""
+    return (f"snapshot {s['short']}{names} of {s['job']}: {s['files']:,} files, {s['objects']:,} objects, "
+            f"{format_size(s['bytes'])}; +{s['addedFiles']:,} files (+{s['addedObjects']:,} objects), "
+            f"-{s['removedFiles']:,} since parent {(s.get('parent') or '-')[:12]}; id {s['id']}")
+
+
+def event_lines(event: dict[str, Any]) -> list[str]:
+    """An event of ``watch`` as lines."""
+    at = datetime.fromtimestamp(event["time"] / 1e9, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
+    kind = event.get("kind")
+    if kind == "files":
+        healed = "  (read back from the store)" if event.get("healed") else ""
+        return [f"{at} file {f['name']}.json  ids {f['firstId']}..{f['lastId']}  {f['count']:,} objects  "
+                f"{format_size(f['bytes'])}  sha256 {f['sha256'][:12]}{healed}" for f in event["files"]]
+    if kind == "snapshot":
+        return [f"{at} {snapshot_line(event['snapshot'])}"]
+    if kind == "result":
+        return [f"{at} result of apply {event['applyId']} ({event['map']} {event['reduce']}): "
+                f"{event['objects']:,} objects, result sha256 {(event.get('resultSha256') or '')[:12]}, "
+                f"chain {(event.get('chain') or '')[:12]}"]
+    return [f"{at} {kind}"]
+
+
+def provenance_lines(prov: dict[str, Any] | None) -> list[str]:
+    """An apply's provenance (dispatch.provenance) as lines: inputs, functions, engine and version, times."""
+    if not prov:
+        return []
+    inputs = prov.get("inputs") or {}
+    source = (f"snapshot {inputs['snapshot']}" if inputs.get("snapshot") else
+              f"hash chain {inputs.get('chain') or '-'}")
+    functions = ", ".join(f"{part} {(prov.get(part) or {}).get('name')}" + (
+        f" (source sha256 {prov[part]['sha256'][:12]})" if (prov.get(part) or {}).get("sha256") else "")
+        for part in ("map", "reduce"))
+    ended = prov.get("ended")
+    span = f"{prov.get('started', 0):.3f} .. {ended:.3f}" if ended else f"{prov.get('started', 0):.3f} .. (running)"
+    return [f"provenance: {inputs.get('job')} over {source} ({inputs.get('files', 0):,} files, ids "
+            f"{inputs.get('from')} .. {inputs.get('to')})",
+            f"  {functions}; {prov.get('engine')} engine, Nectar {prov.get('nectar')}; {prov.get('objects', 0):,} "
+            f"objects; {span}; result sha256 {(prov.get('resultSha256') or '-')[:16]}"]

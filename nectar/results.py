@@ -105,13 +105,15 @@ class ApplyResult(Result):
     keys: int
     seconds: float | None = None
     skipped: int = 0
+    provenance: dict[str, Any] | None = None  # what it read and ran with (dispatch.provenance)
     specifier: str | None = None  # the keys were filtered by it
 
     def to_json(self) -> Any:
         return {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
                 "from": self.from_id, "to": self.to_id, "objects": self.objects, "engine": self.engine,
                 "state": self.state, "keys": self.keys, "skipped": self.skipped, "seconds": self.seconds,
-                "result": self.result, **({"specifier": self.specifier} if self.specifier is not None else {})}
+                "provenance": self.provenance, "result": self.result,
+                **({"specifier": self.specifier} if self.specifier is not None else {})}
 
 
 @dataclass
@@ -155,12 +157,13 @@ class DiskReport(Result):
     newest_id: int | None
     quarantined: int
     max_size: int | None
+    pinned: dict[str, Any] | None = None  # bytes and files kept snapshots pin, and by which ("by")
 
     def to_json(self) -> Any:
         share = round(self.bytes / self.max_size, 4) if self.max_size else None
         return {"job": self.job, "files": self.files, "objects": self.objects, "bytes": self.bytes,
                 "oldestId": self.oldest_id, "newestId": self.newest_id, "quarantined": self.quarantined,
-                "maxSize": self.max_size, "shareOfMaxSize": share}
+                "maxSize": self.max_size, "shareOfMaxSize": share, "pinned": self.pinned}
 
 
 @dataclass

@@ -19,6 +19,10 @@ COMMAND_TESTS = {
     "config": "test_services_config_help", "help": "test_services_config_help", "quit": "test_script_and_stdin",
     "sleep": "test_script_and_stdin", "up": "test_up_and_down", "down": "test_up_and_down",
     "keys init": "test_keys_init", "search": "test_search", "web": "test_web_verb_serves_until_interrupted",
+    "snapshot": "test_snapshots_verify_and_watch", "show snapshots": "test_snapshots_verify_and_watch",
+    "snapshot diff": "test_snapshots_verify_and_watch", "snapshot verify": "test_snapshots_verify_and_watch",
+    "snapshot drop": "test_snapshots_verify_and_watch", "verify": "test_snapshots_verify_and_watch",
+    "watch": "test_snapshots_verify_and_watch",
     "ingest": "test_books:test_ingest_word_count_and_specifier_through_the_shell",
 }
 
@@ -204,6 +208,41 @@ def test_search(world) -> None:
     assert bad.returncode != 0 and "not closed" in bad.stderr
     none = world.nectar("search", "no-such-job", term)
     assert none.returncode != 0 and "no-such-job" in none.stderr
+
+
+def test_snapshots_verify_and_watch(world) -> None:
+    """Issue 20 through the shell: snapshot, show snapshots, apply --at with provenance, verify, diff, snapshot
+    verify, disk's pinned bytes, watch, snapshot drop."""
+    write_job(world.base, "snapjob.json", jobName="snapshot test")
+    job = run_json(world, "start", "snapjob.json")["jobId"]
+    wait_for(lambda: run_json(world, "disk", job)["files"] >= 3, what="files")
+    s1 = run_json(world, "snapshot", job, "--name", "s1")
+    assert len(s1["id"]) == 64 and s1["files"] >= 3 and s1["names"] == ["s1"]
+    listed = run_json(world, "show", "snapshots", job)
+    assert [s["id"] for s in listed["snapshots"]] == [s1["id"]] and listed["pinnedBytes"] == s1["bytes"]
+    at = run_json(world, "apply", "count", "sum", job, "--at", "s1")
+    assert at["objects"] == s1["objects"] and at["provenance"]["inputs"]["snapshot"] == s1["id"]
+    assert at["provenance"]["nectar"] and at["provenance"]["resultSha256"]
+    checked = run_json(world, "verify", at["apply"])
+    assert checked["identical"] is True and checked["snapshot"] == s1["id"] and checked["sourceChanged"] == []
+    wait_for(lambda: run_json(world, "disk", job)["files"] > s1["files"], what="more files")
+    s2 = run_json(world, "snapshot", job, "--name", "s2")
+    assert s2["parent"] == s1["id"] and s2["addedFiles"] > 0
+    diff = run_json(world, "snapshot", "diff", "s1", s2["short"])
+    assert len(diff["added"]) == s2["addedFiles"] and diff["removed"] == []
+    assert run_json(world, "snapshot", "verify", "s1")["ok"] is True
+    disk = run_json(world, "disk", job)
+    assert disk["pinned"]["bytes"] == s2["bytes"] and {p["id"] for p in disk["pinned"]["by"]} == {s1["id"], s2["id"]}
+    watched = world.nectar("--json", "watch", job, "--for", "2")
+    assert watched.returncode == 0, watched.stderr
+    lines = [json.loads(line) for line in watched.stdout.splitlines()]
+    files = [f["name"] for e in lines[:-1] if e.get("kind") == "files" for f in e["files"]]
+    assert files and files == sorted(set(files)) and lines[-1]["files"] == len(files)
+    dropped = run_json(world, "snapshot", "drop", "s1")
+    assert dropped["dropped"] is True and run_json(world, "show", "snapshots", job)["snapshots"][0]["id"] == s2["id"]
+    bad = world.nectar("snapshot", "verify", "nosuchsnapshot")
+    assert bad.returncode != 0 and "no snapshot 'nosuchsnapshot'" in bad.stderr
+    run_json(world, "stop", job)
 
 
 def test_web_verb_serves_until_interrupted(world) -> None:

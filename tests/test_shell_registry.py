@@ -178,7 +178,7 @@ def test_the_registry_says_which_commands_draw_live_and_the_repl_pages_the_rest(
     """Paging asks the registry (a command registered live is never paged), not a list of names in the REPL."""
     from nectar.repl import _is_live
 
-    assert {c.name for c in COMMANDS.values() if c.live} == {"apply", "stat", "ingest"}
+    assert {c.name for c in COMMANDS.values() if c.live} == {"apply", "stat", "watch", "ingest"}
     assert _is_live("apply words sum @last -1h now") and _is_live("stat @last")
     assert not _is_live("show jobs") and not _is_live("help apply") and not _is_live("")
     assert not _is_live("'unterminated")  # a line that does not parse is paged like any other (and fails)

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1")
 JSON = "application/json"
 
 JOB_EXAMPLE = {"jobName": "search for A and/or B.", "collectorObjectsPerFile": 50, "delayInMsBetweenObjects": 0,
-               "searchTerms": "biden harris", "source": {"kind": "synthetic", "rate": 500}}
+               "searchTerms": "biden harris", "source": {"kind": "synthetic", "rate": 100, "count": 1000}}
 APPLY_EXAMPLE = {"map": "hashtags", "reduce": "topk:10", "jobId": "<jobId>", "fromDate": "-1h", "toDate": "now"}
 STAT_PARTS = (("count", "count", "sum", 1), ("minute", "minute", "sum", 0), ("lang", "lang", "sum", 10),
               ("hashtags", "hashtags", "topk:10", 10), ("authors", "authors", "topk:10", 10))

@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
+
 from nectar.client import Client
 from nectar.config import Config
 from nectar.errors import ServiceError, ServiceUnavailable
@@ -85,6 +87,8 @@ class Backend:
         client = self.collector if service == "collector" else self.dispatch
         try:
             return client.call(action, timeout=timeout, **fields)
+        except orjson.JSONEncodeError as exc:  # integers beyond 64 bits, lone surrogates: nothing a service takes
+            raise ApiError(400, "bad_request", f"the request holds a value no service takes: {exc}") from None
         except ServiceError as exc:
             status, code = _status_of(exc)
             if status == 503:
