@@ -83,7 +83,8 @@ class Apply:
         spec = self.spec
         info: dict[str, Any] = {
             "applyId": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce,
-            "from": spec.from_id, "to": "now" if self.standing else spec.to_id, "standing": self.standing,
+            "from": spec.from_id, "to": "now" if self.standing else spec.to_id, "by": spec.by,
+            "standing": self.standing,
             "engine": self.engine, "state": self.state.value, "objects": self.objects(), "files": self.files,
             "total": self.total, "lastError": self.error, "created": self.created,
         }
@@ -91,6 +92,9 @@ class Apply:
             info["specifier"] = spec.specifier  # what the result is filtered by
         if self.provenance is not None:
             info["provenance"] = self.provenance
+            if self.reduction is not None:  # a standing one: its chain and count as of now
+                info["provenance"] = {**self.provenance, "objects": self.reduction.objects,
+                                      "inputs": {**self.provenance["inputs"], "chain": self.reduction.chain}}
         if self.verifies is not None:
             info["verifies"] = self.verifies
             info["verification"] = self.verification

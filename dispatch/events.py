@@ -58,14 +58,18 @@ def file_entry(info: FileInfo) -> dict[str, Any]:
 class Events:
     """The PUB socket and the jobs whose new files it announces."""
 
-    def __init__(self, store: Store, ctx: zmq.Context, endpoint: str, keys: CurveKeys | None = None) -> None:
-        """Bind the PUB socket at ``endpoint`` (``tcp://host:*`` for any free port)."""
+    def __init__(self, store: Store, ctx: zmq.Context, endpoint: str, keys: CurveKeys | None = None, *,
+                 hwm: int = 10_000, sndbuf: int = -1) -> None:
+        """Bind the PUB socket at ``endpoint`` (``tcp://host:*`` for any free port); past ``hwm`` events queued
+        for a subscriber, it misses them (and heals from the store); ``sndbuf``: the kernel's send buffer per
+        subscriber in bytes (-1: the system's, which grows to megabytes)."""
         self.store = store
         self.pub = ctx.socket(zmq.PUB)
         if keys is not None:
             keys.serve(self.pub)
         self.pub.setsockopt(zmq.LINGER, 0)
-        self.pub.setsockopt(zmq.SNDHWM, 10_000)
+        self.pub.setsockopt(zmq.SNDHWM, hwm)
+        self.pub.setsockopt(zmq.SNDBUF, sndbuf)
         self.pub.bind(endpoint)
         self.endpoint = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.epoch = f"{os.getpid()}-{secrets.token_hex(4)}"

@@ -45,7 +45,7 @@ from dispatch.provenance import CHAIN_START
 from dispatch.search import Searcher
 from dispatch.snapshots import SnapshotActions
 from dispatch.standing import StandingReduction, checkpoint_name
-from nom import ProtocolError, StoreError, quote
+from nom import CLOCKS, ProtocolError, StoreError, quote
 from nom.net import ControlService, CurveKeys, Handler
 from nom.store import GRACE_NS
 
@@ -73,7 +73,8 @@ class Dispatcher(ControlService):
                  cache_objects: int = 50_000, cache_bytes: int = 64 * 2**20, ctx: zmq.Context | None = None,
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
                  attach_hosts: frozenset[str] = LOOPBACK, keys: CurveKeys | None = None,
-                 insecure: bool = False, events: str | None = None, books: str | Path | None = None) -> None:
+                 insecure: bool = False, events: str | None = None, events_hwm: int = 10_000,
+                 events_sndbuf: int = -1, books: str | Path | None = None) -> None:
         """Open the store; nothing is bound and no engine started until ``start``."""
         super().__init__(nom_root, control=control, ctx=ctx, keys=keys, insecure=insecure)
         # the folder applyBook names books in (dispatch.books)
@@ -91,6 +92,7 @@ class Dispatcher(ControlService):
         self.applies: dict[str, Apply] = {}
         self._last_checkpoint = 0.0
         self.events_endpoint = events  # None: the control endpoint's host, any free port
+        self.events_hwm, self.events_sndbuf = events_hwm, events_sndbuf
         self.events: Events | None = None
         self.snapshot_actions = SnapshotActions(self)
 
@@ -106,7 +108,8 @@ class Dispatcher(ControlService):
     def on_start(self) -> None:
         """Start the engine, resume standing reductions."""
         host = self.control_endpoint.rsplit(":", 1)[0]
-        self.events = Events(self.store, self.ctx, self.events_endpoint or f"{host}:*", self.keys)
+        self.events = Events(self.store, self.ctx, self.events_endpoint or f"{host}:*", self.keys,
+                             hwm=self.events_hwm, sndbuf=self.events_sndbuf)
         self.engines["local"] = LocalEngine(str(self.store.root), self.workers, ctx=self.ctx)
         if self.default_engine == "spark":
             self._engine("spark").session  # pay Spark's start-up once, now  # noqa: B018
@@ -209,6 +212,10 @@ class Dispatcher(ControlService):
                             help="the books folder applyBook names books in (default: books/ beside the NOM root)")
         parser.add_argument("--events", default=None, metavar="ENDPOINT",
                             help="where to publish change events (default: the control host, any free port)")
+        parser.add_argument("--events-hwm", type=int, default=10_000, metavar="EVENTS",
+                            help="events queued for a slow subscriber before it misses some (it heals from the store)")
+        parser.add_argument("--events-sndbuf", type=int, default=-1, metavar="BYTES",
+                            help="the kernel's send buffer per subscriber (default -1: the system's)")
         parser.add_argument("--attach-hosts", default="127.0.0.1,localhost,::1",
                             help="collector hosts that attach may connect to, comma-separated ('*': any); "
                                  "default: loopback only")
@@ -220,7 +227,8 @@ class Dispatcher(ControlService):
         return cls(args.nom_root, control=args.control, workers=args.workers, cache_objects=args.cache_objects,
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
-                   keys=keys, insecure=args.insecure, events=args.events, books=args.books)
+                   keys=keys, insecure=args.insecure, events=args.events, events_hwm=args.events_hwm,
+                   events_sndbuf=args.events_sndbuf, books=args.books)
 
     # -- applies ------------------------------------------------------------
 
@@ -242,7 +250,7 @@ class Dispatcher(ControlService):
         # one listing serves the batch part and the follower's consumed set: a file that landed between two
         # listings would be counted by neither
         listed = self.store.files(spec.job)
-        files = [f for f in listed if f.overlaps(spec.from_id, spec.to_id)]
+        files = [f for f in listed if f.overlaps(spec.from_id, spec.to_id, spec.by)]
         if follower_state is not None:  # a resumed standing apply: exactly the files it had counted as its batch
             consumed = set(follower_state.get("recent", []))
             files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - GRACE_NS]
@@ -340,9 +348,9 @@ class Dispatcher(ControlService):
             for n, chunk in enumerate(chunks):
                 group.append({"id": next(ids), "type": type_name, "data": {
                     "apply": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce,
-                    "from": spec.from_id, "to": "now" if apply.standing else spec.to_id, "objects": apply.objects(),
-                    "engine": apply.engine, "final": not apply.standing, "part": n, "parts": count,
-                    "provenance": apply.provenance, "result": chunk,
+                    "from": spec.from_id, "to": "now" if apply.standing else spec.to_id, "by": spec.by,
+                    "objects": apply.objects(), "engine": apply.engine, "final": not apply.standing, "part": n,
+                    "parts": count, "provenance": apply.provenance, "result": chunk,
                     **({"specifier": spec.specifier} if spec.specifier is not None else {})}})
                 if len(group) >= EMIT_OBJECTS_PER_WRITE or n == count - 1:
                     self._store_results(attachment, target, group)
@@ -413,8 +421,13 @@ class Dispatcher(ControlService):
             if snap.job != job:
                 raise ProtocolError(f"snapshot {snap.short} is of job {snap.job!r}, not {job!r}", field="at")
             lo, hi, standing = snap.manifest["from"], snap.manifest["to"], False
+            by = "collected"  # a snapshot's range is of ids
         else:
             lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
+            by = request.get("by") or "written"
+        if by not in CLOCKS:
+            raise ProtocolError(f"by must be one of {', '.join(CLOCKS)} (the clock of the range), got {quote(by)}",
+                                field="by")
         engine = request.get("engine") or self.default_engine
         if engine not in protocol.ENGINES:
             raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {quote(engine)}",
@@ -428,7 +441,7 @@ class Dispatcher(ControlService):
         apply_id = secrets.token_hex(3)
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
-        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, specifier)  # type: ignore[arg-type]
+        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, by, specifier)  # type: ignore[arg-type]
         apply = Apply(spec, standing=standing, engine=engine, at=at)
         try:
             self._start_batch(apply)
@@ -440,8 +453,8 @@ class Dispatcher(ControlService):
         self.log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
                       ", standing" if standing else "")
         reply = {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
-                 "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine,
-                 "provenance": apply.provenance}
+                 "to": "now" if standing else hi, "by": by, "files": apply.files, "total": apply.total,
+                 "engine": engine, "provenance": apply.provenance}
         if specifier is not None:
             reply["specifier"] = specifier
         return reply
@@ -481,6 +494,8 @@ class Dispatcher(ControlService):
                 info["result"] = rows[:top] if top else rows
             else:
                 info["result"] = apply.current(top or None)
+            if not info["objects"] and self.store.exists(apply.spec.job):  # say where the job's objects are
+                info["jobSpan"] = self.store.spans(apply.spec.job)
         return info
 
     def cancel(self, request: dict[str, Any]) -> dict[str, Any]:

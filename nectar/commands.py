@@ -38,7 +38,7 @@ from nectar.results import (
 )
 from nectar.services import SERVICE_NAMES, Services
 from nectar.sizes import parse_size
-from nom import NomError, check_job_id
+from nom import CLOCKS, NomError, check_job_id
 from nom.net import init_keys
 
 __all__ = ["Context", "Progress", "read_job_file", "run_apply"]
@@ -182,12 +182,13 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
     return ApplyResult(reply["applyId"], reply["job"], reply["map"], reply["reduce"], reply["from"], reply["to"],
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
                        reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
-                       provenance=reply.get("provenance"), specifier=reply.get("specifier"))
+                       reply.get("provenance"), reply.get("by", "collected"), reply.get("jobSpan"),
+                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"))
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
               *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
-              at: str | None = None, specifier: str | None = None) -> ApplyResult | str:
+              at: str | None = None, by: str | None = None, specifier: str | None = None) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -200,6 +201,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["skipErrors"] = True
     if specifier is not None:
         request["specifier"] = specifier
+    if by:
+        request["by"] = by
     if at:
         request["at"] = at  # a snapshot: exactly its files (issue 20)
     dispatch = ctx.services.dispatch
@@ -224,19 +227,26 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
                   Option("for", "seconds", help="with toDate now: watch this many seconds, then leave it standing"),
                   Option("skip-errors", flag=True, help="skip and count objects a function fails on"),
                   Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)"),
+                  Option("by", "clock", help="the clock of the range: written (default: when each post was "
+                         "written, its created_at) or collected (when Nectar stored it)"),
                   Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
-         details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now. "
-                 "--specifier ebook, --specifier whale,ahab or --specifier 'whale*' keeps only those keys, "
-                 "folded as words are (case, apostrophes).")
+         details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now; a day as "
+                 "toDate means through its end.\nThe range is by when each object was written (a tweet's "
+                 "created_at, a post's createdAt; its collection time when it has none), or with --by collected "
+                 "by when Nectar collected it.\n--specifier ebook, --specifier whale,ahab or --specifier 'whale*' "
+                 "keeps only those keys, folded as words are (case, apostrophes).")
 def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     """Reduce; a standing apply is shown live until Ctrl-C (or --for seconds) and keeps running."""
     job = ctx.job(values["jobId"])
     top = _whole(values.get("top", "20"), "--top")
+    by = values.get("by")
+    if by is not None and by not in CLOCKS:
+        raise CommandError(f"--by must be {' or '.join(CLOCKS)}, got {by!r}")
     outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
                         engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
-                        at=values.get("at"), specifier=values.get("specifier"))
+                        at=values.get("at"), by=by, specifier=values.get("specifier"))
     if isinstance(outcome, ApplyResult):
         return outcome
     dispatch = ctx.services.dispatch
@@ -277,7 +287,7 @@ def stat(ctx: Context, values: dict[str, Any]) -> StatReport:
     for key, map_name, reduce_name, top in (("count", "count", "sum", 1), ("minute", "minute", "sum", 0),
                                             ("lang", "lang", "sum", 10), ("hashtags", "hashtags", "topk:10", 10),
                                             ("authors", "authors", "topk:10", 10)):
-        result = run_apply(ctx, job, map_name, reduce_name, None, upto, top=top)
+        result = run_apply(ctx, job, map_name, reduce_name, None, upto, top=top, by="collected")
         assert isinstance(result, ApplyResult)
         parts[key] = result
     per_minute = sorted(parts["minute"].result, key=lambda kv: kv[0])

@@ -26,7 +26,7 @@ class Watcher:
     """The events of one job, healed from the store when any are missed."""
 
     def __init__(self, client: Client, job: str, *, ctx: zmq.Context | None = None, keys: CurveKeys | None = None,
-                 after: int | None = None, rcvhwm: int = 1000) -> None:
+                 after: int | None = None, rcvhwm: int = 1000, rcvbuf: int = -1) -> None:
         """Subscribe to ``job``'s events through Dispatch at ``client``; files named after ``after`` (None:
         after the last one announced when the watch starts; 0: every file of the job) are handed out."""
         self.client = client
@@ -43,6 +43,7 @@ class Watcher:
             keys.connect_as_client(self.sub)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.setsockopt(zmq.RCVHWM, rcvhwm)
+        self.sub.setsockopt(zmq.RCVBUF, rcvbuf)  # -1: the system's
         self.sub.setsockopt(zmq.SUBSCRIBE, reply["topic"].encode())
         self.sub.connect(self.endpoint)
         self._ready: list[dict[str, Any]] = []

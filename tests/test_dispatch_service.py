@@ -106,7 +106,8 @@ def test_a_date_range_selects_exactly_the_ids_in_it(services, tweets_dir) -> Non
     job = replay_job(collector, dispatch, [tweets_dir / "brexit.jsonl", tweets_dir / "kpop.jsonl"])
     ids = [o["id"] for o in store.scan(job)]
     lo, hi = ids[37], ids[120]
-    result = apply_and_wait(dispatch, map="count", reduce="postings", jobId=job, fromDate=str(lo), toDate=str(hi))
+    result = apply_and_wait(dispatch, map="count", reduce="postings", jobId=job, fromDate=str(lo), toDate=str(hi),
+                            by="collected")
     assert result["objects"] == 84
     assert result["result"][0][1] == ids[37:121]  # both ends inclusive, nothing else
 

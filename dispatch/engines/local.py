@@ -135,6 +135,7 @@ class LocalEngine(Engine):
                 self._send(worker.identity, {"op": "chunk", "apply": spec.apply_id, "chunk": chunk, "job": spec.job,
                                              "map": spec.map, "specifier": spec.specifier, "reduce": spec.reduce,
                                              "from": spec.from_id, "to": spec.to_id, "skip": spec.skip_errors,
+                                             "by": spec.by,
                                              "files": run.chunks[chunk]})
                 run.owner[chunk] = worker.identity
                 worker.outstanding += 1

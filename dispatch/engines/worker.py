@@ -135,7 +135,8 @@ class Worker:
             mapper, reducer, acc = self.accs[apply_id]
             files = [FileInfo(*fields) for fields in task["files"]]
             objects, skipped = fold_files(self.store, task["job"], files, task["from"], task["to"], mapper, reducer,
-                                          acc, skip_errors=task.get("skip", False), piece_bytes=PIECE_BYTES)
+                                          acc, skip_errors=task.get("skip", False), piece_bytes=PIECE_BYTES,
+                                          by=task.get("by", "collected"))
             self.send({"op": "done", "apply": apply_id, "chunk": task["chunk"], "objects": objects,
                        "skipped": skipped})
         except (FoldError, FunctionError) as exc:

@@ -27,6 +27,7 @@ from nom.store.durable import atomic_write, fsync_dir, remove_orphans
 from nom.store.index import FileInfo, JobIndex, is_data_name
 from nom.store.nofollow import is_real_folder, open_regular, read_regular
 from nom.store.pins import Pins, PinSet, mark_evicted
+from nom.written import written_bounds, written_of_data
 
 __all__ = ["SYNC_MODES", "JobFolders", "Quarantined"]
 
@@ -322,8 +323,9 @@ class JobFolders:
 
 def _describe(name: int, objs: list[dict[str, Any]], raw: bytes) -> FileInfo:
     ids = [o["id"] for o in objs]
+    written = written_bounds(ids, [written_of_data(o.get("data")) for o in objs])
     return FileInfo(name, min(ids), max(ids), len(ids), len(raw), all(a < b for a, b in zip(ids, ids[1:])),
-                    hashlib.sha256(raw).hexdigest())
+                    hashlib.sha256(raw).hexdigest(), *written)
 
 
 def _check_all(objs: list[Any]) -> None:
