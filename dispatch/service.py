@@ -22,7 +22,6 @@ import argparse
 import os
 import secrets
 import time
-from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,8 +53,8 @@ __all__ = ["Dispatcher"]
 EMIT_EVERY = 1.0  # seconds between stored updates of a standing result (while it changes)
 CHECKPOINT_EVERY = 0.5
 STANDING_EMIT_TOP = 1000
-INDEX_POSTINGS_PER_OBJECT = 100_000  # an index's stored result: at most about this many postings an object
-EMIT_OBJECTS_PER_WRITE = 16
+INDEX_POSTINGS_PER_OBJECT = 500_000  # an index's stored result: about this many postings (5 MB in base64) an object
+STANDING_INDEX_POSTINGS = 100_000  # a standing index stores its top terms up to this many postings
 KEEP_FINISHED = 50
 
 
@@ -326,20 +325,24 @@ class Dispatcher(ControlService):
         path.unlink(missing_ok=True)
 
     def _emit(self, apply: Apply, now: float) -> None:
-        """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job (an index's in
-        runs of objects, each bounded in postings: its postings become Python objects one run at a time)."""
+        """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job (an index's in its
+        compact form, one object of about half a million postings a file: under the inlet's 16 MiB)."""
         spec = apply.spec
         if apply.standing:
             self.snapshot_actions.standing_update(apply)
         pairs = apply.current(STANDING_EMIT_TOP if apply.standing else None)
-        if isinstance(pairs, IndexResult):
-            count = pairs.count_parts(INDEX_POSTINGS_PER_OBJECT, protocol.RESULT_PAIRS_PER_OBJECT)
-            chunks: Iterable[list[list[Any]]] = pairs.parts(INDEX_POSTINGS_PER_OBJECT,
-                                                            protocol.RESULT_PAIRS_PER_OBJECT)
+        encoded: list[dict[str, Any]] = []
+        if isinstance(pairs, IndexResult) and not apply.standing:
+            # an index is stored in its compact form (search reads it back after a restart): its postings as
+            # JSON pairs would take ten times the time and the memory; status gives the pairs
+            encoded = pairs.index.encode_parts(INDEX_POSTINGS_PER_OBJECT)
+            count, chunks, per_write = len(encoded), ([] for _ in encoded), 1
+        elif isinstance(pairs, IndexResult):  # a standing index: its top terms, within a bound of postings
+            count, chunks, per_write = 1, [next(pairs.parts(STANDING_INDEX_POSTINGS, STANDING_EMIT_TOP), [])], 1
         else:
             listed = [pairs[i:i + protocol.RESULT_PAIRS_PER_OBJECT]
                       for i in range(0, len(pairs), protocol.RESULT_PAIRS_PER_OBJECT)] or [[]]
-            count, chunks = len(listed), listed
+            count, chunks, per_write = len(listed), listed, len(listed)
         target, type_name = result_job(spec.job, spec.reduce), result_type(spec.job, spec.reduce)
         ids = iter(self.store.new_ids(target, count) if target not in self.attached else range(count))
         attachment = self.attached.get(spec.job)
@@ -351,8 +354,9 @@ class Dispatcher(ControlService):
                     "from": spec.from_id, "to": "now" if apply.standing else spec.to_id, "by": spec.by,
                     "objects": apply.objects(), "engine": apply.engine, "final": not apply.standing, "part": n,
                     "parts": count, "provenance": apply.provenance, "result": chunk,
+                    **({"index": encoded[n]} if encoded else {}),
                     **({"specifier": spec.specifier} if spec.specifier is not None else {})}})
-                if len(group) >= EMIT_OBJECTS_PER_WRITE or n == count - 1:
+                if len(group) >= per_write or n == count - 1:
                     self._store_results(attachment, target, group)
                     group = []
         except (StoreError, zmq.ZMQError) as exc:
@@ -490,10 +494,10 @@ class Dispatcher(ControlService):
         if apply.state in (ApplyState.DONE, ApplyState.STANDING):
             info["keys"] = apply.keys()
             if offset:  # a page further on: the rows after the first ``offset`` (top of them; 0: all)
-                rows = apply.current(None)[offset:]
-                info["result"] = rows[:top] if top else rows
+                rows = apply.current(None)[offset:offset + top] if top else apply.current(None)[offset:]
+                info["result"] = rows
             else:
-                info["result"] = apply.current(top or None)
+                info["result"] = apply.current(top or None)[:]  # a list (an index's result is lazy)
             if not info["objects"] and self.store.exists(apply.spec.job):  # say where the job's objects are
                 info["jobSpan"] = self.store.spans(apply.spec.job)
         return info
