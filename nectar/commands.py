@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from nectar import (
+    verbs_books,  # noqa: F401 - registers the book verbs (ingest)
     verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
     verbs_snapshots,  # noqa: F401 - registers snapshot, verify, watch (issue 20)
     verbs_web,  # noqa: F401 - registers the web verb
@@ -183,12 +184,12 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
                        reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
                        reply.get("provenance"), reply.get("by", "collected"), reply.get("jobSpan"),
-                       reply.get("files", 0), reply.get("total", 0))
+                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"))
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
               *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
-              at: str | None = None, by: str | None = None) -> ApplyResult | str:
+              at: str | None = None, by: str | None = None, specifier: str | None = None) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -199,6 +200,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["engine"] = engine
     if skip_errors:
         request["skipErrors"] = True
+    if specifier is not None:
+        request["specifier"] = specifier
     if by:
         request["by"] = by
     if at:
@@ -226,13 +229,15 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
                   Option("skip-errors", flag=True, help="skip and count objects a function fails on"),
                   Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)"),
                   Option("by", "clock", help="the clock of the range: written (default: when each post was "
-                         "written, its created_at) or collected (when Nectar stored it)")),
+                         "written, its created_at) or collected (when Nectar stored it)"),
+                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
          details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now; a day as "
                  "toDate means through its end.\nThe range is by when each object was written (a tweet's "
                  "created_at, a post's createdAt; its collection time when it has none), or with --by collected "
-                 "by when Nectar collected it.")
+                 "by when Nectar collected it.\n--specifier ebook, --specifier whale,ahab or --specifier 'whale*' "
+                 "keeps only those keys, folded as words are (case, apostrophes).")
 def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     """Reduce; a standing apply is shown live until Ctrl-C (or --for seconds) and keeps running."""
     job = ctx.job(values["jobId"])
@@ -242,7 +247,7 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
         raise CommandError(f"--by must be {' or '.join(CLOCKS)}, got {by!r}")
     outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
                         engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
-                        at=values.get("at"), by=by)
+                        at=values.get("at"), by=by, specifier=values.get("specifier"))
     if isinstance(outcome, ApplyResult):
         return outcome
     dispatch = ctx.services.dispatch

@@ -247,7 +247,8 @@ class Renderer:
 
     def _apply_table(self, result: ApplyResult, live: bool = False) -> Group:
         title = (f"{result.map} {result.reduce} over {result.job}, {span_text(result)}: {result.objects:,} objects, "
-                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else ""))
+                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else "")
+                 + (f", filtered by {result.specifier}" if result.specifier else ""))
         table = Table()
         table.add_column("key")
         table.add_column("value", justify="right")

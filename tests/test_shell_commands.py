@@ -23,6 +23,7 @@ COMMAND_TESTS = {
     "snapshot diff": "test_snapshots_verify_and_watch", "snapshot verify": "test_snapshots_verify_and_watch",
     "snapshot drop": "test_snapshots_verify_and_watch", "verify": "test_snapshots_verify_and_watch",
     "watch": "test_snapshots_verify_and_watch",
+    "ingest": "test_books:test_ingest_word_count_and_specifier_through_the_shell",
 }
 
 
