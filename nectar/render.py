@@ -247,7 +247,8 @@ class Renderer:
 
     def _apply_table(self, result: ApplyResult, live: bool = False) -> Group:
         title = (f"{result.map} {result.reduce} over {result.job}, {span_text(result)}: {result.objects:,} objects, "
-                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else ""))
+                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else "")
+                 + (f", filtered by {result.specifier}" if result.specifier else ""))
         table = Table()
         table.add_column("key")
         table.add_column("value", justify="right")
@@ -309,11 +310,12 @@ class Renderer:
     @show.register
     def _(self, result: SizeReport) -> None:
         table = Table(title="jobMaxSize")
-        for column in ("job", "max size", "bytes", "deleted files"):
-            table.add_column(column)
+        for column in ("job", "max size", "files", "bytes", "deleted files", "deleted bytes"):
+            table.add_column(column, no_wrap=column == "job")
         for row in result.rows:
             table.add_row(row["jobId"], format_size(row["maxSize"]) if row["maxSize"] else "no cap",
-                          format_size(row["bytes"]), str(row["deletedFiles"]))
+                          f"{row.get('files', 0):,}", format_size(row["bytes"]), f"{row['deletedFiles']:,}",
+                          format_size(row.get("deletedBytes", 0)))
         self.console.print(table)
 
     @show.register

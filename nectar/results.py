@@ -110,6 +110,7 @@ class ApplyResult(Result):
     job_span: dict[str, list[int | None]] | None = None  # with no object folded: the job's times by both clocks
     files: int = 0  # the job's files the range selected (the others were skipped unread)
     total: int = 0  # the objects those files hold
+    specifier: str | None = None  # the keys were filtered by it
 
     def to_json(self) -> Any:
         out = {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
@@ -118,6 +119,8 @@ class ApplyResult(Result):
                "files": self.files, "provenance": self.provenance, "result": self.result}
         if self.job_span is not None:
             out["jobSpan"] = self.job_span
+        if self.specifier is not None:
+            out["specifier"] = self.specifier
         return out
 
 

@@ -185,6 +185,15 @@ class JobFolders:
             return meta["max_size"]
         return self.default_max_size
 
+    def retention_preview(self, job: str, max_size: int | None) -> list[FileInfo]:
+        """The files a cap of ``max_size`` (None: the store's default) would delete now, deleting nothing."""
+        cap = self.default_max_size if max_size is None else max_size
+        if cap is None:
+            return []
+        index = self.reconciled(job)
+        pins = self.pins.of(index.folder)
+        return index.retention(cap, (), pins or None)[0]
+
     def set_max_size(self, job: str, max_size: int | None) -> list[FileInfo]:
         """Set the cap of ``job`` (None: back to the store's default) and apply it now; returns deleted files."""
         if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
