@@ -13,11 +13,14 @@ Control socket (REP, one JSON object per request and per reply)::
        matches, folded by the tokenizer; every reply about the apply, status included, then says what it
        was filtered by in "specifier"
     {"action": "status", "applyId"?, "top"?, "offset"?}
-        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``),
+        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``; with
+           ``warnings`` when its functions make no sense together or a field path matched nothing),
            or the service (workers, engine, applies, attached jobs)
     {"action": "cancel", "applyId"}            -> {"applyId", "state": "cancelled"}
     {"action": "listApplies"}                  -> {"applies": [...]}
     {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}
+    {"action": "functions"}                    -> {"maps": [...], "reduces": [...]}: each built-in function's
+                                                  name, kind, summary, emits, pairsWith (dispatch.functions.catalog)
     {"action": "ping"}                         -> {"pong": true, ...}
     {"action": "applyBook", "method": "word-count" | "inverted-index", "book": "<file name in the books folder>",
      "specifier"?, "engine"?}

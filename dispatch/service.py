@@ -38,6 +38,7 @@ from dispatch.dates import parse_range
 from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.events import Events
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
+from dispatch.functions.catalog import catalog, result_warnings
 from dispatch.functions.index import IndexResult
 from dispatch.protocol import result_job, result_type
 from dispatch.provenance import CHAIN_START
@@ -100,7 +101,8 @@ class Dispatcher(ControlService):
         return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
                 "ping": self.ping, "search": Searcher(self), **self.snapshot_actions.table(),
-                "applyBook": lambda request: apply_book(self, request)}
+                "applyBook": lambda request: apply_book(self, request),
+                "functions": lambda request: catalog()}
 
     # -- life ---------------------------------------------------------------
 
@@ -500,6 +502,9 @@ class Dispatcher(ControlService):
                 info["result"] = apply.current(top or None)[:]  # a list (an index's result is lazy)
             if not info["objects"] and self.store.exists(apply.spec.job):  # say where the job's objects are
                 info["jobSpan"] = self.store.spans(apply.spec.job)
+            warnings = result_warnings(apply.spec.map, apply.spec.reduce, info["objects"], info["keys"])
+            if warnings:
+                info["warnings"] = warnings
         return info
 
     def cancel(self, request: dict[str, Any]) -> dict[str, Any]:
