@@ -10,7 +10,9 @@ Control socket (REP, JSON object per request, JSON object per reply)::
     {"action": "stopCollectorJob", "jobId": str}        -> {"jobId", "state"}
     {"action": "listJobs"}                              -> {"jobs": [status, ...]}
     {"action": "jobStatus", "jobId": str}               -> status
-    {"action": "setJobMaxSize", "jobId": str, "maxSize": int | null} -> {"jobId", "maxSize", "deletedFiles"}
+    {"action": "setJobMaxSize", "jobId": str, "maxSize": int | null, "force"?: bool}
+        -> {"jobId", "maxSize", "deletedFiles", "pinnedFiles"}  (files kept snapshots pin stay unless force,
+           which deletes them too and marks their snapshots evicted; nom.store.snapshots)
     {"action": "ping"}                                  -> {"pong": true, "pid", "uptime", "jobs"}
     {"action": "jobFiles", "jobId": str, "after": int | null, "limit": int?}
         -> {"jobId", "files": [{name, minId, maxId, objects, bytes}], "newest", "more"} (collector.files)

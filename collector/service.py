@@ -367,8 +367,13 @@ class Collector(ControlService):
         if job_id not in self.jobs and not self.store.exists(job_id):
             raise ProtocolError(f"no job {job_id!r} in the store at {self.store.root}", field="jobId")
         max_size = protocol.decode_max_size(request)
-        deleted = self.store.set_max_size(job_id, max_size)
-        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted)}
+        force = request.get("force", False)  # delete files kept snapshots pin too (they are marked evicted)
+        if not isinstance(force, bool):
+            raise ProtocolError(f"force must be true or false, got {force!r}", field="force")
+        deleted = self.store.set_max_size(job_id, max_size, force=force)
+        pinned = self.store.pinned(job_id)
+        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted),
+                "pinnedFiles": len(pinned.holders)}
 
     def ping(self, request: dict[str, Any]) -> dict[str, Any]:
         """``ping``: whether the collector answers, and a little about it."""
