@@ -14,6 +14,7 @@ way: tests/test_collector_runner.py holds the two ways to the same bytes.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -21,7 +22,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["WHOLE_ITEM", "Batch", "Item", "encode_array"]
+from nom import written_bounds, written_of_data
+
+__all__ = ["WHOLE_ITEM", "Batch", "Item", "array_written", "encode_array"]
 
 WHOLE_ITEM = b"%b"  # the template of items given as their whole JSON, as bytes
 
@@ -75,6 +78,25 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+_WRITTEN_TEXT = re.compile(rb'"(?:created_at|createdAt)":"([^"\\]{19,40})"')
+
+
+def array_written(ids: range, columns: Sequence[Sequence[Any]], template: bytes | None,
+                  raw: bytes) -> tuple[int, int] | None:
+    """Bounds of when the items of a stored array were written (nom.written), or None when not known.
+
+    Items as JSON values: each one's ``created_at``/``createdAt``. Items from a template (the synthetic
+    source, whose tweets each hold one ``created_at`` and no other): the times found in the array's bytes,
+    when there is exactly one per item (else None: readers then read the file for a range by written time).
+    """
+    if template is None:
+        return written_bounds(ids, [written_of_data(d) for d in columns[0]])
+    found = _WRITTEN_TEXT.findall(raw)
+    if len(found) != len(ids):
+        return None
+    return written_bounds(ids, [t.decode() for t in found])
 
 
 def encode_array(kind: str, ids: range, columns: Sequence[Sequence[Any]], template: bytes | None) -> bytes:

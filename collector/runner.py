@@ -28,7 +28,7 @@ from typing import Any
 import zmq
 
 from collector import protocol
-from collector.batch import Batch, encode_array
+from collector.batch import Batch, array_written, encode_array
 from collector.dedup import AscendingKeys, RecentKeys
 from collector.job import JobRecord, JobState
 from collector.sources import Source
@@ -259,7 +259,8 @@ class JobRunner:
         # job's checked type: nothing to check again.
         if ids is None:
             ids = self.store.new_ids(self.job, len(columns[0]))
-        array = Encoded(encode_array(self.type, ids, columns, self.template), ids[0], ids[-1], len(ids))
+        raw = encode_array(self.type, ids, columns, self.template)
+        array = Encoded(raw, ids[0], ids[-1], len(ids), array_written(ids, columns, self.template, raw))
         self.in_flight.append(Submitted(self.writer.submit(self.job, array), array, pos))
 
     def _resubmit(self, now: float) -> None:

@@ -3,7 +3,8 @@
 Accepted: ISO 8601 dates and times (UTC unless an offset is given), epoch
 seconds (``1700000000``, ``1700000000.5``), epoch nanoseconds (a NOM id, 19
 digits), relative times (``-15m``, ``-2h``, ``-7d``, ``-30s``, ``-1w``), ``today``
-(midnight UTC) and ``now``. A bad date, a date outside what a NOM id can name
+(midnight UTC) and ``now``. A toDate that is a day (``2021-12-31``) means the end of that day.
+A bad date, a date outside what a NOM id can name
 (1970-01-01 to 2262-04-11, nanoseconds in a signed 64-bit integer), or a range
 whose start is after its end, is an error naming the argument.
 """
@@ -20,6 +21,8 @@ from nom import MAX_ID, quote  # MAX_ID: the last nanosecond a NOM id can name, 
 __all__ = ["parse_date", "parse_range"]
 
 _RELATIVE = re.compile(r"-(\d+(?:\.\d+)?)([smhdw])")
+_DAY = re.compile(r"\d{4}-\d\d-\d\d")
+_DAY_NS = 86400 * 10**9
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -66,6 +69,8 @@ def parse_range(from_date: object = None, to_date: object = None, *,
     lo = None if from_date in (None, "", "start") else parse_date(from_date, field="fromDate", now_ns=now_ns)
     standing = isinstance(to_date, str) and to_date.strip() == "now"
     hi = None if to_date in (None, "", "end") or standing else parse_date(to_date, field="toDate", now_ns=now_ns)
+    if hi is not None and isinstance(to_date, str) and _DAY.fullmatch(to_date.strip()):
+        hi = min(MAX_ID, hi + _DAY_NS - 1)  # a day as toDate means through its end: 2021-12-31 holds Dec 31
     if lo is not None and hi is not None and lo > hi:
         raise DateError(f"fromDate ({from_date}) is after toDate ({to_date})", field="fromDate")
     return lo, hi, standing

@@ -148,28 +148,55 @@ def parse_query(text: str) -> Query:
 
 @dataclass
 class _Match:
-    """Documents (ordinals, sorted) an item matches, with its frequency in each, and its document frequency."""
+    """What one item matches: documents (ordinals, sorted) with the item's frequency in each, and where it is:
+    ``keys`` (``doc << 32 | position``, sorted) of every occurrence's first term, ``width`` terms long."""
 
     docs: np.ndarray
     tf: np.ndarray
+    keys: np.ndarray
+    width: int = 1
 
 
 @dataclass
 class Ranked:
-    """A query's answer: how many documents match, and the best (ordinals, scores) in rank order."""
+    """A query's answer: how many documents match, the best (ordinals, scores) in rank order, and each item's
+    matches (for the positions of the hits)."""
 
     total: int
     docs: np.ndarray
     scores: np.ndarray
+    matches: dict[Item, _Match] = field(default_factory=dict)
 
 
-def _empty() -> _Match:
-    return _Match(np.zeros(0, np.int64), np.zeros(0, np.int64))
+_NONE = np.zeros(0, np.int64)
 
 
-def _count(doc_ords: np.ndarray) -> _Match:
-    docs, tf = np.unique(doc_ords, return_counts=True)
-    return _Match(docs.astype(np.int64), tf.astype(np.int64))
+def _runs(sorted_docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs (no sort: one pass)."""
+    if not len(sorted_docs):
+        return _NONE, _NONE
+    starts = np.flatnonzero(sorted_docs[1:] != sorted_docs[:-1]) + 1
+    starts = np.concatenate([[0], starts])
+    return sorted_docs[starts].astype(np.int64), np.diff(np.append(starts, len(sorted_docs))).astype(np.int64)
+
+
+def _keys(doc: np.ndarray, pos: np.ndarray, shift: int = 0) -> np.ndarray:
+    # added, not or-ed: a start before the text (pos < shift) borrows from the document and stays in order
+    return (doc.astype(np.int64) << 32) + (pos.astype(np.int64) - shift)
+
+
+def _intersect(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Common values of two sorted arrays of distinct values, and their indexes in each: the smaller is looked up
+    in the larger by binary search (no sort of both)."""
+    swap = len(a) > len(b)
+    small, large = (b, a) if swap else (a, b)
+    if not len(small) or not len(large):
+        return _NONE, _NONE, _NONE
+    at = np.searchsorted(large, small)
+    at[at == len(large)] = len(large) - 1
+    hit = large[at] == small
+    ismall, ilarge = np.flatnonzero(hit), at[hit]
+    return (small[hit], ilarge, ismall) if swap else (small[hit], ismall, ilarge)
 
 
 def postings(index: InvertedIndex, tid: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,46 +205,52 @@ def postings(index: InvertedIndex, tid: int) -> tuple[np.ndarray, np.ndarray]:
     return index.post_doc[a:b], index.post_pos[a:b]
 
 
-def phrase_starts(index: InvertedIndex, terms: tuple[str, ...]) -> np.ndarray:
+def phrase_keys(index: InvertedIndex, terms: tuple[str, ...]) -> np.ndarray:
     """Keys ``doc << 32 | start`` of every occurrence of the phrase (sorted)."""
     tids = [index.term_id(t) for t in terms]
     if any(t is None for t in tids):
-        return np.zeros(0, np.int64)
-    # the rarest term first: the intersection shrinks fastest
+        return _NONE
+    # the rarest term first: the intersection shrinks fastest, and each step is a lookup of the smaller side
     order = sorted(range(len(terms)), key=lambda i: int(index.starts[tids[i] + 1] - index.starts[tids[i]]))
     keys: np.ndarray | None = None
     for i in order:
         doc, pos = postings(index, tids[i])  # type: ignore[arg-type]
-        ok = pos >= i
-        k = (doc[ok].astype(np.int64) << 32) | (pos[ok].astype(np.int64) - i)
-        keys = k if keys is None else np.intersect1d(keys, k, assume_unique=True)
+        k = _keys(doc, pos, i)  # sorted: postings are by (doc, pos)
+        keys = k if keys is None else _intersect(keys, k)[0]
         if not len(keys):
-            break
-    return keys if keys is not None else np.zeros(0, np.int64)
-
-
-def prefix_postings(index: InvertedIndex, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """(document ordinals, positions) of every term with ``prefix`` (unsorted across terms)."""
-    ids = index.prefix_ids(prefix)
-    if not len(ids):
-        return np.zeros(0, np.int32), np.zeros(0, np.int32)
-    # the terms of a prefix are one contiguous run of the sorted vocabulary: one slice of the arrays
-    a, b = int(index.starts[ids.start]), int(index.starts[ids.stop])
-    return index.post_doc[a:b], index.post_pos[a:b]
+            return _NONE
+    assert keys is not None
+    return keys[(keys & 0xFFFFFFFF) < 2**31]  # a start before the text borrowed (low half >= 2**31): dropped
 
 
 def _match(index: InvertedIndex, item: Item) -> _Match:
     if item.kind == "term":
         tid = index.term_id(item.terms[0])
         if tid is None:
-            return _empty()
-        doc, _ = postings(index, tid)
-        return _count(doc)
+            return _Match(_NONE, _NONE, _NONE)
+        doc, pos = postings(index, tid)
+        docs, tf = _runs(doc)
+        return _Match(docs, tf, _keys(doc, pos))
     if item.kind == "prefix":
-        doc, _ = prefix_postings(index, item.terms[0])
-        return _count(doc) if len(doc) else _empty()
-    keys = phrase_starts(index, item.terms)
-    return _count(keys >> 32) if len(keys) else _empty()
+        ids = index.prefix_ids(item.terms[0])
+        if not len(ids):
+            return _Match(_NONE, _NONE, _NONE)
+        # the terms of a prefix are one run of the sorted vocabulary: one slice of the arrays, sorted by term
+        a, b = int(index.starts[ids.start]), int(index.starts[ids.stop])
+        doc, pos = index.post_doc[a:b], index.post_pos[a:b]
+        if len(ids) == 1:
+            docs, tf = _runs(doc)
+            return _Match(docs, tf, _keys(doc, pos))
+        if len(doc) * 8 > len(index.docs):  # many postings: count per document in one pass
+            counts = np.bincount(doc, minlength=len(index.docs))
+            docs = np.flatnonzero(counts)
+            tf = counts[docs]
+        else:
+            docs, tf = _runs(np.sort(doc))
+        return _Match(docs.astype(np.int64), tf.astype(np.int64), _keys(doc, pos))  # keys unsorted: used masked
+    keys = phrase_keys(index, item.terms)
+    docs, tf = _runs(keys >> 32)
+    return _Match(docs, tf, keys, len(item.terms))
 
 
 def _bm25(index: InvertedIndex, match: _Match, avgdl: float) -> np.ndarray:
@@ -232,33 +265,45 @@ def _bm25(index: InvertedIndex, match: _Match, avgdl: float) -> np.ndarray:
 def run_query(index: InvertedIndex, query: Query, limit: int = 10, offset: int = 0) -> Ranked:
     """The documents matching ``query``, ranked by BM25: ``limit`` of them from ``offset``."""
     index.compact()
+    matches: dict[Item, _Match] = {}
+
+    def match(item: Item) -> _Match:
+        if item not in matches:
+            matches[item] = _match(index, item)
+        return matches[item]
+
     if not len(index.docs):
-        return Ranked(0, np.zeros(0, np.int64), np.zeros(0))
+        return Ranked(0, _NONE, np.zeros(0), matches)
     avgdl = max(float(index.doc_len.mean()), 1e-9)
     docs: np.ndarray | None = None
     scores: np.ndarray | None = None
-    for group in query.groups:
-        parts = [m for m in (_match(index, item) for item in group) if len(m.docs)]
-        if parts:
+    # the group with the fewest documents first: every intersection after it is a lookup of few values
+    groups = sorted(query.groups, key=lambda g: sum(len(match(i).docs) for i in g))
+    for group in groups:
+        parts = [m for m in (match(item) for item in group) if len(m.docs)]
+        if len(parts) == 1:
+            gdocs, gscores = parts[0].docs, _bm25(index, parts[0], avgdl)
+        elif parts:
             all_docs = np.concatenate([m.docs for m in parts])
             all_scores = np.concatenate([_bm25(index, m, avgdl) for m in parts])
             gdocs, inverse = np.unique(all_docs, return_inverse=True)
             gscores = np.bincount(inverse, weights=all_scores, minlength=len(gdocs))
         else:
-            gdocs, gscores = np.zeros(0, np.int64), np.zeros(0)
+            gdocs, gscores = _NONE, np.zeros(0)
         if docs is None or scores is None:
             docs, scores = gdocs, gscores
         else:
-            both, left, right = np.intersect1d(docs, gdocs, assume_unique=True, return_indices=True)
-            docs, scores = both, scores[left] + gscores[right]
+            docs, left, right = _intersect(docs, gdocs)
+            scores = scores[left] + gscores[right]
         if not len(docs):
             break
     assert docs is not None and scores is not None
     for item in query.negated:
         if not len(docs):
             break
-        gone = _match(index, item).docs
-        keep = ~np.isin(docs, gone, assume_unique=True)
+        _, gone, _ = _intersect(docs, match(item).docs)
+        keep = np.ones(len(docs), bool)
+        keep[gone] = False
         docs, scores = docs[keep], scores[keep]
     total = len(docs)
     want = offset + limit
@@ -266,25 +311,24 @@ def run_query(index: InvertedIndex, query: Query, limit: int = 10, offset: int =
         best = np.argpartition(-scores, want - 1)[:want]
         docs, scores = docs[best], scores[best]
     order = np.lexsort((docs, -scores))[offset:want]  # ordinals follow ids: ties go to the smaller id
-    return Ranked(total, docs[order], scores[order])
+    return Ranked(total, docs[order], scores[order], matches)
 
 
-def match_positions(index: InvertedIndex, query: Query, doc: int) -> list[tuple[int, int]]:
-    """Where the query's positive items occur in document ``doc`` (an ordinal): (first position, terms) runs."""
+def match_positions(index: InvertedIndex, query: Query, doc: int, ranked: Ranked | None = None
+                    ) -> list[tuple[int, int]]:
+    """Where the query's positive items occur in document ``doc`` (an ordinal): (first position, terms) runs.
+    ``ranked``: the query's answer, whose matches are reused."""
     out: set[tuple[int, int]] = set()
     for group in query.groups:
         for item in group:
-            if item.kind == "term":
-                tid = index.term_id(item.terms[0])
-                if tid is not None:
-                    d, p = postings(index, tid)
-                    lo, hi = np.searchsorted(d, doc), np.searchsorted(d, doc, side="right")
-                    out.update((int(x), 1) for x in p[lo:hi])
-            elif item.kind == "prefix":
-                d, p = prefix_postings(index, item.terms[0])
-                out.update((int(x), 1) for x in p[d == doc])
+            found = ranked.matches.get(item) if ranked is not None else None
+            if found is None:
+                found = _match(index, item)
+            keys = found.keys
+            if item.kind == "prefix" and len(index.prefix_ids(item.terms[0])) > 1:
+                hits = keys[(keys >> 32) == doc]  # several terms: not sorted by document
             else:
-                keys = phrase_starts(index, item.terms)
                 lo, hi = np.searchsorted(keys, doc << 32), np.searchsorted(keys, (doc + 1) << 32)
-                out.update((int(k & 0xFFFFFFFF), len(item.terms)) for k in keys[lo:hi])
+                hits = keys[lo:hi]
+            out.update((int(k & 0xFFFFFFFF), found.width) for k in hits.tolist())
     return sorted(out)

@@ -27,28 +27,29 @@ __all__ = ["array_pieces", "fold_files", "read_range"]
 
 
 def read_range(store: JobFolders, job: str, files: Iterable[FileInfo], from_id: int | None, to_id: int | None, *,
-               cache: Cache | None = None) -> Iterator[tuple[FileInfo, list[dict[str, Any]]]]:
-    """Each file and its objects whose ids fall in ``[from_id, to_id]`` (None: open), in the files' order."""
+               cache: Cache | None = None, by: str = "collected") -> Iterator[tuple[FileInfo, list[dict[str, Any]]]]:
+    """Each file and its objects whose times (by clock ``by``: nom.written) fall in ``[from_id, to_id]`` (None:
+    open), in the files' order."""
     for info in files:
-        yield info, _objects(store, job, info, from_id, to_id, cache)
+        yield info, _objects(store, job, info, from_id, to_id, cache, by)
 
 
 def fold_files(store: JobFolders, job: str, files: Iterable[FileInfo], from_id: int | None, to_id: int | None,
                mapper: MapFn, reducer: ReduceFn, acc: dict[Any, Any], *, skip_errors: bool = False,
                cache: Cache | None = None, piece_bytes: int | None = None,
-               after_file: Callable[[], None] | None = None) -> tuple[int, int]:
+               after_file: Callable[[], None] | None = None, by: str = "collected") -> tuple[int, int]:
     """Read, clip and fold ``files`` into ``acc``, in order; returns the objects folded and how many of them were
     skipped (``skip_errors``; else a function that raises fails the fold with FoldError). With ``piece_bytes``,
     a file larger than twice that is parsed and folded in pieces of about that size. ``after_file`` is called
-    after each file."""
+    after each file. ``by``: the clock the range is of (``collected``, the ids; ``written``: nom.written)."""
     objects = skipped = 0
     for info in files:
         folded = None
         if piece_bytes is not None and info.bytes > 2 * piece_bytes:
             folded = _fold_in_pieces(store, job, info, from_id, to_id, mapper, reducer, acc, skip_errors,
-                                     piece_bytes)
+                                     piece_bytes, by)
         if folded is None:
-            objs = _objects(store, job, info, from_id, to_id, cache)
+            objs = _objects(store, job, info, from_id, to_id, cache, by)
             folded = len(objs), fold_objects(objs, mapper, reducer, acc, skip_errors=skip_errors)
         objects, skipped = objects + folded[0], skipped + folded[1]
         if after_file is not None:
@@ -57,17 +58,17 @@ def fold_files(store: JobFolders, job: str, files: Iterable[FileInfo], from_id: 
 
 
 def _objects(store: JobFolders, job: str, info: FileInfo, from_id: int | None, to_id: int | None,
-             cache: Cache | None) -> list[dict[str, Any]]:
+             cache: Cache | None, by: str = "collected") -> list[dict[str, Any]]:
     """One file's objects in the range: from the cache when it holds the file, else from the store."""
     objs = cache.get(job, info.name) if cache is not None else None
     if objs is None:
         objs = store.read_file(job, info)
-    return info.clip(objs, from_id, to_id)
+    return info.clip(objs, from_id, to_id, by)
 
 
 def _fold_in_pieces(store: JobFolders, job: str, info: FileInfo, from_id: int | None, to_id: int | None,
                     mapper: MapFn, reducer: ReduceFn, acc: dict[Any, Any], skip_errors: bool,
-                    piece_bytes: int) -> tuple[int, int] | None:
+                    piece_bytes: int, by: str = "collected") -> tuple[int, int] | None:
     """Fold a large file piece by piece into ``acc``: (objects folded, skipped), or None (nothing folded) when
     it cannot be read here, does not split into whole objects or does not hold the objects the index says (the
     store then reads it whole, and quarantines it if it is bad)."""
@@ -80,7 +81,7 @@ def _fold_in_pieces(store: JobFolders, job: str, info: FileInfo, from_id: int | 
     try:
         for objs in array_pieces(raw, piece_bytes):
             seen += len(objs)
-            objs = info.clip(objs, from_id, to_id)
+            objs = info.clip(objs, from_id, to_id, by)
             skipped += fold_objects(objs, mapper, reducer, part, skip_errors=skip_errors)
             folded += len(objs)
     except (orjson.JSONDecodeError, ValueError):

@@ -21,7 +21,7 @@ from dispatch.cache import Cache
 from dispatch.functions.index import IndexResult, InvertedIndex
 from dispatch.functions.text import term_spans, text_of
 from dispatch.protocol import job_id_of, result_job
-from dispatch.query import Query, QueryError, match_positions, parse_query, run_query
+from dispatch.query import Query, QueryError, Ranked, match_positions, parse_query, run_query
 from dispatch.reading import read_range
 from nom import ProtocolError, quote
 from nom.store import Store
@@ -66,10 +66,10 @@ class Searcher:
             raise ProtocolError(f"query {quote(text)}: {exc}", field="query") from None
         apply_id, index = self.index_of(job, request.get("applyId"))
         ranked = run_query(index, query, limit, offset)
-        hits = self._hits(job, index, query, ranked.docs.tolist(), ranked.scores.tolist())
+        hits = self._hits(job, index, query, ranked)
         return {"jobId": job, "applyId": apply_id, "query": text, "understood": query.describe(),
                 "ranking": "BM25 (k1 1.2, b 0.75)", "total": ranked.total, "offset": offset, "hits": hits,
-                "documents": int(len(index.docs)), "terms": len(index.terms),
+                "documents": int(len(index.docs)), "terms": len(index.terms), "indexBytes": index.nbytes(),
                 "seconds": round(time.perf_counter() - started, 6)}
 
     # -- which index ------------------------------------------------------------
@@ -113,29 +113,33 @@ class Searcher:
         target = result_job(job, INDEX_REDUCE)
         if not store.exists(target):
             return None
-        # the result objects of each apply: final ones only (a standing apply stores its top terms)
-        runs: dict[str, dict[int, tuple[int, Any]]] = {}
+        # the result objects of each apply: final ones only (a standing apply stores its top terms), in parts
+        runs: dict[str, dict[int, Any]] = {}
         parts_of: dict[str, int] = {}
         newest: dict[str, int] = {}
         for _, objs in read_range(store, target, store.files(target), None, None):
             for obj in objs:
                 data = obj.get("data")
-                if not isinstance(data, dict) or not data.get("final") or data.get("job") != job:
+                if not isinstance(data, dict) or not data.get("final") or data.get("job") != job \
+                        or not isinstance(data.get("index"), dict):
                     continue
                 aid = str(data.get("apply"))
                 if apply_id is not None and aid != apply_id:
                     continue
-                runs.setdefault(aid, {})[int(data.get("part", 0))] = (obj["id"], data.get("result") or [])
+                runs.setdefault(aid, {})[int(data.get("part", 0))] = data["index"]
                 parts_of[aid] = int(data.get("parts", 1))
                 newest[aid] = max(newest.get(aid, 0), obj["id"])
-        complete = [a for a, parts in runs.items() if len(parts) == parts_of[a]]
+        complete = [a for a, parts in runs.items() if sorted(parts) == list(range(parts_of[a]))]
         if not complete:
             return None
         aid = max(complete, key=newest.__getitem__)
         key = (job, aid)
         if key not in self.loaded:
-            pairs = [pair for n in sorted(runs[aid]) for pair in runs[aid][n][1]]
-            self.loaded[key] = InvertedIndex.from_pairs(pairs)
+            try:
+                self.loaded[key] = InvertedIndex.decode_parts([runs[aid][n] for n in sorted(runs[aid])])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ProtocolError(f"the stored index {aid} of job {job!r} cannot be read: {exc}",
+                                    field="jobId") from None
             while len(self.loaded) > KEEP_LOADED:
                 self.loaded.popitem(last=False)
         self.loaded.move_to_end(key)
@@ -143,13 +147,13 @@ class Searcher:
 
     # -- hits -------------------------------------------------------------------
 
-    def _hits(self, job: str, index: InvertedIndex, query: Query, docs: list[int], scores: list[float]
-              ) -> list[dict[str, Any]]:
+    def _hits(self, job: str, index: InvertedIndex, query: Query, ranked: Ranked) -> list[dict[str, Any]]:
+        docs, scores = ranked.docs.tolist(), ranked.scores.tolist()
         ids = [int(index.docs[d]) for d in docs]
         objects = self._objects(job, ids)
         hits = []
         for doc, obj_id, score in zip(docs, ids, scores):
-            runs = match_positions(index, query, doc)
+            runs = match_positions(index, query, doc, ranked)
             hit: dict[str, Any] = {"id": obj_id, "score": round(score, 6),
                                    "positions": [[p, n] for p, n in runs]}
             obj = objects.get(obj_id)

@@ -22,7 +22,6 @@ import argparse
 import os
 import secrets
 import time
-from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,18 +32,19 @@ import zmq
 from dispatch import protocol
 from dispatch.applies import Apply, ApplyState
 from dispatch.attach import LOOPBACK, Attachment
+from dispatch.books import apply_book
 from dispatch.cache import Cache
 from dispatch.dates import parse_range
 from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.events import Events
-from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
+from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
 from dispatch.functions.index import IndexResult
 from dispatch.protocol import result_job, result_type
 from dispatch.provenance import CHAIN_START
 from dispatch.search import Searcher
 from dispatch.snapshots import SnapshotActions
 from dispatch.standing import StandingReduction, checkpoint_name
-from nom import ProtocolError, StoreError, quote
+from nom import CLOCKS, ProtocolError, StoreError, quote
 from nom.net import ControlService, CurveKeys, Handler
 from nom.store import GRACE_NS
 
@@ -53,8 +53,8 @@ __all__ = ["Dispatcher"]
 EMIT_EVERY = 1.0  # seconds between stored updates of a standing result (while it changes)
 CHECKPOINT_EVERY = 0.5
 STANDING_EMIT_TOP = 1000
-INDEX_POSTINGS_PER_OBJECT = 100_000  # an index's stored result: at most about this many postings an object
-EMIT_OBJECTS_PER_WRITE = 16
+INDEX_POSTINGS_PER_OBJECT = 500_000  # an index's stored result: about this many postings (5 MB in base64) an object
+STANDING_INDEX_POSTINGS = 100_000  # a standing index stores its top terms up to this many postings
 KEEP_FINISHED = 50
 
 
@@ -73,9 +73,11 @@ class Dispatcher(ControlService):
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
                  attach_hosts: frozenset[str] = LOOPBACK, keys: CurveKeys | None = None,
                  insecure: bool = False, events: str | None = None, events_hwm: int = 10_000,
-                 events_sndbuf: int = -1) -> None:
+                 events_sndbuf: int = -1, books: str | Path | None = None) -> None:
         """Open the store; nothing is bound and no engine started until ``start``."""
         super().__init__(nom_root, control=control, ctx=ctx, keys=keys, insecure=insecure)
+        # the folder applyBook names books in (dispatch.books)
+        self.books = Path(books).absolute() if books else Path(nom_root).absolute().parent / "books"
         self.cache = Cache(cache_objects, cache_bytes)
         self.workers = workers or os.cpu_count() or 2
         if engine not in protocol.ENGINES:
@@ -97,7 +99,8 @@ class Dispatcher(ControlService):
         """The table from action name to handler (the actions of dispatch.protocol)."""
         return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
-                "ping": self.ping, "search": Searcher(self), **self.snapshot_actions.table()}
+                "ping": self.ping, "search": Searcher(self), **self.snapshot_actions.table(),
+                "applyBook": lambda request: apply_book(self, request)}
 
     # -- life ---------------------------------------------------------------
 
@@ -204,6 +207,8 @@ class Dispatcher(ControlService):
                             help="Spark master URL (default local[*]; spark://host:7077, yarn, k8s://...)")
         parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                             help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
+        parser.add_argument("--books", default=None,
+                            help="the books folder applyBook names books in (default: books/ beside the NOM root)")
         parser.add_argument("--events", default=None, metavar="ENDPOINT",
                             help="where to publish change events (default: the control host, any free port)")
         parser.add_argument("--events-hwm", type=int, default=10_000, metavar="EVENTS",
@@ -222,7 +227,7 @@ class Dispatcher(ControlService):
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
                    keys=keys, insecure=args.insecure, events=args.events, events_hwm=args.events_hwm,
-                   events_sndbuf=args.events_sndbuf)
+                   events_sndbuf=args.events_sndbuf, books=args.books)
 
     # -- applies ------------------------------------------------------------
 
@@ -244,7 +249,7 @@ class Dispatcher(ControlService):
         # one listing serves the batch part and the follower's consumed set: a file that landed between two
         # listings would be counted by neither
         listed = self.store.files(spec.job)
-        files = [f for f in listed if f.overlaps(spec.from_id, spec.to_id)]
+        files = [f for f in listed if f.overlaps(spec.from_id, spec.to_id, spec.by)]
         if follower_state is not None:  # a resumed standing apply: exactly the files it had counted as its batch
             consumed = set(follower_state.get("recent", []))
             files = [f for f in files if f.name in consumed or f.name <= follower_state["watermark"] - GRACE_NS]
@@ -278,7 +283,7 @@ class Dispatcher(ControlService):
                 apply.reduction.checkpoint(self._record(apply), wait=True)
                 self._emit(apply, now)
             else:
-                apply.result = finish(run.acc, run.reducer)
+                apply.result = finish(run.acc, run.reducer, keep=apply.keep())
                 apply.state = ApplyState.DONE
                 self.snapshot_actions.finish(apply)
                 self._emit(apply, now)
@@ -320,20 +325,24 @@ class Dispatcher(ControlService):
         path.unlink(missing_ok=True)
 
     def _emit(self, apply: Apply, now: float) -> None:
-        """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job (an index's in
-        runs of objects, each bounded in postings: its postings become Python objects one run at a time)."""
+        """Store the result as NOM objects of type data.<jobId>.<reduce> under the derived job (an index's in its
+        compact form, one object of about half a million postings a file: under the inlet's 16 MiB)."""
         spec = apply.spec
         if apply.standing:
             self.snapshot_actions.standing_update(apply)
         pairs = apply.current(STANDING_EMIT_TOP if apply.standing else None)
-        if isinstance(pairs, IndexResult):
-            count = pairs.count_parts(INDEX_POSTINGS_PER_OBJECT, protocol.RESULT_PAIRS_PER_OBJECT)
-            chunks: Iterable[list[list[Any]]] = pairs.parts(INDEX_POSTINGS_PER_OBJECT,
-                                                            protocol.RESULT_PAIRS_PER_OBJECT)
+        encoded: list[dict[str, Any]] = []
+        if isinstance(pairs, IndexResult) and not apply.standing:
+            # an index is stored in its compact form (search reads it back after a restart): its postings as
+            # JSON pairs would take ten times the time and the memory; status gives the pairs
+            encoded = pairs.index.encode_parts(INDEX_POSTINGS_PER_OBJECT)
+            count, chunks, per_write = len(encoded), ([] for _ in encoded), 1
+        elif isinstance(pairs, IndexResult):  # a standing index: its top terms, within a bound of postings
+            count, chunks, per_write = 1, [next(pairs.parts(STANDING_INDEX_POSTINGS, STANDING_EMIT_TOP), [])], 1
         else:
             listed = [pairs[i:i + protocol.RESULT_PAIRS_PER_OBJECT]
                       for i in range(0, len(pairs), protocol.RESULT_PAIRS_PER_OBJECT)] or [[]]
-            count, chunks = len(listed), listed
+            count, chunks, per_write = len(listed), listed, len(listed)
         target, type_name = result_job(spec.job, spec.reduce), result_type(spec.job, spec.reduce)
         ids = iter(self.store.new_ids(target, count) if target not in self.attached else range(count))
         attachment = self.attached.get(spec.job)
@@ -342,10 +351,12 @@ class Dispatcher(ControlService):
             for n, chunk in enumerate(chunks):
                 group.append({"id": next(ids), "type": type_name, "data": {
                     "apply": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce,
-                    "from": spec.from_id, "to": "now" if apply.standing else spec.to_id, "objects": apply.objects(),
-                    "engine": apply.engine, "final": not apply.standing, "part": n, "parts": count,
-                    "provenance": apply.provenance, "result": chunk}})
-                if len(group) >= EMIT_OBJECTS_PER_WRITE or n == count - 1:
+                    "from": spec.from_id, "to": "now" if apply.standing else spec.to_id, "by": spec.by,
+                    "objects": apply.objects(), "engine": apply.engine, "final": not apply.standing, "part": n,
+                    "parts": count, "provenance": apply.provenance, "result": chunk,
+                    **({"index": encoded[n]} if encoded else {}),
+                    **({"specifier": spec.specifier} if spec.specifier is not None else {})}})
+                if len(group) >= per_write or n == count - 1:
                     self._store_results(attachment, target, group)
                     group = []
         except (StoreError, zmq.ZMQError) as exc:
@@ -398,7 +409,10 @@ class Dispatcher(ControlService):
         """``apply``: start a map/reduce over a job's range (standing when toDate is now)."""
         job = protocol.job_id_of(request)
         map_name, reduce_name = protocol.field_text(request, "map"), protocol.field_text(request, "reduce")
-        resolve_map(map_name)
+        specifier = request.get("specifier")
+        if specifier is not None:
+            specifier = parse_specifier(specifier).text  # its canonical spelling: the result says it
+        resolve_map(map_name, specifier)
         resolve_reduce(reduce_name)
         at = request.get("at")
         if at is not None:
@@ -411,8 +425,13 @@ class Dispatcher(ControlService):
             if snap.job != job:
                 raise ProtocolError(f"snapshot {snap.short} is of job {snap.job!r}, not {job!r}", field="at")
             lo, hi, standing = snap.manifest["from"], snap.manifest["to"], False
+            by = "collected"  # a snapshot's range is of ids
         else:
             lo, hi, standing = parse_range(request.get("fromDate"), request.get("toDate"))
+            by = request.get("by") or "written"
+        if by not in CLOCKS:
+            raise ProtocolError(f"by must be one of {', '.join(CLOCKS)} (the clock of the range), got {quote(by)}",
+                                field="by")
         engine = request.get("engine") or self.default_engine
         if engine not in protocol.ENGINES:
             raise ProtocolError(f"engine must be one of {', '.join(protocol.ENGINES)}, got {quote(engine)}",
@@ -426,7 +445,7 @@ class Dispatcher(ControlService):
         apply_id = secrets.token_hex(3)
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
-        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip)  # type: ignore[arg-type]
+        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, by, specifier)  # type: ignore[arg-type]
         apply = Apply(spec, standing=standing, engine=engine, at=at)
         try:
             self._start_batch(apply)
@@ -437,9 +456,12 @@ class Dispatcher(ControlService):
         self.applies[apply_id] = apply
         self.log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
                       ", standing" if standing else "")
-        return {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
-                "to": "now" if standing else hi, "files": apply.files, "total": apply.total, "engine": engine,
-                "provenance": apply.provenance}
+        reply = {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
+                 "to": "now" if standing else hi, "by": by, "files": apply.files, "total": apply.total,
+                 "engine": engine, "provenance": apply.provenance}
+        if specifier is not None:
+            reply["specifier"] = specifier
+        return reply
 
     def _apply_of(self, request: dict[str, Any]) -> Apply:
         apply_id = protocol.field_text(request, "applyId")
@@ -472,10 +494,12 @@ class Dispatcher(ControlService):
         if apply.state in (ApplyState.DONE, ApplyState.STANDING):
             info["keys"] = apply.keys()
             if offset:  # a page further on: the rows after the first ``offset`` (top of them; 0: all)
-                rows = apply.current(None)[offset:]
-                info["result"] = rows[:top] if top else rows
+                rows = apply.current(None)[offset:offset + top] if top else apply.current(None)[offset:]
+                info["result"] = rows
             else:
-                info["result"] = apply.current(top or None)
+                info["result"] = apply.current(top or None)[:]  # a list (an index's result is lazy)
+            if not info["objects"] and self.store.exists(apply.spec.job):  # say where the job's objects are
+                info["jobSpan"] = self.store.spans(apply.spec.job)
         return info
 
     def cancel(self, request: dict[str, Any]) -> dict[str, Any]:

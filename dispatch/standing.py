@@ -53,7 +53,7 @@ class StandingReduction:
         self.store = store
         self.spec = spec
         self.cache = cache
-        self.mapper, self.reducer = resolve_map(spec.map), resolve_reduce(spec.reduce)
+        self.mapper, self.reducer = resolve_map(spec.map, spec.specifier), resolve_reduce(spec.reduce)
         self.acc = new_accumulator(self.mapper, self.reducer)
         if acc:
             merge_into(self.acc, acc, self.reducer)
@@ -130,7 +130,7 @@ class StandingReduction:
         return self.engine is not None and self.engine.remote
 
     def _in_range(self, files: list[FileInfo]) -> list[FileInfo]:
-        return [f for f in files if f.overlaps(self.spec.from_id, self.spec.to_id)]
+        return [f for f in files if f.overlaps(self.spec.from_id, self.spec.to_id, self.spec.by)]
 
     def _fold(self, files: list[FileInfo]) -> tuple[int, int]:
         """Fold ``files`` into the accumulator through the engine (or here, without one): objects, skipped."""
@@ -140,7 +140,7 @@ class StandingReduction:
         if self.engine is not None:
             return self.engine.fold(self.store, spec, files, self.acc, cache=self.cache)
         return fold_files(self.store, spec.job, files, spec.from_id, spec.to_id, self.mapper, self.reducer,
-                          self.acc, skip_errors=spec.skip_errors, cache=self.cache)
+                          self.acc, skip_errors=spec.skip_errors, cache=self.cache, by=spec.by)
 
     def lag(self, now: float | None = None) -> dict[str, Any]:
         """How far behind the job's newest file the reduction is (worked out at most once a second)."""

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from nectar import (
+    verbs_books,  # noqa: F401 - registers the book verbs (ingest)
     verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
     verbs_snapshots,  # noqa: F401 - registers snapshot, verify, watch (issue 20)
     verbs_web,  # noqa: F401 - registers the web verb
@@ -36,8 +37,8 @@ from nectar.results import (
     StatReport,
 )
 from nectar.services import SERVICE_NAMES, Services
-from nectar.sizes import parse_size
-from nom import NomError, check_job_id
+from nectar.sizes import format_size, parse_size
+from nom import CLOCKS, NomError, check_job_id
 from nom.net import init_keys
 
 __all__ = ["Context", "Progress", "read_job_file", "run_apply"]
@@ -62,6 +63,7 @@ class Context:
     last_apply: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
     sleep: Callable[[float], None] = time.sleep
+    confirm: Callable[[str], bool] | None = None  # asks the user yes or no (the REPL); None: no one to ask
 
     def job(self, value: str) -> str:
         """A job id from an argument (``@last``: the job started last in this session)."""
@@ -181,12 +183,13 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
     return ApplyResult(reply["applyId"], reply["job"], reply["map"], reply["reduce"], reply["from"], reply["to"],
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
                        reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
-                       reply.get("provenance"))
+                       reply.get("provenance"), reply.get("by", "collected"), reply.get("jobSpan"),
+                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"))
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
               *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
-              at: str | None = None) -> ApplyResult | str:
+              at: str | None = None, by: str | None = None, specifier: str | None = None) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -197,6 +200,10 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["engine"] = engine
     if skip_errors:
         request["skipErrors"] = True
+    if specifier is not None:
+        request["specifier"] = specifier
+    if by:
+        request["by"] = by
     if at:
         request["at"] = at  # a snapshot: exactly its files (issue 20)
     dispatch = ctx.services.dispatch
@@ -220,17 +227,27 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
          options=(Option("engine", "word", help="local or spark"), Option("top", "word", help="rows shown (0: all)"),
                   Option("for", "seconds", help="with toDate now: watch this many seconds, then leave it standing"),
                   Option("skip-errors", flag=True, help="skip and count objects a function fails on"),
-                  Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)")),
+                  Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)"),
+                  Option("by", "clock", help="the clock of the range: written (default: when each post was "
+                         "written, its created_at) or collected (when Nectar stored it)"),
+                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
-         details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now.")
+         details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now; a day as "
+                 "toDate means through its end.\nThe range is by when each object was written (a tweet's "
+                 "created_at, a post's createdAt; its collection time when it has none), or with --by collected "
+                 "by when Nectar collected it.\n--specifier ebook, --specifier whale,ahab or --specifier 'whale*' "
+                 "keeps only those keys, folded as words are (case, apostrophes).")
 def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     """Reduce; a standing apply is shown live until Ctrl-C (or --for seconds) and keeps running."""
     job = ctx.job(values["jobId"])
     top = _whole(values.get("top", "20"), "--top")
+    by = values.get("by")
+    if by is not None and by not in CLOCKS:
+        raise CommandError(f"--by must be {' or '.join(CLOCKS)}, got {by!r}")
     outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
                         engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
-                        at=values.get("at"))
+                        at=values.get("at"), by=by, specifier=values.get("specifier"))
     if isinstance(outcome, ApplyResult):
         return outcome
     dispatch = ctx.services.dispatch
@@ -271,7 +288,7 @@ def stat(ctx: Context, values: dict[str, Any]) -> StatReport:
     for key, map_name, reduce_name, top in (("count", "count", "sum", 1), ("minute", "minute", "sum", 0),
                                             ("lang", "lang", "sum", 10), ("hashtags", "hashtags", "topk:10", 10),
                                             ("authors", "authors", "topk:10", 10)):
-        result = run_apply(ctx, job, map_name, reduce_name, None, upto, top=top)
+        result = run_apply(ctx, job, map_name, reduce_name, None, upto, top=top, by="collected")
         assert isinstance(result, ApplyResult)
         parts[key] = result
     per_minute = sorted(parts["minute"].result, key=lambda kv: kv[0])
@@ -292,10 +309,14 @@ def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
 
 
 @command("jobMaxSize", Arg("size", "size", optional=True), Arg("jobId", "job", optional=True),
-         help="show or set the retention cap in bytes (10000, 10kB, 2GiB); without a job: every live job",
-         example="jobMaxSize 10MB @last")
+         options=(Option("yes", flag=True, help="delete without asking (scripts)"),
+                  Option("all", flag=True, help="set the cap on every live job (needed when no job is named)")),
+         help="show or set the retention cap in bytes (10000, 10kB, 2GiB); a cap that deletes files asks first",
+         example="jobMaxSize 10MB @last",
+         details="A cap that would delete files says how many files and bytes of which jobs, and asks; in a "
+                 "script it refuses unless --yes (nothing is deleted or changed). Every live job: --all.")
 def job_max_size(ctx: Context, values: dict[str, Any]) -> SizeReport:
-    """Keep the newest files that fit in the cap; delete the oldest."""
+    """Keep the newest files that fit in the cap; delete the oldest, once the user agreed."""
     collector = ctx.services.collector
     rows = _status_rows(ctx)
     if "size" in values and values["size"] != "show":
@@ -303,19 +324,35 @@ def job_max_size(ctx: Context, values: dict[str, Any]) -> SizeReport:
             size = parse_size(values["size"])
         except ValueError as exc:
             raise CommandError(f"jobMaxSize: {exc}") from None
-        targets = [ctx.job(values["jobId"])] if "jobId" in values else [
-            r["jobId"] for r in rows if r["state"] in ("running", "paused")]
+        if "jobId" in values:
+            targets = [ctx.job(values["jobId"])]
+        elif values.get("all"):
+            targets = [r["jobId"] for r in rows if r["state"] in ("running", "paused")]
+        else:
+            raise CommandError("jobMaxSize: name a job (jobMaxSize SIZE JOBID), or add --all to cap every live job")
         if not targets:
             raise CommandError("jobMaxSize: no live job to set it on; name a job")
+        previews = [_call(collector, "setJobMaxSize", jobId=job, maxSize=size, dryRun=True) for job in targets]
+        doomed = [p for p in previews if p["wouldDeleteFiles"]]
+        if doomed and not values.get("yes"):
+            what = "; ".join(f"{p['jobId']}: {p['wouldDeleteFiles']:,} files, {format_size(p['wouldDeleteBytes'])}"
+                             for p in doomed)
+            files = sum(p["wouldDeleteFiles"] for p in doomed)
+            question = f"jobMaxSize {format_size(size)} deletes {files:,} files now ({what})"
+            if ctx.confirm is None:
+                raise CommandError(f"{question}; nothing was changed: add --yes to do it in a script")
+            if not ctx.confirm(f"{question}. Delete them?"):
+                raise CommandError("jobMaxSize: nothing was changed")
         out = []
         for job in targets:
             reply = _call(collector, "setJobMaxSize", jobId=job, maxSize=size)
             status = _call(collector, "jobStatus", jobId=job)
-            out.append({"jobId": job, "maxSize": reply["maxSize"], "bytes": status["bytes"],
-                        "deletedFiles": reply["deletedFiles"]})
+            out.append({"jobId": job, "maxSize": reply["maxSize"], "bytes": status["bytes"], "files": status["files"],
+                        "deletedFiles": reply["deletedFiles"], "deletedBytes": reply.get("deletedBytes", 0)})
         return SizeReport(out)
     wanted = {ctx.job(values["jobId"])} if "jobId" in values else None
-    return SizeReport([{"jobId": r["jobId"], "maxSize": r.get("maxSize"), "bytes": r["bytes"], "deletedFiles": 0}
+    return SizeReport([{"jobId": r["jobId"], "maxSize": r.get("maxSize"), "bytes": r["bytes"], "files": r["files"],
+                        "deletedFiles": 0, "deletedBytes": 0}
                        for r in rows if wanted is None or r["jobId"] in wanted])
 
 

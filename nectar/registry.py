@@ -24,6 +24,7 @@ class Arg:
     name: str
     kind: str
     optional: bool = False
+    many: bool = False  # the last argument only: it takes every word left (``ingest FILE...``), as a list
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def usage(cmd: Command) -> str:
     """``apply mapFun reduceFun jobId [fromDate [toDate]] [--engine E]``."""
     parts = [cmd.name]
     optional = [a for a in cmd.args if a.optional]
-    parts += [a.name for a in cmd.args if not a.optional]
+    parts += [a.name + ("..." if a.many else "") for a in cmd.args if not a.optional]
     if optional:
         nested = ""
         for arg in reversed(optional):
@@ -141,16 +142,21 @@ def parse(line: str) -> Parsed | None:
             positional.append(word)
         i += 1
     required = [a for a in cmd.args if not a.optional]
-    if not len(required) <= len(positional) <= len(cmd.args):
+    many = bool(cmd.args) and cmd.args[-1].many
+    if not len(required) <= len(positional) <= (len(positional) if many else len(cmd.args)):
         raise ParseError(f"{cmd.name} takes {_count_text(cmd)}, got {len(positional)}: usage: {usage(cmd)}")
     for arg, value in zip(cmd.args, positional):
         values[arg.name] = value
+    if many:
+        values[cmd.args[-1].name] = positional[len(cmd.args) - 1:]
     return Parsed(cmd, values)
 
 
 def _count_text(cmd: Command) -> str:
     low = sum(1 for a in cmd.args if not a.optional)
     high = len(cmd.args)
+    if cmd.args and cmd.args[-1].many:
+        return f"{low} argument{'s' if low != 1 else ''} or more"
     if low == high:
         return f"{low} argument{'s' if low != 1 else ''}"
     return f"{low} to {high} arguments"

@@ -64,7 +64,26 @@ def when(ns: int | None) -> str:
     """A NOM id as a UTC time."""
     if not ns:
         return "-"
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ns // 10**9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def span_text(result: ApplyResult) -> str:
+    """``written 2021-01-01 00:00:00 .. 2021-12-31 23:59:59``: the clock and the span of a result."""
+    start = when(result.from_id) if result.from_id else "start"
+    end = "now" if result.to_id == "now" else when(result.to_id) if result.to_id else "end"
+    return f"{result.by} {start} .. {end}"
+
+
+def empty_range_text(result: ApplyResult) -> str:
+    """What a range that selected nothing says: the job's oldest and newest times by both clocks."""
+    span = result.job_span or {}
+    parts = []
+    for clock in ("written", "collected"):
+        low, high = (span.get(clock) or [None, None])[:2]
+        parts.append(f"{clock} {when(low)} .. {when(high)}" if low is not None else f"{clock}: none recorded")
+    other = "collected" if result.by == "written" else "written"
+    return (f"no objects of {result.job} {span_text(result)} (apply {result.apply_id}); the job holds objects "
+            f"{'; '.join(parts)}. Change the dates, or use --by {other} for the other clock.")
 
 
 class ProgressBar(commands.Progress):
@@ -227,10 +246,9 @@ class Renderer:
             self.console.print(table)
 
     def _apply_table(self, result: ApplyResult, live: bool = False) -> Group:
-        span = f"{when(result.from_id) if result.from_id else 'start'} .. " + (
-            "now" if result.to_id == "now" else when(result.to_id) if result.to_id else "end")
-        title = (f"{result.map} {result.reduce} over {result.job} ({span}): {result.objects:,} objects, "
-                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else ""))
+        title = (f"{result.map} {result.reduce} over {result.job}, {span_text(result)}: {result.objects:,} objects, "
+                 f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else "")
+                 + (f", filtered by {result.specifier}" if result.specifier else ""))
         table = Table()
         table.add_column("key")
         table.add_column("value", justify="right")
@@ -242,6 +260,9 @@ class Renderer:
 
     @show.register
     def _(self, result: ApplyResult) -> None:
+        if not result.objects and result.job_span is not None:
+            self.console.print(empty_range_text(result))
+            return
         self.console.print(self._apply_table(result, live=result.state == "standing"))
         extra = f" in {result.seconds:.2f}s" if result.seconds is not None else ""
         skipped = f", {result.skipped} objects skipped" if result.skipped else ""
@@ -289,11 +310,12 @@ class Renderer:
     @show.register
     def _(self, result: SizeReport) -> None:
         table = Table(title="jobMaxSize")
-        for column in ("job", "max size", "bytes", "deleted files"):
-            table.add_column(column)
+        for column in ("job", "max size", "files", "bytes", "deleted files", "deleted bytes"):
+            table.add_column(column, no_wrap=column == "job")
         for row in result.rows:
             table.add_row(row["jobId"], format_size(row["maxSize"]) if row["maxSize"] else "no cap",
-                          format_size(row["bytes"]), str(row["deletedFiles"]))
+                          f"{row.get('files', 0):,}", format_size(row["bytes"]), f"{row['deletedFiles']:,}",
+                          format_size(row.get("deletedBytes", 0)))
         self.console.print(table)
 
     @show.register

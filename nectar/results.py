@@ -106,12 +106,22 @@ class ApplyResult(Result):
     seconds: float | None = None
     skipped: int = 0
     provenance: dict[str, Any] | None = None  # what it read and ran with (dispatch.provenance)
+    by: str = "collected"  # the clock of the range: written or collected
+    job_span: dict[str, list[int | None]] | None = None  # with no object folded: the job's times by both clocks
+    files: int = 0  # the job's files the range selected (the others were skipped unread)
+    total: int = 0  # the objects those files hold
+    specifier: str | None = None  # the keys were filtered by it
 
     def to_json(self) -> Any:
-        return {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
-                "from": self.from_id, "to": self.to_id, "objects": self.objects, "engine": self.engine,
-                "state": self.state, "keys": self.keys, "skipped": self.skipped, "seconds": self.seconds,
-                "provenance": self.provenance, "result": self.result}
+        out = {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
+               "from": self.from_id, "to": self.to_id, "by": self.by, "objects": self.objects, "engine": self.engine,
+               "state": self.state, "keys": self.keys, "skipped": self.skipped, "seconds": self.seconds,
+               "files": self.files, "provenance": self.provenance, "result": self.result}
+        if self.job_span is not None:
+            out["jobSpan"] = self.job_span
+        if self.specifier is not None:
+            out["specifier"] = self.specifier
+        return out
 
 
 @dataclass

@@ -16,6 +16,7 @@ import pytest
 from conftest import wait_for
 from nectar.testing import ServiceProcess
 from nom import Store
+from test_books import words_of_line
 
 
 @pytest.fixture
@@ -57,10 +58,10 @@ def raw_tweets(paths) -> list[dict]:
 
 
 def independent_words(tweets) -> Counter:
+    """The tokenizer's rules as the plain character loop of test_books (apostrophes, underscores, NFC, marks)."""
     counts: Counter = Counter()
     for tweet in tweets:
-        text = re.sub(r"https?://\S+|@\w+", " ", tweet["text"].lower())
-        counts.update(re.findall(r"\w+", text))
+        counts.update(words_of_line(tweet["text"]))
     return counts
 
 
@@ -105,7 +106,8 @@ def test_a_date_range_selects_exactly_the_ids_in_it(services, tweets_dir) -> Non
     job = replay_job(collector, dispatch, [tweets_dir / "brexit.jsonl", tweets_dir / "kpop.jsonl"])
     ids = [o["id"] for o in store.scan(job)]
     lo, hi = ids[37], ids[120]
-    result = apply_and_wait(dispatch, map="count", reduce="postings", jobId=job, fromDate=str(lo), toDate=str(hi))
+    result = apply_and_wait(dispatch, map="count", reduce="postings", jobId=job, fromDate=str(lo), toDate=str(hi),
+                            by="collected")
     assert result["objects"] == 84
     assert result["result"][0][1] == ids[37:121]  # both ends inclusive, nothing else
 

@@ -23,6 +23,7 @@ COMMAND_TESTS = {
     "snapshot diff": "test_snapshots_verify_and_watch", "snapshot verify": "test_snapshots_verify_and_watch",
     "snapshot drop": "test_snapshots_verify_and_watch", "verify": "test_snapshots_verify_and_watch",
     "watch": "test_snapshots_verify_and_watch",
+    "ingest": "test_books:test_ingest_word_count_and_specifier_through_the_shell",
 }
 
 
@@ -89,11 +90,11 @@ def test_stat_and_disk(world, job) -> None:
 def test_job_max_size(world, job) -> None:
     before = run_json(world, "disk", job)["bytes"]
     cap = max(2000, before // 2)
-    changed = run_json(world, "jobMaxSize", str(cap), job)["jobs"][0]
+    changed = run_json(world, "jobMaxSize", str(cap), job, "--yes")["jobs"][0]
     assert changed["maxSize"] == cap and changed["deletedFiles"] > 0 and changed["bytes"] <= cap
     assert run_json(world, "jobMaxSize", "show", job)["jobs"][0]["maxSize"] == cap
     assert run_json(world, "jobMaxSize", "2GiB", job)["jobs"][0]["maxSize"] == 2 * 2**30
-    assert run_json(world, "jobMaxSize", "10kB", job)["jobs"][0]["maxSize"] == 10_000
+    assert run_json(world, "jobMaxSize", "10kB", job, "--yes")["jobs"][0]["maxSize"] == 10_000
 
 
 def test_services_config_help(world) -> None:

@@ -135,7 +135,6 @@ def test_ids_beyond_2_53_round_trip_through_the_browser(page: tuple[Page, list[s
         return [name, back.files[0].name]; }}""")
     _, files = stack.call("GET", f"/api/v1/jobs/{job}/files?limit=1")
     assert first == again == files["files"][0]["name"] and int(first) > 2**53
-    assert str(int(float(first))) != first  # as a JavaScript number it would have changed
     shown = p.inner_text(f'tr[data-job="{job}"] td.newest-id')
     _, every = stack.call("GET", f"/api/v1/jobs/{job}/files?limit=5000")
     assert shown in {f["maxId"] for f in every["files"]}  # exact, to the last digit

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import bisect
 import gc
+import hashlib
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -174,9 +175,57 @@ class InvertedIndex:
         index.post_pos = _unb64(data["pos"], np.int32)
         index.docs = _unb64(data["docs"], np.int64)
         index.doc_len = _unb64(data["lens"], np.int32)
-        if len(index.starts) != len(index.terms) + 1 or index.starts[-1] != len(index.post_doc) or \
-                len(index.post_pos) != len(index.post_doc) or len(index.docs) != len(index.doc_len):
+        index._check()
+        return index
+
+    def _check(self) -> None:
+        """ValueError unless the arrays agree (lengths, document ordinals in range, terms sorted)."""
+        if len(self.starts) != len(self.terms) + 1 or self.starts[-1] != len(self.post_doc) or \
+                len(self.post_pos) != len(self.post_doc) or len(self.docs) != len(self.doc_len):
             raise ValueError("an encoded index whose arrays disagree in length")
+        if len(self.post_doc) and (int(self.post_doc.min()) < 0 or int(self.post_doc.max()) >= len(self.docs)):
+            raise ValueError("an encoded index whose postings name documents it does not have")
+        if any(a >= b for a, b in zip(self.terms, self.terms[1:])):
+            raise ValueError("an encoded index whose terms are not sorted")
+
+    def encode_parts(self, max_postings: int) -> list[dict[str, Any]]:
+        """The compact form in parts of runs of terms (in term order) of about ``max_postings`` postings each (a
+        term with more goes alone); the first part also holds the documents. ``decode_parts`` joins them."""
+        self.compact()
+        counts = np.diff(self.starts)
+        parts: list[dict[str, Any]] = []
+        first = 0
+        while first < len(self.terms) or not parts:
+            last = first + 1
+            if first < len(self.terms):  # as many terms as fit from `first`
+                budget = int(self.starts[first]) + max_postings
+                last = max(first + 1, int(np.searchsorted(self.starts, budget, side="right")) - 1)
+                last = min(last, len(self.terms))
+            else:
+                last = first
+            a, b = int(self.starts[first]), int(self.starts[last])
+            part = {"v": 1, "terms": self.terms[first:last], "counts": _b64(counts[first:last].astype(np.int32)),
+                    "doc": _b64(self.post_doc[a:b]), "pos": _b64(self.post_pos[a:b])}
+            if not parts:
+                part.update(docs=_b64(self.docs), lens=_b64(self.doc_len))
+            parts.append(part)
+            first = last
+        return parts
+
+    @classmethod
+    def decode_parts(cls, parts: list[Any]) -> InvertedIndex:
+        """An index from ``encode_parts``'s parts, in order (ValueError when they are not such parts)."""
+        if not parts or not all(isinstance(p, dict) and p.get("v") == 1 for p in parts) or "docs" not in parts[0]:
+            raise ValueError("not the parts of an encoded index")
+        index = cls()
+        index.terms = [t for p in parts for t in p["terms"]]
+        counts = np.concatenate([_unb64(p["counts"], np.int32) for p in parts])
+        index.starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        index.post_doc = np.concatenate([_unb64(p["doc"], np.int32) for p in parts])
+        index.post_pos = np.concatenate([_unb64(p["pos"], np.int32) for p in parts])
+        index.docs = _unb64(parts[0]["docs"], np.int64)
+        index.doc_len = _unb64(parts[0]["lens"], np.int32)
+        index._check()
         return index
 
     @classmethod
@@ -320,6 +369,26 @@ class IndexResult(Sequence[list[Any]]):
 
     def _pair(self, tid: int) -> list[Any]:
         return [self.index.terms[tid], self.index.value(tid)]
+
+    def sha256(self) -> str:
+        """The SHA-256 of the whole index in its canonical form (terms sorted, postings by id and position):
+        equal indexes, equal hashes, whichever engine built them; the filter of a specifier counts."""
+        index = self.index
+        digest = hashlib.sha256(b"nectar-index-1\0")
+        keep = np.sort(self._order)
+        counts = np.diff(index.starts)[keep]
+        digest.update("\0".join(index.terms[t] for t in keep.tolist()).encode())
+        digest.update(counts.astype("<i8").tobytes())
+        if len(keep) == len(index.terms):  # everything: slices of about a million postings
+            bounds = list(range(0, len(index.post_doc), 1 << 20)) + [len(index.post_doc)]
+            runs = list(zip(bounds, bounds[1:]))
+        else:
+            runs = [(int(index.starts[t]), int(index.starts[t + 1])) for t in keep.tolist()]
+        for a, b in runs:  # the same bytes either way: every kept posting's id, then every position
+            digest.update(index.docs[index.post_doc[a:b]].astype("<i8").tobytes())
+        for a, b in runs:
+            digest.update(index.post_pos[a:b].astype("<i4").tobytes())
+        return digest.hexdigest()
 
     def count_parts(self, max_postings: int, max_terms: int) -> int:
         """How many runs ``parts`` gives."""

@@ -14,6 +14,7 @@ from typing import Any
 from dispatch.errors import FunctionError
 from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map
 from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, builtin_reduce, topk
+from dispatch.functions.specifier import filtered, parse_specifier
 from nom import quote
 
 __all__ = ["resolve_map", "resolve_reduce"]
@@ -41,8 +42,13 @@ def _import(path: str, field: str) -> Callable[..., Any]:
     return fn
 
 
-def resolve_map(name: Any) -> MapFn:
-    """The map function called ``name``."""
+def resolve_map(name: Any, specifier: str | None = None) -> MapFn:
+    """The map function called ``name``, keeping only the keys ``specifier`` matches (dispatch.functions.specifier)."""
+    mapper = _resolve_map(name)
+    return filtered(mapper, parse_specifier(specifier)) if specifier is not None else mapper
+
+
+def _resolve_map(name: Any) -> MapFn:
     if not isinstance(name, str) or not name:
         raise FunctionError(f"map must be a name such as 'words', got {quote(name)}", field="map")
     builtin = builtin_map(name)

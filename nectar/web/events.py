@@ -147,26 +147,33 @@ class Hub:
             with self.lock:
                 covered = last >= self.ring_floor
                 ring = [data for event_id, data, _ in self.ring if last < event_id <= sub.start] if covered else []
-                cursors = dict(self.cursors)
+                jobs = set(self.cursors)
             if covered:
                 out.extend(ring)
             else:
-                out.extend(self._from_store(last - LATE_WINDOW_NS, cursors))
+                out.extend(self._from_store(last - LATE_WINDOW_NS, sub.start, jobs))
         with self.lock:
             hello = {"jobs": self.state.jobs, "applies": self.state.applies,
                      "standing": list(self.state.standing.values()), "health": self.state.health}
         out.append(frame("hello", hello, sub.start))
         return out
 
-    def _from_store(self, after: int, cursors: dict[str, int | None]) -> list[bytes]:
+    def _from_store(self, after: int, upto: int, jobs: set[str]) -> list[bytes]:
+        """The files of the live jobs named in ``(after, upto]``: what a browser missed that this process never
+        held. Files named above ``upto`` reach the browser live (they are sent after it subscribed)."""
+        try:  # the live jobs now: this process may have started a moment ago, before its poller's first round
+            rows = self.backend.call("collector", "listJobs", timeout=5.0)["jobs"]
+            jobs |= {row["jobId"] for row in rows if row.get("state") in LIVE_STATES}
+        except ApiError:
+            pass
         files = []
-        for job, upto in cursors.items():
+        for job in sorted(jobs):
             try:
                 reply = self.backend.call("collector", "jobFiles", jobId=job, after=max(after, 0),
                                           limit=REPLAY_FILES)
             except ApiError:
                 continue
-            files += [(f["name"], job, f) for f in reply["files"] if upto is None or f["name"] <= upto]
+            files += [(f["name"], job, f) for f in reply["files"] if f["name"] <= upto]
         files.sort(key=lambda item: item[0])
         return [frame("file", {"job": job, **info}, name) for name, job, info in files]
 
@@ -231,8 +238,9 @@ class Hub:
         if jobs is not None:
             live = {row["jobId"]: row for row in jobs if row.get("state") in LIVE_STATES}
             for job in live:
-                if job not in self.cursors:  # a job found running at start: its past is history, read on load
-                    self.cursors[job] = self._newest(job) if self._first else None
+                if job not in self.cursors:  # found running at start: files from this process's start on are
+                    # sent live (those before are history, read on load, or replayed to a browser that had them)
+                    self.cursors[job] = self.ring_floor if self._first else None
             for job in [j for j in self.cursors if j not in live]:
                 del self.cursors[job]
             rows = [{k: row.get(k) for k in ("jobId", "jobName", "state", "objects", "files", "bytes", "rate",
@@ -254,12 +262,6 @@ class Hub:
             events.append(("health", state, None))
         self._first = False
         self._publish(events)
-
-    def _newest(self, job: str) -> int | None:
-        try:
-            return self.backend.call("collector", "jobFiles", jobId=job, after=None, limit=1)["newest"]
-        except ApiError:
-            return None
 
     def _standing(self, applies: list[dict[str, Any]]) -> list[tuple[str, Any, int | None]]:
         events: list[tuple[str, Any, int | None]] = []

@@ -48,9 +48,29 @@ def serve(config: Config, host: str | None = None, port: int | None = None, *, l
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                                     timeout_graceful_shutdown=2))
     try:
-        server.run()
+        server.run(sockets=[listen(host, port)])
     except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then raises the signal again: a normal stop here
         pass
+
+
+SEND_BUFFER = 256 * 1024
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, with a fixed send buffer that every connection inherits: the kernel's autotuning
+    would let a browser that stopped reading park megabytes there before the server notices (its bounded
+    queue is what should fill), and 256 kB streams events far faster than any dashboard needs."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"web: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class _Server(uvicorn.Server):

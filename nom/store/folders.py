@@ -30,6 +30,7 @@ from nom.store.durable import atomic_write, fsync_dir, remove_orphans
 from nom.store.index import FileInfo, JobIndex, is_data_name
 from nom.store.nofollow import is_real_folder, open_regular, read_regular
 from nom.store.pins import Pins, PinSet, mark_evicted
+from nom.written import written_bounds, written_of_data
 
 __all__ = ["SYNC_MODES", "JobFolders", "Quarantined"]
 
@@ -187,6 +188,15 @@ class JobFolders:
             return meta["max_size"]
         return self.default_max_size
 
+    def retention_preview(self, job: str, max_size: int | None) -> list[FileInfo]:
+        """The files a cap of ``max_size`` (None: the store's default) would delete now, deleting nothing."""
+        cap = self.default_max_size if max_size is None else max_size
+        if cap is None:
+            return []
+        index = self.reconciled(job)
+        pins = self.pins.of(index.folder)
+        return index.retention(cap, (), pins or None)[0]
+
     def set_max_size(self, job: str, max_size: int | None, *, force: bool = False) -> list[FileInfo]:
         """Set the cap of ``job`` (None: back to the store's default) and apply it now; returns deleted files
         (``force``: pinned ones too, see ``enforce_retention``)."""
@@ -343,8 +353,9 @@ class JobFolders:
 
 def _describe(name: int, objs: list[dict[str, Any]], raw: bytes) -> FileInfo:
     ids = [o["id"] for o in objs]
+    written = written_bounds(ids, [written_of_data(o.get("data")) for o in objs])
     return FileInfo(name, min(ids), max(ids), len(ids), len(raw), all(a < b for a, b in zip(ids, ids[1:])),
-                    hashlib.sha256(raw).hexdigest())
+                    hashlib.sha256(raw).hexdigest(), *written)
 
 
 def _check_all(objs: list[Any]) -> None:

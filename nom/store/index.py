@@ -2,8 +2,11 @@
 
 ``NOM_ROOT/<jobId>/index`` is an append-only text file, one line per event::
 
-    + <name> <min_id> <max_id> <objects> <bytes> <sorted> [h<sha256>]
+    + <name> <min_id> <max_id> <objects> <bytes> <sorted> [<min_written> <max_written>] [h<sha256>]
     - <name>
+
+``min_written``/``max_written`` bound when the file's objects were written (nom.written): a range by
+written time skips files by them; a line without them (an older index) reads every file it overlaps.
 
 ``h<sha256>`` (always the last field when present) is the file's SHA-256 in hex, computed once from the bytes
 the commit pipeline writes (nom.store.commit.steps); a file indexed before hashes were recorded gets its hash
@@ -30,14 +33,16 @@ from typing import Any
 
 from nom.store.durable import atomic_write
 from nom.store.nofollow import open_regular
+from nom.written import written_ns
 
-__all__ = ["FileInfo", "JobIndex", "clip", "is_data_name"]
+__all__ = ["FileInfo", "JobIndex", "clip", "clip_written", "is_data_name"]
 
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
     """One data file: its name (write time in ns), id range, object count and size, and the SHA-256 of its bytes
-    in hex ("" when not known yet: a file indexed before hashes were recorded)."""
+    in hex ("" when not known yet: a file indexed before hashes were recorded), and the bounds of when its objects
+    were written (None: not known, the file may hold any)."""
 
     name: int
     min_id: int
@@ -46,32 +51,51 @@ class FileInfo:
     bytes: int
     sorted: bool = True
     sha256: str = ""
+    min_written: int | None = None
+    max_written: int | None = None
 
     @property
     def filename(self) -> str:
         """The file's name in the job folder."""
         return f"{self.name}.json"
 
-    def overlaps(self, from_id: int | None, to_id: int | None) -> bool:
-        """True when this file can hold ids in ``[from_id, to_id]`` (both inclusive, None = open)."""
-        return (from_id is None or self.max_id >= from_id) and (to_id is None or self.min_id <= to_id)
+    def bounds(self, by: str = "collected") -> tuple[int | None, int | None]:
+        """The bounds of this file's times by clock ``by`` (``collected``: its ids; ``written``: nom.written)."""
+        if by == "collected":
+            return self.min_id, self.max_id
+        return self.min_written, self.max_written
 
-    def within(self, from_id: int | None, to_id: int | None) -> bool:
-        """True when every id this file can hold is inside ``[from_id, to_id]``."""
-        return (from_id is None or self.min_id >= from_id) and (to_id is None or self.max_id <= to_id)
+    def overlaps(self, from_id: int | None, to_id: int | None, by: str = "collected") -> bool:
+        """True when this file can hold times in ``[from_id, to_id]`` (both inclusive, None = open) by clock ``by``."""
+        low, high = self.bounds(by)
+        return (from_id is None or high is None or high >= from_id) and (to_id is None or low is None or low <= to_id)
 
-    def clip(self, objs: list[dict[str, Any]], from_id: int | None, to_id: int | None) -> list[dict[str, Any]]:
-        """This file's objects (``objs``) that fall in ``[from_id, to_id]``; ``objs`` itself when all do."""
-        return objs if self.within(from_id, to_id) else clip(objs, from_id, to_id)
+    def within(self, from_id: int | None, to_id: int | None, by: str = "collected") -> bool:
+        """True when every time this file can hold (by clock ``by``) is inside ``[from_id, to_id]``."""
+        low, high = self.bounds(by)
+        return (from_id is None or (low is not None and low >= from_id)) and (
+            to_id is None or (high is not None and high <= to_id))
 
-    def fields(self) -> tuple[int, int, int, int, int, bool, str]:
-        """name, min_id, max_id, objects, bytes, sorted, sha256: the constructor's arguments."""
-        return self.name, self.min_id, self.max_id, self.objects, self.bytes, self.sorted, self.sha256
+    def clip(self, objs: list[dict[str, Any]], from_id: int | None, to_id: int | None,
+             by: str = "collected") -> list[dict[str, Any]]:
+        """This file's objects (``objs``) that fall in ``[from_id, to_id]`` by clock ``by``; ``objs`` itself when
+        all do."""
+        if self.within(from_id, to_id, by):
+            return objs
+        return clip(objs, from_id, to_id) if by == "collected" else clip_written(objs, from_id, to_id)
+
+    def fields(self) -> tuple[int, int, int, int, int, bool, str, int | None, int | None]:
+        """name, min_id, max_id, objects, bytes, sorted, sha256, min_written, max_written: the constructor's
+        arguments."""
+        return (self.name, self.min_id, self.max_id, self.objects, self.bytes, self.sorted, self.sha256,
+                self.min_written, self.max_written)
 
     def line(self) -> bytes:
         """The index line that records this file."""
         line = b"+ %d %d %d %d %d %d" % (
             self.name, self.min_id, self.max_id, self.objects, self.bytes, int(self.sorted))
+        if self.min_written is not None and self.max_written is not None:
+            line += b" %d %d" % (self.min_written, self.max_written)
         if self.sha256:
             line += b" h" + self.sha256.encode()
         return line + b"\n"
@@ -80,6 +104,18 @@ class FileInfo:
 def clip(objs: list[dict[str, Any]], from_id: int | None, to_id: int | None) -> list[dict[str, Any]]:
     """The objects of ``objs`` whose ids fall in ``[from_id, to_id]`` (both inclusive, None = open), in order."""
     return [o for o in objs if (from_id is None or o["id"] >= from_id) and (to_id is None or o["id"] <= to_id)]
+
+
+def clip_written(objs: list[dict[str, Any]], from_ns: int | None, to_ns: int | None) -> list[dict[str, Any]]:
+    """The objects of ``objs`` written in ``[from_ns, to_ns]`` (nom.written; None = open), in order."""
+    if from_ns is None and to_ns is None:
+        return objs
+    out = []
+    for o in objs:
+        t = written_ns(o)
+        if (from_ns is None or t >= from_ns) and (to_ns is None or t <= to_ns):
+            out.append(o)
+    return out
 
 
 def is_data_name(filename: str) -> bool:
@@ -98,7 +134,7 @@ class _Columns:
     to delete without walking every row (a capped job's rate depends on it; bench/store.py).
     """
 
-    _LIVE, _SORTED = 1, 2
+    _LIVE, _SORTED, _WRITTEN = 1, 2, 4
 
     def __init__(self) -> None:
         self.names = array("q")
@@ -106,6 +142,8 @@ class _Columns:
         self.max_ids = array("q")
         self.objects = array("q")
         self.sizes = array("q")
+        self.min_written = array("q")
+        self.max_written = array("q")
         self.flags = array("b")
         self.digests = bytearray()  # 32 bytes a row: the file's SHA-256 (all zero: not known)
         self.live = 0
@@ -123,14 +161,14 @@ class _Columns:
         return None
 
     def put(self, name: int, min_id: int, max_id: int, objects: int, size: int, is_sorted: bool,
-            sha256: str = "") -> bool:
+            sha256: str = "", min_written: int | None = None, max_written: int | None = None) -> bool:
         """Record a file (replacing a row of the same name); True when the file was not live before."""
         names = self.names
         digest = bytes.fromhex(sha256) if sha256 else _NO_DIGEST
         if not names or name > names[-1]:
             i = len(names)  # the common case: files are named by write time
             names.append(name)
-            for column in (self.min_ids, self.max_ids, self.objects, self.sizes):
+            for column in (self.min_ids, self.max_ids, self.objects, self.sizes, self.min_written, self.max_written):
                 column.append(0)
             self.flags.append(0)
             self.digests += digest
@@ -138,7 +176,8 @@ class _Columns:
             i = bisect_left(names, name)
             if i == len(names) or names[i] != name:
                 names.insert(i, name)
-                for column in (self.min_ids, self.max_ids, self.objects, self.sizes):
+                for column in (self.min_ids, self.max_ids, self.objects, self.sizes, self.min_written,
+                               self.max_written):
                     column.insert(i, 0)
                 self.flags.insert(i, 0)
                 self.digests[32 * i:32 * i] = _NO_DIGEST
@@ -148,7 +187,12 @@ class _Columns:
         fresh = not self.flags[i] & self._LIVE
         self.live_bytes += size - (0 if fresh else self.sizes[i])
         self.min_ids[i], self.max_ids[i], self.objects[i], self.sizes[i] = min_id, max_id, objects, size
-        self.flags[i] = self._LIVE | (self._SORTED if is_sorted else 0)
+        written = min_written is not None and max_written is not None
+        if written:
+            self.min_written[i], self.max_written[i] = min_written, max_written
+        elif not fresh and self.flags[i] & self._WRITTEN:
+            written = True  # a later line for the same file (its hash) keeps the bounds it had
+        self.flags[i] = self._LIVE | (self._SORTED if is_sorted else 0) | (self._WRITTEN if written else 0)
         self.live += fresh
         return fresh
 
@@ -165,8 +209,11 @@ class _Columns:
     def info(self, i: int) -> FileInfo:
         """The file in row ``i``."""
         digest = self.digests[32 * i:32 * i + 32]
+        flags = self.flags[i]
+        written = flags & self._WRITTEN
         return FileInfo(self.names[i], self.min_ids[i], self.max_ids[i], self.objects[i], self.sizes[i],
-                        bool(self.flags[i] & self._SORTED), "" if digest == _NO_DIGEST else digest.hex())
+                        bool(flags & self._SORTED), "" if digest == _NO_DIGEST else digest.hex(),
+                        self.min_written[i] if written else None, self.max_written[i] if written else None)
 
     def oldest_beyond(self, budget: int) -> list[int]:
         """The rows of the oldest live files to drop so that the rest take at most ``budget`` bytes."""
@@ -196,7 +243,7 @@ class _Columns:
 
     def _purge(self) -> None:
         keep = self.rows()
-        for attr in ("names", "min_ids", "max_ids", "objects", "sizes", "flags"):
+        for attr in ("names", "min_ids", "max_ids", "objects", "sizes", "min_written", "max_written", "flags"):
             old = getattr(self, attr)
             setattr(self, attr, array(old.typecode, [old[i] for i in keep]))
         self.digests = bytearray(b"".join(self.digests[32 * i:32 * i + 32] for i in keep))
@@ -281,6 +328,15 @@ class JobIndex:
                     digest = digests[32 * i:32 * i + 32]
                     out.append((f.names[i], f.sizes[i], lo, hi, f.objects[i], "" if digest == none else digest.hex()))
             return out
+
+    def written_span(self) -> tuple[int | None, int | None]:
+        """The bounds of when the live files' objects were written (None where no file's are known)."""
+        with self.lock:
+            f = self._files
+            known = [i for i in f.rows() if f.flags[i] & _Columns._WRITTEN]
+            if not known:
+                return None, None
+            return min(f.min_written[i] for i in known), max(f.max_written[i] for i in known)
 
     def totals(self) -> tuple[int, int, int, int | None, int | None]:
         """Files, objects, bytes, lowest and highest id of the live files."""
@@ -482,9 +538,9 @@ class JobIndex:
                 if parts and len(parts[-1]) == 65 and parts[-1][:1] == b"h":  # the hash, last when present
                     sha = parts.pop()[1:].decode()
                     bytes.fromhex(sha)
-                if len(parts) == 7 and parts[0] == b"+":
-                    name, lo, hi, count, size, is_sorted = map(int, parts[1:])
-                    if put(name, lo, hi, count, size, bool(is_sorted), sha):
+                if len(parts) in (7, 9) and parts[0] == b"+":
+                    name, lo, hi, count, size, is_sorted, *written = map(int, parts[1:])
+                    if put(name, lo, hi, count, size, bool(is_sorted), sha, *written):
                         added.append(name)
                 elif len(parts) == 2 and parts[0] == b"-":
                     drop(int(parts[1]))

@@ -161,6 +161,13 @@ class Store(JobFolders):
         """Files and objects of ``job`` named above ``after`` (a follower's watermark), from the index."""
         return self.index(job).newer_than(after)
 
+    def spans(self, job: str) -> dict[str, list[int | None]]:
+        """The oldest and newest times of ``job``'s objects by each clock (nom.written): ``collected`` from
+        their ids, ``written`` from the files' recorded bounds (None where none are recorded)."""
+        index = self.reconciled(job)
+        _, _, _, oldest, newest = index.totals()
+        return {"written": list(index.written_span()), "collected": [oldest, newest]}
+
     def quarantined(self, job: str) -> list[Quarantined]:
         """Every file of ``job`` in quarantine, with its reason."""
         qdir = self.job_dir(job) / "quarantine"

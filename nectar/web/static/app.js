@@ -19,7 +19,7 @@ const state = {
 };
 window.nectar = state;  // for the browser tests and the curious
 
-let dirty = false;
+const dirty = {header: false, jobs: false, standing: false, applies: false};  // what the next redraw redraws
 let chart = null;
 let chartJobs = [];
 
@@ -67,14 +67,16 @@ async function loadHistory(job) {
   }
 }
 
-function markDirty() { dirty = true; }
+function markDirty(...sections) {
+  for (const section of sections.length ? sections : Object.keys(dirty)) dirty[section] = true;
+}
 
-function onEvent(kind, handler) {
+function onEvent(sections, handler) {
   return (message) => {
     state.events += 1;
     if (message.lastEventId) state.lastEventId = message.lastEventId;
     handler(JSON.parse(message.data));
-    markDirty();
+    if (sections.length) markDirty(...sections);
   };
 }
 
@@ -87,23 +89,20 @@ function setApplies(rows) {
 
 function connect() {
   const source = new EventSource("/api/v1/events");
-  source.addEventListener("hello", onEvent("hello", (data) => {
+  source.addEventListener("hello", onEvent(Object.keys(dirty), (data) => {
     setJobs(data.jobs); setApplies(data.applies); state.health = data.health;
     state.standing = new Map(data.standing.map((s) => [s.applyId, s]));
   }));
-  source.addEventListener("file", onEvent("file", (data) => {
-    countFile(data.job, data);
-    const row = state.jobs.get(data.job);
-    if (row && !state.seenLive) state.seenLive = true;
-    if (row) {  // keep the counts moving between jobs events
-      row.newestId = BigInt(data.maxId) > BigInt(row.newestId || "0") ? data.maxId : row.newestId;
-    }
-  }));
-  source.addEventListener("jobs", onEvent("jobs", (data) => setJobs(data.jobs)));
-  source.addEventListener("applies", onEvent("applies", (data) => setApplies(data.applies)));
-  source.addEventListener("standing", onEvent("standing", (data) => state.standing.set(data.applyId, data)));
-  source.addEventListener("health", onEvent("health", (data) => { state.health = data; }));
-  source.onerror = () => { state.health = {...state.health, activity: "reconnecting to the web service…"}; markDirty(); };
+  // a file only feeds the chart (redrawn each second); the table's counts come with "jobs" events
+  source.addEventListener("file", onEvent([], (data) => countFile(data.job, data)));
+  source.addEventListener("jobs", onEvent(["jobs"], (data) => setJobs(data.jobs)));
+  source.addEventListener("applies", onEvent(["applies"], (data) => setApplies(data.applies)));
+  source.addEventListener("standing", onEvent(["standing"], (data) => state.standing.set(data.applyId, data)));
+  source.addEventListener("health", onEvent(["header"], (data) => { state.health = data; }));
+  source.onerror = () => {
+    state.health = {...state.health, activity: "reconnecting to the web service…"};
+    markDirty("header");
+  };
 }
 
 function fmtBytes(n) {
@@ -202,15 +201,16 @@ function renderApplies() {
   }));
 }
 
+const RENDERERS = {header: renderHeader, jobs: renderJobs, standing: renderStanding, applies: renderApplies};
+
 function render() {
-  if (!dirty) return;
-  dirty = false;
+  const sections = Object.keys(dirty).filter((section) => dirty[section]);
+  if (!sections.length) return;
   state.renders = (state.renders || 0) + 1;
-  renderHeader();
-  renderJobs();
-  renderChart();
-  renderStanding();
-  renderApplies();
+  for (const section of sections) {
+    dirty[section] = false;
+    RENDERERS[section]();
+  }
 }
 
 function showError(id) {
@@ -281,10 +281,12 @@ async function start() {
   document.getElementById("reduces").replaceChildren(...functions.reduces.map((r) => el("option", {value: r})));
   const live = jobs.jobs.filter((r) => r.state === "running" || r.state === "paused");
   await Promise.all(live.map((r) => loadHistory(r.jobId)));
-  state.loaded = true;
   markDirty();
+  render();
+  renderChart();
+  state.loaded = true;
   setInterval(render, 1000 / RENDER_HZ);
-  setInterval(markDirty, 1000);  // the chart's time axis moves on even with no event
+  setInterval(renderChart, 1000);  // one point a second: the chart moves on once a second, events or not
 }
 
 start().catch((error) => { document.getElementById("activity").textContent = `error: ${error.message}`; });

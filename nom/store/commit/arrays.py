@@ -15,6 +15,7 @@ import orjson
 
 from nom.errors import NomError
 from nom.model import MAX_ID, Nom, check_object, is_type
+from nom.written import written_bounds, written_of_data
 
 try:  # the common case of check() in C, where it was built (see _unnamed.c beside this file); the same in Python
     from nom.store.commit._unnamed import ascending_ids as _ascending_ids
@@ -39,6 +40,7 @@ class Encoded:
     first_id: int
     last_id: int
     count: int
+    written: tuple[int, int] | None = None  # bounds of when its objects were written (nom.written); None: unknown
 
 
 class ArrayChecker:
@@ -54,14 +56,16 @@ class ArrayChecker:
         if _ascending_ids is not None and type(objects) is list:
             bounds = _ascending_ids(objects, self._types_seen, MAX_ID)
             if bounds is not None:  # well-formed, known types, ids ascending: encode as it is
-                return Encoded(raw if raw is not None else self._dumps(objects), bounds[0], bounds[1], len(objects))
+                return Encoded(raw if raw is not None else self._dumps(objects), bounds[0], bounds[1], len(objects),
+                               _written(objects))
         ids, is_sorted = self.check(objects)
         if not is_sorted or raw is None:
             objects = sorted(objects, key=_any_id) if not is_sorted else objects
             raw = self._dumps(objects if isinstance(objects, list) else list(objects))
+        written = _written(objects)
         if not is_sorted:
             ids.sort()
-        return Encoded(raw, ids[0], ids[-1], len(ids))
+        return Encoded(raw, ids[0], ids[-1], len(ids), written)
 
     def check(self, objects: Objects) -> tuple[list[int], bool]:
         """Check every object cheaply; return the ids and whether they are in order.
@@ -113,6 +117,13 @@ class ArrayChecker:
             ids.append(obj["id"])
             self._types_seen.add(obj["type"])
         return ids, ids == sorted(ids)
+
+
+def _written(objects: Objects) -> tuple[int, int]:
+    """Bounds of when ``objects`` (checked) were written: nom.written."""
+    if type(objects[0]) is Nom:
+        return written_bounds([o.id for o in objects], [written_of_data(o.data) for o in objects])  # type: ignore[union-attr]
+    return written_bounds([o["id"] for o in objects], [written_of_data(o["data"]) for o in objects])  # type: ignore[index]
 
 
 def _any_id(obj: Nom | dict[str, Any]) -> int:

@@ -8,7 +8,8 @@ interpreter lock.
 
 Sockets (ZeroMQ over ipc, in a private 0700 folder; the parent binds, the child connects)::
 
-    parent PUSH -> child PULL   [header, json bytes]  header: epoch seq first_id last_id count retry (struct
+    parent PUSH -> child PULL   [header, json bytes]  header: epoch seq first_id last_id count retry, written
+                                                      bounds (struct
                                                       _HEADER), then the job id
                                 [exit header]         epoch only (struct _EXIT): commit what is queued, answer, exit
     child PUSH -> parent PULL   [results]  JSON: [[seq, file fields], ...] or [[seq, null, errno, message], ...]
@@ -54,7 +55,8 @@ from nom.store.index import FileInfo
 
 __all__ = ["ProcessWriter"]
 
-_HEADER = struct.Struct("<qqqqq?")  # epoch, seq, first_id, last_id, count, retry; the job id follows
+# epoch, seq, first_id, last_id, count, retry, written known, min and max written; the job id follows
+_HEADER = struct.Struct("<qqqqq??qq")
 _EXIT = struct.Struct("<q")  # epoch
 
 
@@ -107,7 +109,9 @@ class ProcessWriter(Writer):
             span = self._spans[self._seq] = (job, array.first_id, array.last_id)
             retry = span in self._failed
             self._failed.discard(span)
-            header = _HEADER.pack(self._epoch, self._seq, array.first_id, array.last_id, array.count, retry)
+            written = array.written or (0, 0)
+            header = _HEADER.pack(self._epoch, self._seq, array.first_id, array.last_id, array.count, retry,
+                                  array.written is not None, *written)
             self._outbox.send(header + job.encode(), zmq.SNDMORE)
             self._outbox.send(array.raw)  # copied: cheaper than zero-copy below 64 KB (pyzmq's advice)
         return future
@@ -266,11 +270,11 @@ def serve(root: str, sockets: str, epoch: int, parent: int) -> None:
             if len(frames) == 1:
                 exiting = exiting or _EXIT.unpack(frames[0])[0] == epoch
                 continue
-            sent_to, seq, first_id, last_id, count, retry = _HEADER.unpack_from(frames[0])
+            sent_to, seq, first_id, last_id, count, retry, known, *written = _HEADER.unpack_from(frames[0])
             if sent_to != epoch:
                 continue  # sent to a child that has died; its sender was told it failed
             job = frames[0][_HEADER.size:].decode()
-            array = Encoded(frames[1], first_id, last_id, count)
+            array = Encoded(frames[1], first_id, last_id, count, tuple(written) if known else None)
             try:
                 found = steps.find_stored(job, array) if retry else None
             except OSError as exc:

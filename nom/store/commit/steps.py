@@ -72,7 +72,9 @@ class GroupCommit:
                     raise NomError(f"arrays[{n}]: {exc}" if len(arrays) > 1 else str(exc), field=exc.field) from None
                 # the file's SHA-256 from the bytes in hand: hashed once, here, never read back for it (issue 20)
                 info = FileInfo(next(names[job]), array.first_id, array.last_id, array.count, len(array.raw),
-                                sha256=hashlib.sha256(array.raw).hexdigest())
+                                sha256=hashlib.sha256(array.raw).hexdigest(),
+                                min_written=array.written[0] if array.written else None,
+                                max_written=array.written[1] if array.written else None)
                 entries.append((job, folder, info, array.raw))
             return write_group(entries, datasync=self.sync == "fsync")
         except OSError as exc:
