@@ -16,8 +16,9 @@ Playwright for the browser figures):
   port; each client reconnects with its Last-Event-ID; every file the store holds between the first and the
   last file a client saw must have reached it (goal: 0 missing);
 - 10 dashboards: bench/apply.py's standing fold rate (in-process, over 200k objects) with no dashboard open
-  and with 10 real dashboard pages open on a live job, alternated 3 times each; the baseline runs the same
-  job and services, only the web process and the pages differ (goal: drop <= 5%).
+  and with 10 real dashboard pages open on a live job, alternated 5 times each (medians); the baseline runs the
+  same job, services and web process, only the pages differ (goal: drop <= 5%); and the CPU the 10 pages
+  (Chromium) and the web process take meanwhile, in cores.
 
 The machine is shared and loaded (2 cores, several sessions): the figures say so (load average printed).
 The last line is one JSON object with every figure.
@@ -215,11 +216,36 @@ def restart(web: WebProcess, collector: Client, job: str) -> tuple[WebProcess, d
                    "restart_missing_files": missing}
 
 
-def dashboards_vs_fold(base: Path, web: WebProcess, rounds: int = 3) -> dict[str, Any]:
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds of these processes so far (Linux /proc; gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def chromium_pids() -> list[int]:
+    """Every Chromium process on the machine (the bench's own: nothing else here runs one)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and open(f"/proc/{name}/comm").read().startswith("chrom"):
+                pids.append(int(name))
+        except OSError:
+            continue
+    return pids
+
+
+def dashboards_vs_fold(base: Path, web: WebProcess, rounds: int = 5) -> dict[str, Any]:
     root = base / "fold"
     generate(root, int(os.environ.get("BENCH_FOLD_OBJECTS", 200_000)))
     fold_rate(root)  # warm the page cache and the index
-    without, with_ten = [], []
+    assert web.proc is not None
+    without, with_ten, browser_cpu, web_cpu = [], [], [], []
     with sync_playwright() as p:
         for _ in range(rounds):
             without.append(fold_rate(root))
@@ -230,12 +256,19 @@ def dashboards_vs_fold(base: Path, web: WebProcess, rounds: int = 3) -> dict[str
             for page in pages:
                 page.wait_for_function("window.nectar && window.nectar.loaded === true", timeout=60000)
             time.sleep(2)
+            pids = chromium_pids()
+            before, web_before, started = cpu_seconds(pids), cpu_seconds([web.proc.pid]), time.monotonic()
             with_ten.append(fold_rate(root))
+            elapsed = time.monotonic() - started
+            browser_cpu.append((cpu_seconds(pids) - before) / elapsed)
+            web_cpu.append((cpu_seconds([web.proc.pid]) - web_before) / elapsed)
             browser.close()
     a, b = statistics.median(without), statistics.median(with_ten)
     return {"fold_objects_per_s_no_dashboard": round(a), "fold_objects_per_s_10_dashboards": round(b),
-            "fold_drop_pct": round(100 * (a - b) / a, 1), "fold_runs": {"without": [round(x) for x in without],
-                                                                         "with_10": [round(x) for x in with_ten]}}
+            "fold_drop_pct": round(100 * (a - b) / a, 1),
+            "fold_runs": {"without": [round(x) for x in without], "with_10": [round(x) for x in with_ten]},
+            "dashboards_10_chromium_cores": round(statistics.median(browser_cpu), 3),
+            "dashboards_10_web_process_cores": round(statistics.median(web_cpu), 3)}
 
 
 def main() -> None:

@@ -218,7 +218,8 @@ class Collector(ControlService):
         if "jobId" in request:
             job_id = request["jobId"]
             if self.store.exists(job_id):
-                raise ProtocolError(f"job {job_id!r} exists already (listJobs shows it); name another", field="jobId")
+                raise ProtocolError(f"job {job_id!r} exists already ('show jobs' lists it); name another",
+                                    field="jobId")
         else:
             job_id = new_job_id(job_request.search_terms)
             while self.store.exists(job_id):
@@ -316,7 +317,7 @@ class Collector(ControlService):
         if runner is None:  # stopped, finished or failed before: nothing runs, nothing changes
             record = self.store.read_meta(job_id, "job", None) if self.store.exists(job_id) else None
             if not isinstance(record, dict):
-                raise ProtocolError(f"no job {job_id!r} in this collector (listJobs shows them)", field="jobId")
+                raise ProtocolError(f"no job {job_id!r} in this collector ('show jobs' lists them)", field="jobId")
             return {"jobId": job_id, "state": record.get("state", "stored")}
         runner.drain()  # what the source gave is stored before the job stops
         runner.record.state = JobState.STOPPED
