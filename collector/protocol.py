@@ -4,13 +4,18 @@ Control socket (REP, JSON object per request, JSON object per reply)::
 
     {"action": "newCollectorJob", "jobName": str, "searchTerms": str,
      "collectorObjectsPerFile": int 1..100000, "delayInMsBetweenObjects": int 0..3600000,
-     "source": {"kind": "synthetic" | "replay" | "x", ...}?, "jobMaxSize": int?}
+     "source": {"kind": "synthetic" | "replay" | "text" | "x", ...}?, "jobMaxSize": int?,
+     "jobId": str? (a job id of the caller's choosing; refused when a job has it already)}
         -> NOM object {"id", "type": "data.collector.job", "data": {jobId, jobName, searchTerms,
            hostName, dispatchPort, collectorPort, typeReturned, source}}
     {"action": "stopCollectorJob", "jobId": str}        -> {"jobId", "state"}
     {"action": "listJobs"}                              -> {"jobs": [status, ...]}
     {"action": "jobStatus", "jobId": str}               -> status
-    {"action": "setJobMaxSize", "jobId": str, "maxSize": int | null} -> {"jobId", "maxSize", "deletedFiles"}
+    {"action": "setJobMaxSize", "jobId": str, "maxSize": int | null, "dryRun"?: true, "force"?: bool}
+        -> {"jobId", "maxSize", "deletedFiles", "deletedBytes", "pinnedFiles"}; with dryRun nothing changes:
+        -> {"jobId", "maxSize" (the current cap), "dryRun": true, "wouldDeleteFiles", "wouldDeleteBytes"}
+           (files kept snapshots pin stay, unless force, which deletes them too and marks their snapshots
+           evicted; nom.store.snapshots)
     {"action": "ping"}                                  -> {"pong": true, "pid", "uptime", "jobs"}
     {"action": "jobFiles", "jobId": str, "after": int | null, "limit": int?}
         -> {"jobId", "files": [{name, minId, maxId, objects, bytes}], "newest", "more"} (collector.files)
@@ -58,7 +63,7 @@ MAX_MESSAGE_BYTES = 16 * 2**20  # every socket refuses bigger messages (zmq.MAXM
 MAX_OBJECTS_PER_FILE = 100_000
 MAX_DELAY_MS = 3_600_000
 MAX_INLET_OBJECTS = 100_000
-SOURCE_KINDS = ("synthetic", "replay", "x")
+SOURCE_KINDS = ("synthetic", "replay", "text", "x")
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ def job_id_field(request: dict[str, Any]) -> str:
 def decode_job_request(request: dict[str, Any]) -> JobRequest:
     """Check every field of a ``newCollectorJob`` request."""
     known = {"action", "jobName", "searchTerms", "collectorObjectsPerFile", "delayInMsBetweenObjects", "source",
-             "jobMaxSize"}
+             "jobMaxSize", "jobId"}
     unknown = sorted(set(request) - known)
     if unknown:
         raise ProtocolError(f"unknown field {quote(unknown[0])}; newCollectorJob takes {', '.join(sorted(known))}",
@@ -119,6 +124,8 @@ def decode_job_request(request: dict[str, Any]) -> JobRequest:
         if source.get("kind") not in SOURCE_KINDS:
             raise ProtocolError(f"source.kind must be one of {', '.join(SOURCE_KINDS)}, "
                                 f"got {quote(source.get('kind'))}", field="source.kind")
+    if "jobId" in request:
+        job_id_field(request)  # a job id the caller chose (the ingest verb names a book's job after its file)
     max_size = request.get("jobMaxSize")
     if max_size is not None:
         max_size = _int(request, "jobMaxSize", 1, 2**62)

@@ -49,7 +49,7 @@ from collector.files import job_files
 from collector.job import JobRecord, JobState, new_job_id
 from collector.runner import PUBLISH_BYTES, JobRunner
 from collector.sources import make_source, x_token
-from nom import Nom, NomError, ProtocolError, failure, shorten, tweet_type
+from nom import Nom, NomError, ProtocolError, failure, shorten, slug
 from nom.net import ControlService, CurveKeys, Handler
 from nom.store import WRITER_KINDS
 
@@ -215,10 +215,15 @@ class Collector(ControlService):
         """``newCollectorJob``: check the request, start the job, answer its data.collector.job object."""
         job_request = protocol.decode_job_request(request)
         self._check_headroom()
-        job_id = new_job_id(job_request.search_terms)
-        while self.store.exists(job_id):
+        if "jobId" in request:
+            job_id = request["jobId"]
+            if self.store.exists(job_id):
+                raise ProtocolError(f"job {job_id!r} exists already ('show jobs' lists it); name another",
+                                    field="jobId")
+        else:
             job_id = new_job_id(job_request.search_terms)
-        type_returned = tweet_type(job_request.search_terms)
+            while self.store.exists(job_id):
+                job_id = new_job_id(job_request.search_terms)
         record = JobRecord(job_id=job_id, request=request, reply={}, created=time.time_ns())
         try:
             runner = self._launch(record, max_size=job_request.max_size)
@@ -231,7 +236,7 @@ class Collector(ControlService):
             reply = Nom(self.store.new_ids(job_id, 1)[0], "data.collector.job", {
                 "jobId": job_id, "jobName": job_request.job_name, "searchTerms": job_request.search_terms,
                 "hostName": self.host_name, "dispatchPort": record.dispatch_port,
-                "collectorPort": record.collector_port, "typeReturned": type_returned, "source": runner.source.kind,
+                "collectorPort": record.collector_port, "typeReturned": runner.type, "source": runner.source.kind,
                 "note": runner.source.note,
             }).to_dict()
             record.reply = reply
@@ -274,7 +279,7 @@ class Collector(ControlService):
         source = make_source(request.get("source"), request["searchTerms"], (checkpoint or {}).get("position"),
                              token=self.x_token, base_dir=self.base_dir)
         if not record.reply:  # a new job: the reply's typeReturned is needed by the runner
-            record.reply = {"data": {"typeReturned": tweet_type(request["searchTerms"])}}
+            record.reply = {"data": {"typeReturned": f"data.{source.type_word}-{slug(request['searchTerms'])}"}}
         try:
             self.store.job_dir(record.job_id, create=True)
             if max_size is not None:
@@ -312,7 +317,7 @@ class Collector(ControlService):
         if runner is None:  # stopped, finished or failed before: nothing runs, nothing changes
             record = self.store.read_meta(job_id, "job", None) if self.store.exists(job_id) else None
             if not isinstance(record, dict):
-                raise ProtocolError(f"no job {job_id!r} in this collector (listJobs shows them)", field="jobId")
+                raise ProtocolError(f"no job {job_id!r} in this collector ('show jobs' lists them)", field="jobId")
             return {"jobId": job_id, "state": record.get("state", "stored")}
         runner.drain()  # what the source gave is stored before the job stops
         runner.record.state = JobState.STOPPED
@@ -367,8 +372,16 @@ class Collector(ControlService):
         if job_id not in self.jobs and not self.store.exists(job_id):
             raise ProtocolError(f"no job {job_id!r} in the store at {self.store.root}", field="jobId")
         max_size = protocol.decode_max_size(request)
-        deleted = self.store.set_max_size(job_id, max_size)
-        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted)}
+        if request.get("dryRun") is True:  # what it would delete, changing nothing (the shell asks first)
+            doomed = self.store.retention_preview(job_id, max_size)
+            return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "dryRun": True,
+                    "wouldDeleteFiles": len(doomed), "wouldDeleteBytes": sum(f.bytes for f in doomed)}
+        force = request.get("force", False)  # delete files kept snapshots pin too (they are marked evicted)
+        if not isinstance(force, bool):
+            raise ProtocolError(f"force must be true or false, got {force!r}", field="force")
+        deleted = self.store.set_max_size(job_id, max_size, force=force)
+        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted),
+                "deletedBytes": sum(f.bytes for f in deleted), "pinnedFiles": len(self.store.pinned(job_id).holders)}
 
     def ping(self, request: dict[str, Any]) -> dict[str, Any]:
         """``ping``: whether the collector answers, and a little about it."""

@@ -6,6 +6,8 @@ What lives here:
   actions, and the applies it runs.
 - ``protocol.py``: every request and reply shape of Dispatch's control socket, and where results go.
 - ``applies.py``: ``Apply``, an apply as Dispatch tracks it.
+- ``books.py``: the ``applyBook`` action: a book by its file name in the books folder, stored if need be,
+  then a word count or an inverted index over it.
 - ``attach.py``: ``Attachment``, one attached collector job: its SUB socket, type matching, gap healing.
 - ``cache.py``: ``Cache``, the newest objects of each attached job.
 - ``standing.py``: ``StandingReduction``, an apply whose toDate is now, folding new files as they land.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from dispatch.engines import ApplySpec, Run
-from dispatch.functions import finish
+from dispatch.functions import finish, parse_specifier
 from dispatch.standing import StandingReduction
 
 __all__ = ["Apply", "ApplyState"]
@@ -51,14 +52,22 @@ class Apply:
     def current(self, top: int | None = None) -> list[list[Any]]:
         """The result as it stands (its ``top`` entries): the final one, or the standing reduction's now."""
         if self.reduction is not None:
-            return finish(self.reduction.acc, self.reduction.reducer, top)
+            found = finish(self.reduction.acc, self.reduction.reducer, top, self.keep())
+            return found if isinstance(found, list) else found[:]  # an index's pairs, made as they are sliced
         if self.result is not None:
-            return self.result[:top] if top else self.result
+            # a slice even for all of it: an index's result (IndexResult) becomes its pairs only when sliced
+            return self.result[:top] if top else self.result[:]
         return []
+
+    def keep(self) -> Callable[[Any], bool] | None:
+        """The specifier's test of a key, for a reduce whose map cannot filter (an index), or None."""
+        return parse_specifier(self.spec.specifier).matches if self.spec.specifier is not None else None
 
     def keys(self) -> int:
         """How many keys the result has."""
         if self.reduction is not None:
+            if self.spec.specifier is not None and self.reduction.reducer.accumulator is not None:
+                return len(self.current())  # an index filtered as it is read
             limit = self.reduction.reducer.limit
             return min(len(self.reduction.acc), limit) if limit else len(self.reduction.acc)
         return len(self.result or [])
@@ -79,6 +88,8 @@ class Apply:
             "engine": self.engine, "state": self.state.value, "objects": self.objects(), "files": self.files,
             "total": self.total, "lastError": self.error, "created": self.created,
         }
+        if spec.specifier is not None:
+            info["specifier"] = spec.specifier  # what the result is filtered by
         if self.provenance is not None:
             info["provenance"] = self.provenance
             if self.reduction is not None:  # a standing one: its chain and count as of now

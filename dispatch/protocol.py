@@ -4,11 +4,14 @@ Control socket (REP, one JSON object per request and per reply)::
 
     {"action": "attach", "job": <data.collector.job NOM object>}   -> {"jobId", "attached": true}
     {"action": "detach", "jobId"}                                    -> {"jobId", "attached": false}
-    {"action": "apply", "map", "reduce", "jobId", "fromDate"?, "toDate"?, "by"?, "engine"?, "skipErrors"?}
-        -> {"applyId", "state", "standing", "from", "to", "by", "files", "total"}
+    {"action": "apply", "map", "reduce", "jobId", "fromDate"?, "toDate"?, "by"?, "engine"?, "skipErrors"?,
+     "specifier"?: "word" | "w1,w2" | "prefix*"}
+        -> {"applyId", "state", "standing", "from", "to", "by", "files", "total", "specifier"?}
        ``by``: the clock of the range, "written" (the default: when each object was written, nom.written)
        or "collected" (its id); a ``status`` of a finished apply that folded no object adds ``jobSpan``,
-       the job's oldest and newest times by both clocks
+       the job's oldest and newest times by both clocks. A ``specifier`` keeps only the result keys it
+       matches, folded by the tokenizer; every reply about the apply, status included, then says what it
+       was filtered by in "specifier"
     {"action": "status", "applyId"?, "top"?, "offset"?}
         -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``),
            or the service (workers, engine, applies, attached jobs)
@@ -16,6 +19,12 @@ Control socket (REP, one JSON object per request and per reply)::
     {"action": "listApplies"}                  -> {"applies": [...]}
     {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}
     {"action": "ping"}                         -> {"pong": true, ...}
+    {"action": "applyBook", "method": "word-count" | "inverted-index", "book": "<file name in the books folder>",
+     "specifier"?, "engine"?}
+        -> apply's reply and {"book", "method", "jobId", "ingested"}: the book is stored first when the store does
+           not hold it (dispatch.books); then status with the applyId gives {"state": "done", "result": [...]}.
+           Errors on field "book": "no such book ..." (not in the folder), "... not a path ..." (a name with a
+           folder or '..'); on field "method": an unknown method.
 
 Snapshots, provenance, verify and watch (issue 20; dispatch.snapshots answers them)::
 

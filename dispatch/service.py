@@ -32,11 +32,12 @@ import zmq
 from dispatch import protocol
 from dispatch.applies import Apply, ApplyState
 from dispatch.attach import LOOPBACK, Attachment
+from dispatch.books import apply_book
 from dispatch.cache import Cache
 from dispatch.dates import parse_range
 from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.events import Events
-from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, resolve_map, resolve_reduce
+from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
 from dispatch.functions.index import IndexResult
 from dispatch.protocol import result_job, result_type
 from dispatch.provenance import CHAIN_START
@@ -72,9 +73,11 @@ class Dispatcher(ControlService):
                  engine: str = "local", spark_master: str = "local[*]", spark_conf: dict[str, str] | None = None,
                  attach_hosts: frozenset[str] = LOOPBACK, keys: CurveKeys | None = None,
                  insecure: bool = False, events: str | None = None, events_hwm: int = 10_000,
-                 events_sndbuf: int = -1) -> None:
+                 events_sndbuf: int = -1, books: str | Path | None = None) -> None:
         """Open the store; nothing is bound and no engine started until ``start``."""
         super().__init__(nom_root, control=control, ctx=ctx, keys=keys, insecure=insecure)
+        # the folder applyBook names books in (dispatch.books)
+        self.books = Path(books).absolute() if books else Path(nom_root).absolute().parent / "books"
         self.cache = Cache(cache_objects, cache_bytes)
         self.workers = workers or os.cpu_count() or 2
         if engine not in protocol.ENGINES:
@@ -96,7 +99,8 @@ class Dispatcher(ControlService):
         """The table from action name to handler (the actions of dispatch.protocol)."""
         return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
-                "ping": self.ping, "search": Searcher(self), **self.snapshot_actions.table()}
+                "ping": self.ping, "search": Searcher(self), **self.snapshot_actions.table(),
+                "applyBook": lambda request: apply_book(self, request)}
 
     # -- life ---------------------------------------------------------------
 
@@ -203,6 +207,8 @@ class Dispatcher(ControlService):
                             help="Spark master URL (default local[*]; spark://host:7077, yarn, k8s://...)")
         parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                             help="a Spark setting, repeatable (e.g. spark.executor.memory=4g)")
+        parser.add_argument("--books", default=None,
+                            help="the books folder applyBook names books in (default: books/ beside the NOM root)")
         parser.add_argument("--events", default=None, metavar="ENDPOINT",
                             help="where to publish change events (default: the control host, any free port)")
         parser.add_argument("--events-hwm", type=int, default=10_000, metavar="EVENTS",
@@ -221,7 +227,7 @@ class Dispatcher(ControlService):
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
                    keys=keys, insecure=args.insecure, events=args.events, events_hwm=args.events_hwm,
-                   events_sndbuf=args.events_sndbuf)
+                   events_sndbuf=args.events_sndbuf, books=args.books)
 
     # -- applies ------------------------------------------------------------
 
@@ -277,7 +283,7 @@ class Dispatcher(ControlService):
                 apply.reduction.checkpoint(self._record(apply), wait=True)
                 self._emit(apply, now)
             else:
-                apply.result = finish(run.acc, run.reducer)
+                apply.result = finish(run.acc, run.reducer, keep=apply.keep())
                 apply.state = ApplyState.DONE
                 self.snapshot_actions.finish(apply)
                 self._emit(apply, now)
@@ -348,7 +354,8 @@ class Dispatcher(ControlService):
                     "from": spec.from_id, "to": "now" if apply.standing else spec.to_id, "by": spec.by,
                     "objects": apply.objects(), "engine": apply.engine, "final": not apply.standing, "part": n,
                     "parts": count, "provenance": apply.provenance, "result": chunk,
-                    **({"index": encoded[n]} if encoded else {})}})
+                    **({"index": encoded[n]} if encoded else {}),
+                    **({"specifier": spec.specifier} if spec.specifier is not None else {})}})
                 if len(group) >= per_write or n == count - 1:
                     self._store_results(attachment, target, group)
                     group = []
@@ -406,7 +413,10 @@ class Dispatcher(ControlService):
         """``apply``: start a map/reduce over a job's range (standing when toDate is now)."""
         job = protocol.job_id_of(request)
         map_name, reduce_name = protocol.field_text(request, "map"), protocol.field_text(request, "reduce")
-        resolve_map(map_name)
+        specifier = request.get("specifier")
+        if specifier is not None:
+            specifier = parse_specifier(specifier).text  # its canonical spelling: the result says it
+        resolve_map(map_name, specifier)
         resolve_reduce(reduce_name)
         at = request.get("at")
         if at is not None:
@@ -439,7 +449,7 @@ class Dispatcher(ControlService):
         apply_id = secrets.token_hex(3)
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
-        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, by)  # type: ignore[arg-type]
+        spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, by, specifier)  # type: ignore[arg-type]
         apply = Apply(spec, standing=standing, engine=engine, at=at)
         try:
             self._start_batch(apply)
@@ -450,15 +460,18 @@ class Dispatcher(ControlService):
         self.applies[apply_id] = apply
         self.log.info("apply %s: %s %s over %s (%d files)%s", apply_id, map_name, reduce_name, job, apply.files,
                       ", standing" if standing else "")
-        return {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
-                "to": "now" if standing else hi, "by": by, "files": apply.files, "total": apply.total, "engine": engine,
-                "provenance": apply.provenance}
+        reply = {"applyId": apply_id, "state": apply.state.value, "standing": standing, "from": lo,
+                 "to": "now" if standing else hi, "by": by, "files": apply.files, "total": apply.total,
+                 "engine": engine, "provenance": apply.provenance}
+        if specifier is not None:
+            reply["specifier"] = specifier
+        return reply
 
     def _apply_of(self, request: dict[str, Any]) -> Apply:
         apply_id = protocol.field_text(request, "applyId")
         apply = self.applies.get(apply_id)  # type: ignore[arg-type]
         if apply is None:
-            raise ProtocolError(f"no apply {quote(apply_id)} (listApplies shows them)", field="applyId")
+            raise ProtocolError(f"no apply {quote(apply_id)} ('show applies' lists them)", field="applyId")
         return apply
 
     def status(self, request: dict[str, Any]) -> dict[str, Any]:

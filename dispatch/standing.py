@@ -53,7 +53,7 @@ class StandingReduction:
         self.store = store
         self.spec = spec
         self.cache = cache
-        self.mapper, self.reducer = resolve_map(spec.map), resolve_reduce(spec.reduce)
+        self.mapper, self.reducer = resolve_map(spec.map, spec.specifier), resolve_reduce(spec.reduce)
         self.acc = new_accumulator(self.mapper, self.reducer)
         if acc:
             merge_into(self.acc, acc, self.reducer)

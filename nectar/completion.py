@@ -67,9 +67,9 @@ class NectarCompleter(Completer):
             if cmd is None:
                 return
         position = len([w for w in done[used:] if not w.startswith("--")])
-        if position >= len(cmd.args):
+        if position >= len(cmd.args) and not (cmd.args and cmd.args[-1].many):
             return
-        kind = cmd.args[position].kind
+        kind = cmd.args[min(position, len(cmd.args) - 1)].kind
         if kind in ("file", "job_or_file"):
             sub = Document(current, len(current))
             yield from self.paths.get_completions(sub, complete_event)

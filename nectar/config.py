@@ -16,6 +16,7 @@
     web_host = "127.0.0.1"                      # where 'nectar web' listens (beyond loopback: needs web_token)
     web_port = 8080
     web_token = ""                              # NECTAR_WEB_TOKEN: bearer token of the web API ("" = none)
+    books = ""                                  # NECTAR_BOOKS: the books folder ("" = books/ beside NOM_ROOT)
 
 Secrets (``web_token``) are never shown: ``config`` prints whether one is set, not its value.
 """
@@ -36,12 +37,12 @@ DEFAULTS: dict[str, Any] = {
     "nom_root": "NOM_ROOT", "collector": "tcp://127.0.0.1:5555", "dispatch": "tcp://127.0.0.1:5556",
     "workers": os.cpu_count() or 2, "engine": "local", "spark_master": "local[*]", "toolbar": True,
     "auto_suggest": True, "auto_start": True, "timeout": 10.0,
-    "keys": "",
+    "keys": "", "books": "",
     "web_host": "127.0.0.1", "web_port": 8080, "web_token": "",
 }
 SECRETS = frozenset({"web_token"})
 ENVIRONMENT = {"nom_root": "NOM_ROOT", "collector": "NECTAR_COLLECTOR", "dispatch": "NECTAR_DISPATCH",
-               "web_token": "NECTAR_WEB_TOKEN"}
+               "web_token": "NECTAR_WEB_TOKEN", "books": "NECTAR_BOOKS"}
 
 
 def config_dir() -> Path:
@@ -83,6 +84,12 @@ class Config:
     def nom_root_path(self) -> Path:
         """NOM_ROOT as an absolute path."""
         return Path(self.values["nom_root"]).expanduser().absolute()
+
+    @property
+    def books_path(self) -> Path:
+        """The books folder as an absolute path: ``books``, or ``books/`` beside NOM_ROOT when it is ""."""
+        books = self.values["books"]
+        return Path(books).expanduser().absolute() if books else self.nom_root_path.parent / "books"
 
 
 def load_config(cwd: Path | None = None) -> Config:

@@ -6,6 +6,7 @@ Each shell verb is registered once with ``@command``: its words, its arguments
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class Arg:
     name: str
     kind: str
     optional: bool = False
+    many: bool = False  # the last argument only: it takes every word left (``ingest FILE...``), as a list
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def usage(cmd: Command) -> str:
     """``apply mapFun reduceFun jobId [fromDate [toDate]] [--engine E]``."""
     parts = [cmd.name]
     optional = [a for a in cmd.args if a.optional]
-    parts += [a.name for a in cmd.args if not a.optional]
+    parts += [a.name + ("..." if a.many else "") for a in cmd.args if not a.optional]
     if optional:
         nested = ""
         for arg in reversed(optional):
@@ -116,6 +118,7 @@ def parse(line: str) -> Parsed | None:
     cmd, used = find(words)
     if cmd is None:
         close = [n for n in COMMANDS if n.split()[0].lower() == words[0].lower()]
+        close = close or difflib.get_close_matches(words[0], sorted({n.split()[0] for n in COMMANDS}), n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ParseError(f"unknown command {words[0]!r}{hint}; 'help' lists the commands")
     values: dict[str, Any] = {}
@@ -129,7 +132,9 @@ def parse(line: str) -> Parsed | None:
             name = word[2:]
             if name not in options:
                 known = ", ".join(f"--{o}" for o in options) or "no options"
-                raise ParseError(f"{cmd.name}: unknown option {word} (it takes {known})")
+                near = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+                hint = f"; did you mean --{near[0]}?" if near else ""
+                raise ParseError(f"{cmd.name}: unknown option {word} (it takes {known}{hint})")
             if options[name].flag:
                 values[name] = True
             else:
@@ -141,16 +146,23 @@ def parse(line: str) -> Parsed | None:
             positional.append(word)
         i += 1
     required = [a for a in cmd.args if not a.optional]
-    if not len(required) <= len(positional) <= len(cmd.args):
-        raise ParseError(f"{cmd.name} takes {_count_text(cmd)}, got {len(positional)}: usage: {usage(cmd)}")
+    many = bool(cmd.args) and cmd.args[-1].many
+    if not len(required) <= len(positional) <= (len(positional) if many else len(cmd.args)):
+        forms = [usage(c) for c in COMMANDS.values() if c.words[0] == cmd.words[0] and c is not cmd]
+        also = f" (or: {'; '.join(forms)})" if forms else ""
+        raise ParseError(f"{cmd.name} takes {_count_text(cmd)}, got {len(positional)}: usage: {usage(cmd)}{also}")
     for arg, value in zip(cmd.args, positional):
         values[arg.name] = value
+    if many:
+        values[cmd.args[-1].name] = positional[len(cmd.args) - 1:]
     return Parsed(cmd, values)
 
 
 def _count_text(cmd: Command) -> str:
     low = sum(1 for a in cmd.args if not a.optional)
     high = len(cmd.args)
+    if cmd.args and cmd.args[-1].many:
+        return f"{low} argument{'s' if low != 1 else ''} or more"
     if low == high:
         return f"{low} argument{'s' if low != 1 else ''}"
     return f"{low} to {high} arguments"

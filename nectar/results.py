@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = [
     "Result", "Message", "JobStarted", "JobList", "JobDetail", "CacheReport", "ApplyResult", "StandingView",
-    "StatReport", "DiskReport", "SizeReport", "ServiceReport", "HelpText", "ConfigReport",
+    "StatReport", "DiskReport", "SizeReport", "ServiceReport", "HelpText", "ConfigReport", "ApplyList", "ApplyDetail",
 ]
 
 
@@ -110,6 +110,7 @@ class ApplyResult(Result):
     job_span: dict[str, list[int | None]] | None = None  # with no object folded: the job's times by both clocks
     files: int = 0  # the job's files the range selected (the others were skipped unread)
     total: int = 0  # the objects those files hold
+    specifier: str | None = None  # the keys were filtered by it
 
     def to_json(self) -> Any:
         out = {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
@@ -118,6 +119,8 @@ class ApplyResult(Result):
                "files": self.files, "provenance": self.provenance, "result": self.result}
         if self.job_span is not None:
             out["jobSpan"] = self.job_span
+        if self.specifier is not None:
+            out["specifier"] = self.specifier
         return out
 
 
@@ -210,3 +213,25 @@ class ConfigReport(Result):
 
     def to_json(self) -> Any:
         return {"config": {key: {"value": value, "source": source} for key, value, source in self.rows}}
+
+
+@dataclass
+class ApplyList(Result):
+    """``show applies``: running and standing applies, then the recent ones."""
+
+    applies: list[dict[str, Any]]
+    finished: int = 0  # how many finished applies Dispatch remembers (the list may show fewer)
+
+    def to_json(self) -> Any:
+        return {"applies": self.applies, "finished": self.finished}
+
+
+@dataclass
+class ApplyDetail(Result):
+    """``show <applyId>``: one apply as Dispatch reports it (its latest result included)."""
+
+    reply: dict[str, Any]
+
+    def to_json(self) -> Any:
+        return self.reply
+

@@ -74,7 +74,7 @@ class Services:
             cmd += ["--keys", str(self.keys.folder)]
         if name == "dispatch":
             cmd += ["--workers", str(self.config.workers), "--engine", self.config.engine,
-                    "--spark-master", self.config.spark_master]
+                    "--spark-master", self.config.spark_master, "--books", str(self.config.books_path)]
         with open(logs / f"{name}.out", "ab") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
         self._procs[name] = proc

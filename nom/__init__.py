@@ -6,6 +6,8 @@ What lives here:
   ``Nom`` objects ``{"id": ns, "type": "data....", "data": ...}``, their checks and type matching, their
   JSON and ``.nom`` text forms, and the exceptions of the whole package (``FieldError`` and below);
   ``written.py``, the second clock: when an object was written (a tweet's ``created_at``).
+- ``books.py``: plain-text books read as paragraphs (UTF-8, BOM, CRLF, the Gutenberg header and footer), the
+  one reading the collector's text source and Dispatch's ``applyBook`` share.
 - ``store/``: the file store under NOM_ROOT: ``Store`` (the facade), the job folders, the per-job index,
   id clocks, scans and followers; ``store/commit/`` is the commit pipeline and its writers.
 - ``net/``: the socket layer both services share: the wire forms, CurveZMQ keys, and the control-service
@@ -16,6 +18,7 @@ Import the names below from ``nom``; ``nom.store`` and ``nom.net`` list the rest
 
 from __future__ import annotations
 
+from nom.books import BookError, Paragraph, book_job_id, book_type, check_book_name, paragraphs
 from nom.codec import dumps, dumps_nom, loads, loads_nom
 from nom.errors import (
     QUOTE_LIMIT,
@@ -34,6 +37,7 @@ from nom.store import Encoded, FileInfo, IdClock, Quarantined, Scan, Store, Thre
 from nom.written import CLOCKS, written_bounds, written_ns, written_of_data
 
 __all__ = [
+    "BookError", "Paragraph", "book_job_id", "book_type", "check_book_name", "paragraphs",
     "MAX_ID", "QUOTE_LIMIT", "CorruptFile", "Encoded", "FieldError", "FileInfo", "IdClock", "InsecureBinding",
     "Nom", "NomError", "ProtocolError", "Quarantined", "Scan", "Store", "StoreError", "ThreadWriter", "Usage",
     "Writer", "check_job_id", "check_object", "check_type", "dumps", "dumps_nom", "failure", "is_job_id", "loads",

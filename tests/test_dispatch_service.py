@@ -16,6 +16,7 @@ import pytest
 from conftest import wait_for
 from nectar.testing import ServiceProcess
 from nom import Store
+from test_books import words_of_line
 
 
 @pytest.fixture
@@ -57,10 +58,10 @@ def raw_tweets(paths) -> list[dict]:
 
 
 def independent_words(tweets) -> Counter:
+    """The tokenizer's rules as the plain character loop of test_books (apostrophes, underscores, NFC, marks)."""
     counts: Counter = Counter()
     for tweet in tweets:
-        text = re.sub(r"https?://\S+|@\w+", " ", tweet["text"].lower())
-        counts.update(re.findall(r"\w+", text))
+        counts.update(words_of_line(tweet["text"]))
     return counts
 
 

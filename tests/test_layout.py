@@ -17,7 +17,7 @@ PACKAGES = ("nom", "collector", "dispatch", "nectar")
 ALLOWED = {"nom": set(), "collector": {"nom"}, "dispatch": {"nom"}, "nectar": {"nom"}}
 # within nom, layers from the bottom: a module may import its own layer's modules (acyclically) or lower ones
 NOM_LAYERS = [
-    ("the object model", ("nom.errors", "nom.model", "nom.codec", "nom.written")),
+    ("the object model", ("nom.errors", "nom.model", "nom.codec", "nom.written", "nom.books")),
     ("the store's job folders", ("nom.store.nofollow", "nom.store.durable", "nom.store.index", "nom.store.clock",
                                  "nom.store.pins", "nom.store.folders", "nom.store.snapshots")),
     ("the commit pipeline", ("nom.store.commit",)),

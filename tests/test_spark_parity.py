@@ -96,3 +96,20 @@ def test_a_range_and_a_user_function_on_spark(engines) -> None:
     assert sum(v for _, v in expected) == 141
     acc, objects = spark.run_on_spark(spec, files)
     assert objects == 141
+
+
+def test_a_specifier_filters_alike_on_both_engines(engines) -> None:
+    """--specifier wraps the map on the executors as in the local workers: the same kept keys, the same values."""
+    store, local, spark = engines
+    files = store.files("synthetic")
+    for map_name, reduce_name, specifier in (("hashtags", "sum", "biden*"), ("words", "topk:3", "harris,biden,b*"),
+                                             ("lang", "count", "EN,fr")):
+        whole = dict(local_result(local, ApplySpec(f"all-{map_name}", "synthetic", map_name, "sum"), files))
+        spec = ApplySpec(f"spec-{map_name}", "synthetic", map_name, reduce_name, specifier=specifier)
+        expected = local_result(local, spec, files)
+        assert expected and spark_result(spark, spec, files) == expected
+        words = {w.lower().rstrip("*") for w in specifier.split(",")}
+        kept = {k: v for k, v in whole.items() if k in words or any(k.startswith(w) for w in words
+                                                                      if w + "*" in specifier.lower())}
+        assert dict(expected) == (kept if reduce_name != "topk:3" else dict(sorted(
+            kept.items(), key=lambda kv: (-kv[1], kv[0]))[:3]))

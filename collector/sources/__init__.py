@@ -1,9 +1,9 @@
-"""Tweet sources: synthetic (the embedded default), replay of files, and the X API through tweepy.
+"""Sources: synthetic tweets (the embedded default), replay of files, books as text, the X API through tweepy.
 
 What lives here: ``base.py`` (``Source``: one method, ``read_batch``, giving a collector.batch.Batch),
-``synthetic.py``, ``replay.py``, ``x.py`` (imported only when a job asks for it: it brings in tweepy), and
-``make_source``, which builds the source a job request names. A new kind of source (a ``text`` source of
-books, issue 19) is a module here and a branch in ``make_source``.
+``synthetic.py``, ``replay.py``, ``text.py`` (books, a paragraph an object), ``x.py`` (imported only when a
+job asks for it: it brings in tweepy), and ``make_source``, which builds the source a job request names.
+A new kind of source is a module here and a branch in ``make_source``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from collector.errors import SourceError
 from collector.sources.base import Source
 from collector.sources.replay import ReplaySource
 from collector.sources.synthetic import SyntheticSource
+from collector.sources.text import TextSource
 from nom import quote
 
-__all__ = ["ReplaySource", "Source", "SyntheticSource", "make_source", "x_token"]
+__all__ = ["ReplaySource", "Source", "SyntheticSource", "TextSource", "make_source", "x_token"]
 
 
 def x_token(config_token: str | None = None) -> str | None:
@@ -42,8 +43,10 @@ def make_source(spec: dict[str, Any] | None, search_terms: str, position: Any = 
         return SyntheticSource.from_spec(spec, search_terms, position)
     if kind == "replay":
         return ReplaySource.from_spec(spec, position, base_dir=base_dir)
+    if kind == "text":
+        return TextSource.from_spec(spec, position, base_dir=base_dir)
     if kind == "x":
         from collector.sources.x import XSource
 
         return XSource.from_spec(spec, search_terms, position, token=token)
-    raise SourceError(f"source.kind must be synthetic, replay or x, got {quote(kind)}", field="source.kind")
+    raise SourceError(f"source.kind must be synthetic, replay, text or x, got {quote(kind)}", field="source.kind")

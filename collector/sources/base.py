@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.batch import Batch
 from collector.errors import SourceError
@@ -21,6 +21,7 @@ class Source(ABC):
     """Base of the sources. A source implements one method, ``read_batch``, which never blocks; a class that
     does not cannot be made (Python says which method is missing). ``done`` when nothing more will come."""
 
+    type_word: ClassVar[str] = "tweet"  # its objects are typed data.<type_word>-<slug of the search terms>
     kind: str = "none"
     rate: float | None = None  # objects per second; None: as fast as the collector takes them
     done: bool = False

@@ -33,6 +33,7 @@ class ApplySpec:
     to_id: int | None = None
     skip_errors: bool = False
     by: str = "collected"  # the clock the range is of: "collected" (ids) or "written" (nom.written)
+    specifier: str | None = None  # keep only the keys it matches (dispatch.functions.specifier)
 
 
 @dataclass
@@ -86,7 +87,7 @@ class Engine(ABC):
 
         This base folds in this process, reading cached files first (dispatch.reading); an engine that runs
         elsewhere overrides it."""
-        return fold_files(store, spec.job, files, spec.from_id, spec.to_id, resolve_map(spec.map),
+        return fold_files(store, spec.job, files, spec.from_id, spec.to_id, resolve_map(spec.map, spec.specifier),
                           resolve_reduce(spec.reduce), acc, skip_errors=spec.skip_errors, cache=cache, by=spec.by)
 
     def cancel(self, apply_id: str) -> None:

@@ -84,7 +84,7 @@ class LocalEngine(Engine):
 
     def start(self, spec: ApplySpec, files: list[FileInfo]) -> Run:
         """Split the files into chunks and queue them."""
-        mapper, reducer = resolve_map(spec.map), resolve_reduce(spec.reduce)
+        mapper, reducer = resolve_map(spec.map, spec.specifier), resolve_reduce(spec.reduce)
         run = Run(spec, reducer, sum(f.objects for f in files), new_accumulator(mapper, reducer))
         per_chunk = max(1, -(-len(files) // (self.size * TARGET_CHUNKS_PER_WORKER)))
         per_chunk = min(per_chunk, 400)
@@ -133,8 +133,9 @@ class LocalEngine(Engine):
                 chunk = run.pending.popleft()
                 spec = run.spec
                 self._send(worker.identity, {"op": "chunk", "apply": spec.apply_id, "chunk": chunk, "job": spec.job,
-                                             "map": spec.map, "reduce": spec.reduce, "from": spec.from_id,
-                                             "to": spec.to_id, "skip": spec.skip_errors, "by": spec.by,
+                                             "map": spec.map, "specifier": spec.specifier, "reduce": spec.reduce,
+                                             "from": spec.from_id, "to": spec.to_id, "skip": spec.skip_errors,
+                                             "by": spec.by,
                                              "files": run.chunks[chunk]})
                 run.owner[chunk] = worker.identity
                 worker.outstanding += 1

@@ -48,12 +48,12 @@ def spark_available() -> bool:
     return True
 
 
-def _fold_partition(parts: Iterator[tuple[str, str, list[list[int]], str, str, Any, Any, bool, str]]
+def _fold_partition(parts: Iterator[tuple[str, str, list[list[int]], str, str | None, str, Any, Any, bool, str]]
                     ) -> Iterator[tuple[Any, Any]]:
     """On an executor: fold the files of one partition into one accumulator and emit its pairs."""
     acc: dict[Any, Any] | None = None
-    for root, job, files, map_name, reduce_name, lo, hi, skip, by in parts:
-        mapper, reducer = resolve_map(map_name), resolve_reduce(reduce_name)
+    for root, job, files, map_name, specifier, reduce_name, lo, hi, skip, by in parts:
+        mapper, reducer = resolve_map(map_name, specifier), resolve_reduce(reduce_name)
         if acc is None:
             acc = new_accumulator(mapper, reducer)
         fold_files(Store(root), job, [FileInfo(*fields) for fields in files], lo, hi, mapper, reducer, acc,
@@ -116,7 +116,7 @@ class SparkEngine(Engine):
     def run_on_spark(self, spec: ApplySpec, files: list[FileInfo], group: str | None = None
                      ) -> tuple[dict[Any, Any], int]:
         """Run the map/reduce of ``spec`` over ``files`` on Spark; returns the accumulator and the objects read."""
-        mapper, reducer = resolve_map(spec.map), resolve_reduce(spec.reduce)
+        mapper, reducer = resolve_map(spec.map, spec.specifier), resolve_reduce(spec.reduce)
         acc = new_accumulator(mapper, reducer)
         if not files:
             return acc, 0
@@ -126,8 +126,8 @@ class SparkEngine(Engine):
         # a few partitions per core: each emits one combined accumulator, so fewer partitions shuffle less
         per = max(1, min(self.files_per_partition, -(-len(files) // (2 * sc.defaultParallelism))))
         chunks = [[list(f.fields()) for f in files[i:i + per]] for i in range(0, len(files), per)]
-        tasks = [(self.nom_root, spec.job, chunk, spec.map, spec.reduce, spec.from_id, spec.to_id, spec.skip_errors,
-                  spec.by) for chunk in chunks]
+        tasks = [(self.nom_root, spec.job, chunk, spec.map, spec.specifier, spec.reduce, spec.from_id, spec.to_id,
+                  spec.skip_errors, spec.by) for chunk in chunks]
         merge = reducer.merge
         pairs = (sc.parallelize(tasks, len(tasks)).mapPartitions(_fold_partition)
                  .reduceByKey(merge).collect())
@@ -137,7 +137,7 @@ class SparkEngine(Engine):
 
     def start(self, spec: ApplySpec, files: list[FileInfo]) -> Run:
         """Run the apply on a thread; ``step`` follows it."""
-        mapper, reducer = resolve_map(spec.map), resolve_reduce(spec.reduce)
+        mapper, reducer = resolve_map(spec.map, spec.specifier), resolve_reduce(spec.reduce)
         run = Run(spec, reducer, sum(f.objects for f in files), new_accumulator(mapper, reducer))
         self.runs[spec.apply_id] = run
         group = f"nectar-{spec.apply_id}"

@@ -10,7 +10,8 @@ one JSON frame each (see dispatch.engines.local for the engine's side)::
                       {"op": "done", "apply", "chunk", "objects", "skipped"}
                       {"op": "result", "apply", "pairs": [[key, acc], ...]}
                       {"op": "error", "apply", "chunk", "message"}
-    engine -> worker  {"op": "chunk", "apply", "chunk", "job", "map", "reduce", "from", "to", "skip", "files": [...]}
+    engine -> worker  {"op": "chunk", "apply", "chunk", "job", "map", "specifier", "reduce", "from", "to", "skip",
+                       "files": [...]}
                       {"op": "collect", "apply"}               send the combined result, forget it
                       {"op": "drop", "apply"}                  forget it (cancelled)
 
@@ -129,7 +130,7 @@ class Worker:
         apply_id = task["apply"]
         try:
             if apply_id not in self.accs:
-                mapper, reducer = resolve_map(task["map"]), resolve_reduce(task["reduce"])
+                mapper, reducer = resolve_map(task["map"], task.get("specifier")), resolve_reduce(task["reduce"])
                 self.accs[apply_id] = (mapper, reducer, new_accumulator(mapper, reducer))
             mapper, reducer, acc = self.accs[apply_id]
             files = [FileInfo(*fields) for fields in task["files"]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dispatch.errors import FoldError
@@ -74,11 +74,16 @@ def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, 
         acc[key] = merge(acc[key], value) if key in acc else value
 
 
-def finish(acc: dict[Any, Any], reducer: ReduceFn, top: int | None = None) -> list[list[Any]]:
-    """The shown result: ``[key, value]`` pairs, largest first (ties by key), cut to ``limit`` (and ``top``)."""
+def finish(acc: dict[Any, Any], reducer: ReduceFn, top: int | None = None,
+           keep: Callable[[Any], bool] | None = None) -> list[list[Any]]:
+    """The shown result: ``[key, value]`` pairs, largest first (ties by key), cut to ``limit`` (and ``top``).
+
+    ``keep`` (a specifier's ``matches``) filters the keys of a whole-accumulator reduce (an index), whose map
+    cannot drop terms without moving the positions of the others; other reduces had their keys filtered by the
+    map already (dispatch.functions.specifier)."""
     limit = min(filter(None, (reducer.limit, top)), default=None)
     if reducer.accumulator is not None:  # lazy: only the pairs read become Python objects (an index's postings)
-        return acc.result(limit)  # type: ignore[attr-defined,no-any-return]
+        return acc.result(limit, keep)  # type: ignore[attr-defined,no-any-return]
     shown = [[key, reducer.finish(value)] for key, value in acc.items()]
     if limit and limit < len(shown) // 4:  # a few of many: no need to sort them all
         return heapq.nsmallest(limit, shown, key=_order)

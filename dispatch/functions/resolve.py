@@ -6,6 +6,7 @@ ever taken from a message.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any
 from dispatch.errors import FunctionError
 from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map
 from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, builtin_reduce, topk
+from dispatch.functions.specifier import filtered, parse_specifier
 from nom import quote
 
 __all__ = ["resolve_map", "resolve_reduce"]
@@ -23,9 +25,11 @@ _IMPORT_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 def _import(path: str, field: str) -> Callable[..., Any]:
     if not _IMPORT_PATH.fullmatch(path):
-        names = ", ".join(MAP_NAMES if field == "map" else REDUCE_NAMES)
-        raise FunctionError(f"{field} {quote(path)} is neither a built-in ({names}) "
-                            f"nor an import path like 'package.module:function'", field=field)
+        known = MAP_NAMES if field == "map" else REDUCE_NAMES
+        near = difflib.get_close_matches(path, [n.split(":")[0] for n in known], n=1, cutoff=0.6)
+        hint = f" (did you mean {quote(near[0])}?)" if near else ""
+        raise FunctionError(f"{field} {quote(path)} is neither a built-in ({', '.join(known)}) "
+                            f"nor an import path like 'package.module:function'{hint}", field=field)
     module_name, attr = path.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -41,8 +45,13 @@ def _import(path: str, field: str) -> Callable[..., Any]:
     return fn
 
 
-def resolve_map(name: Any) -> MapFn:
-    """The map function called ``name``."""
+def resolve_map(name: Any, specifier: str | None = None) -> MapFn:
+    """The map function called ``name``, keeping only the keys ``specifier`` matches (dispatch.functions.specifier)."""
+    mapper = _resolve_map(name)
+    return filtered(mapper, parse_specifier(specifier)) if specifier is not None else mapper
+
+
+def _resolve_map(name: Any) -> MapFn:
     if not isinstance(name, str) or not name:
         raise FunctionError(f"map must be a name such as 'words', got {quote(name)}", field="map")
     builtin = builtin_map(name)
