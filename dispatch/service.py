@@ -330,7 +330,8 @@ class Dispatcher(ControlService):
         spec = apply.spec
         if apply.standing:
             self.snapshot_actions.standing_update(apply)
-        pairs = apply.current(STANDING_EMIT_TOP if apply.standing else None)
+        view = apply.view()
+        pairs = view if isinstance(view, IndexResult) else apply.current(STANDING_EMIT_TOP if apply.standing else None)
         encoded: list[dict[str, Any]] = []
         if isinstance(pairs, IndexResult) and not apply.standing:
             # an index is stored in its compact form (search reads it back after a restart): its postings as
