@@ -467,7 +467,7 @@ class Dispatcher(ControlService):
         apply_id = protocol.field_text(request, "applyId")
         apply = self.applies.get(apply_id)  # type: ignore[arg-type]
         if apply is None:
-            raise ProtocolError(f"no apply {quote(apply_id)} (listApplies shows them)", field="applyId")
+            raise ProtocolError(f"no apply {quote(apply_id)} ('show applies' lists them)", field="applyId")
         return apply
 
     def status(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -199,7 +199,7 @@ class SnapshotActions:
         apply_id = protocol.field_text(request, "applyId")
         original = self.d.applies.get(apply_id)  # type: ignore[arg-type]
         if original is None:
-            raise ProtocolError(f"no apply {quote(apply_id)} (listApplies shows them)", field="applyId")
+            raise ProtocolError(f"no apply {quote(apply_id)} ('show applies' lists them)", field="applyId")
         prov = original.provenance
         if original.standing or prov is None or not prov["inputs"].get("snapshot"):
             raise ProtocolError(f"apply {apply_id} is a standing reduction: its inputs are a hash chain, not a "

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from nectar import (
+    verbs_applies,  # registers 'show applies'; 'show <applyId>' below (issue 18)
     verbs_books,  # noqa: F401 - registers the book verbs (ingest)
     verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
     verbs_snapshots,  # noqa: F401 - registers snapshot, verify, watch (issue 20)
@@ -22,6 +23,7 @@ from nectar.config import SECRETS, Config, config_dir
 from nectar.errors import CommandError, ServiceError
 from nectar.registry import COMMANDS, Arg, Option, command, help_table, usage
 from nectar.results import (
+    ApplyDetail,
     ApplyResult,
     CacheReport,
     ConfigReport,
@@ -44,8 +46,19 @@ from nom.net import init_keys
 __all__ = ["Context", "Progress", "read_job_file", "run_apply"]
 
 
+class LeftStanding(Exception):
+    """The user stopped watching a standing apply; it goes on."""
+
+    def __init__(self, apply_id: str) -> None:
+        super().__init__(apply_id)
+        self.apply_id = apply_id
+
+
 class Progress:
     """Where a long handler reports progress; the renderer supplies a real one (a bar), tests a silent one."""
+
+    def begin(self, apply_id: str) -> None:
+        """An apply started: its id is shown while it runs."""
 
     def update(self, done: int, total: int, rate: float = 0.0) -> None:
         """Objects done of total."""
@@ -165,11 +178,16 @@ def show_cache(ctx: Context, values: dict[str, Any]) -> CacheReport:
     return CacheReport(reply["jobs"], reply["objects"], reply["bytes"], reply["maxObjects"], reply["maxBytes"])
 
 
-@command("show", Arg("jobId", "job"), help="one job: its request, its data.collector.job, its standing reductions",
-         example="show @last")
-def show_job(ctx: Context, values: dict[str, Any]) -> JobDetail:
-    """One job in full."""
-    job = ctx.job(values["jobId"])
+@command("show", Arg("jobId|applyId", "job"), help="one job (its request, its data.collector.job, its standing "
+         "reductions), or one apply (what it was computed over and its latest result)", example="show @last")
+def show_job(ctx: Context, values: dict[str, Any]) -> JobDetail | ApplyDetail:
+    """One job in full, or one apply."""
+    value = values["jobId|applyId"]
+    if value == "@last" and ctx.last_apply is not None and ctx.last_job is None:
+        return verbs_applies.apply_detail(ctx, ctx.last_apply)
+    if value != "@last" and verbs_applies.is_apply_id(ctx, value):
+        return verbs_applies.apply_detail(ctx, value)
+    job = ctx.job(value)
     status = _call(ctx.services.collector, "jobStatus", jobId=job)
     applies = _call(ctx.services.dispatch, "listApplies")["applies"]
     standing = [a for a in applies if a["job"] == job and a["standing"] and a["state"] in ("standing", "running")]
@@ -210,16 +228,27 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
     started = _call(dispatch, "apply", **request)
     apply_id = started["applyId"]
     ctx.last_apply = apply_id
-    while True:
-        reply = _call(dispatch, "status", applyId=apply_id, top=top)
-        progress = reply.get("progress") or {}
-        ctx.progress.update(progress.get("objects", 0), max(1, progress.get("total", started["total"])),
-                            progress.get("rate", 0))
-        if reply["state"] == "failed":
-            raise CommandError(f"apply {apply_id} failed: {reply['lastError']}")
-        if reply["state"] != "running":
-            return apply_id if started["standing"] else _apply_result(reply)
-        ctx.sleep(0.05)
+    ctx.progress.begin(apply_id)
+    try:
+        while True:
+            reply = _call(dispatch, "status", applyId=apply_id, top=top)
+            progress = reply.get("progress") or {}
+            ctx.progress.update(progress.get("objects", 0), max(1, progress.get("total", started["total"])),
+                                progress.get("rate", 0))
+            if reply["state"] == "failed":
+                raise CommandError(f"apply {apply_id} failed: {reply['lastError']}")
+            if reply["state"] != "running":
+                return apply_id if started["standing"] else _apply_result(reply)
+            ctx.sleep(0.05)
+    except KeyboardInterrupt:
+        if started["standing"]:  # Ctrl-C stops watching, never the reduction the user asked to stand
+            raise LeftStanding(apply_id) from None
+        # a finite apply: cancel it for real, so that nothing is stored
+        reply = _call(dispatch, "cancel", applyId=apply_id)
+        if reply["state"] == "done":
+            raise CommandError(f"apply {apply_id} had finished before Ctrl-C; its result is stored "
+                               f"('show {apply_id}')") from None
+        raise CommandError(f"apply {apply_id} cancelled: nothing was stored") from None
 
 
 @command("apply", Arg("mapFun", "map"), Arg("reduceFun", "reduce"), Arg("jobId", "job"),
@@ -245,9 +274,14 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     by = values.get("by")
     if by is not None and by not in CLOCKS:
         raise CommandError(f"--by must be {' or '.join(CLOCKS)}, got {by!r}")
-    outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
-                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
-                        at=values.get("at"), by=by, specifier=values.get("specifier"))
+    try:
+        outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"),
+                            values.get("toDate"), engine=values.get("engine"), top=top,
+                            skip_errors=values.get("skip-errors", False), at=values.get("at"), by=by,
+                            specifier=values.get("specifier"))
+    except LeftStanding as left:
+        return Message(f"stopped watching; apply {left.apply_id} keeps standing (it folds every new object): "
+                       f"'cancel {left.apply_id}' ends it", {"applyId": left.apply_id, "state": "standing"})
     if isinstance(outcome, ApplyResult):
         return outcome
     dispatch = ctx.services.dispatch

@@ -16,7 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from nectar import commands
+from nectar.render_applies import empty_range_text, show_apply_detail, show_apply_list, span_text, when
 from nectar.results import (
+    ApplyDetail,
+    ApplyList,
     ApplyResult,
     CacheReport,
     ConfigReport,
@@ -60,32 +63,6 @@ class SafeConsole(Console):
         return super().render_str("\n".join(escape_controls(line) for line in text.split("\n")), **kwargs)
 
 
-def when(ns: int | None) -> str:
-    """A NOM id as a UTC time."""
-    if not ns:
-        return "-"
-    return datetime.fromtimestamp(ns // 10**9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def span_text(result: ApplyResult) -> str:
-    """``written 2021-01-01 00:00:00 .. 2021-12-31 23:59:59``: the clock and the span of a result."""
-    start = when(result.from_id) if result.from_id else "start"
-    end = "now" if result.to_id == "now" else when(result.to_id) if result.to_id else "end"
-    return f"{result.by} {start} .. {end}"
-
-
-def empty_range_text(result: ApplyResult) -> str:
-    """What a range that selected nothing says: the job's oldest and newest times by both clocks."""
-    span = result.job_span or {}
-    parts = []
-    for clock in ("written", "collected"):
-        low, high = (span.get(clock) or [None, None])[:2]
-        parts.append(f"{clock} {when(low)} .. {when(high)}" if low is not None else f"{clock}: none recorded")
-    other = "collected" if result.by == "written" else "written"
-    return (f"no objects of {result.job} {span_text(result)} (apply {result.apply_id}); the job holds objects "
-            f"{'; '.join(parts)}. Change the dates, or use --by {other} for the other clock.")
-
-
 class ProgressBar(commands.Progress):
     """A rich progress bar for applies, shown only on a terminal and only once work takes a moment."""
 
@@ -94,17 +71,25 @@ class ProgressBar(commands.Progress):
         self.bar: Progress | None = None
         self.task: Any = None
         self.started = time.monotonic()
+        self.label = "apply"
+
+    def begin(self, apply_id: str) -> None:
+        """Show the apply's id on the bar (and that Ctrl-C cancels it)."""
+        self.label = f"apply {apply_id} (Ctrl-C cancels)"
+        if self.bar is not None:
+            self.bar.update(self.task, description=self.label)
 
     def update(self, done: int, total: int, rate: float = 0.0) -> None:
         """Advance the bar (it appears after a quarter second)."""
         if self.bar is None:
             if time.monotonic() - self.started < 0.25 or not self.console.is_terminal:
                 return
-            self.bar = Progress(TextColumn("apply"), BarColumn(), MofNCompleteColumn(), TextColumn("objects"),
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("objects"),
                                 TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), console=self.console,
                                 transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("apply", total=total, rate=0)
+            self.task = self.bar.add_task(self.label, total=total, rate=0)
         self.bar.update(self.task, completed=done, total=total, rate=f"{rate:,.0f}")
 
     def close(self) -> None:
@@ -159,7 +144,8 @@ class Renderer:
                     latest = view.fetch()
                     live.update(self._apply_table(latest, live=True))
         except KeyboardInterrupt:
-            self.console.print(f"left apply {view.apply_id} standing; 'cancel {view.apply_id}' ends it", style="dim")
+            self.console.print(f"stopped watching: left apply {view.apply_id} standing (it keeps folding new "
+                               f"objects); 'cancel {view.apply_id}' ends it")
             return latest
         self.console.print(f"apply {view.apply_id} keeps standing; 'cancel {view.apply_id}' ends it", style="dim")
         return latest
@@ -435,6 +421,14 @@ class Renderer:
             self.console.print(f"  the {change['function']} function {change['name']} changed since: its source "
                                f"sha256 was {(change['recorded'] or '-')[:12]}, is {(change['now'] or '-')[:12]}")
 
+
+    @show.register
+    def _(self, result: ApplyList) -> None:
+        show_apply_list(self.console, result)
+
+    @show.register
+    def _(self, result: ApplyDetail) -> None:
+        show_apply_detail(self.console, result)
 
 def snapshot_line(s: dict[str, Any]) -> str:
     """One snapshot as a line."""

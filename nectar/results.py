@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = [
     "Result", "Message", "JobStarted", "JobList", "JobDetail", "CacheReport", "ApplyResult", "StandingView",
-    "StatReport", "DiskReport", "SizeReport", "ServiceReport", "HelpText", "ConfigReport",
+    "StatReport", "DiskReport", "SizeReport", "ServiceReport", "HelpText", "ConfigReport", "ApplyList", "ApplyDetail",
 ]
 
 
@@ -213,3 +213,25 @@ class ConfigReport(Result):
 
     def to_json(self) -> Any:
         return {"config": {key: {"value": value, "source": source} for key, value, source in self.rows}}
+
+
+@dataclass
+class ApplyList(Result):
+    """``show applies``: running and standing applies, then the recent ones."""
+
+    applies: list[dict[str, Any]]
+    finished: int = 0  # how many finished applies Dispatch remembers (the list may show fewer)
+
+    def to_json(self) -> Any:
+        return {"applies": self.applies, "finished": self.finished}
+
+
+@dataclass
+class ApplyDetail(Result):
+    """``show <applyId>``: one apply as Dispatch reports it (its latest result included)."""
+
+    reply: dict[str, Any]
+
+    def to_json(self) -> Any:
+        return self.reply
+

@@ -6,6 +6,7 @@ ever taken from a message.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from collections.abc import Callable
@@ -24,9 +25,11 @@ _IMPORT_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 def _import(path: str, field: str) -> Callable[..., Any]:
     if not _IMPORT_PATH.fullmatch(path):
-        names = ", ".join(MAP_NAMES if field == "map" else REDUCE_NAMES)
-        raise FunctionError(f"{field} {quote(path)} is neither a built-in ({names}) "
-                            f"nor an import path like 'package.module:function'", field=field)
+        known = MAP_NAMES if field == "map" else REDUCE_NAMES
+        near = difflib.get_close_matches(path, [n.split(":")[0] for n in known], n=1, cutoff=0.6)
+        hint = f" (did you mean {quote(near[0])}?)" if near else ""
+        raise FunctionError(f"{field} {quote(path)} is neither a built-in ({', '.join(known)}) "
+                            f"nor an import path like 'package.module:function'{hint}", field=field)
     module_name, attr = path.split(":")
     try:
         module = importlib.import_module(module_name)

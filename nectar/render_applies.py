@@ -1,0 +1,101 @@
+"""Rendering applies (issue 18): times, an apply's clock and span, ``show applies`` and ``show <applyId>``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from nectar.results import ApplyDetail, ApplyList, ApplyResult
+
+__all__ = ["empty_range_text", "range_text", "show_apply_detail", "show_apply_list", "span_text", "value_text",
+           "when"]
+
+
+def when(ns: int | None) -> str:
+    """A NOM id as a UTC time."""
+    if not ns:
+        return "-"
+    return datetime.fromtimestamp(ns // 10**9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def span_text(result: ApplyResult) -> str:
+    """``written 2021-01-01 00:00:00 .. 2021-12-31 23:59:59``: the clock and the span of a result."""
+    start = when(result.from_id) if result.from_id else "start"
+    end = "now" if result.to_id == "now" else when(result.to_id) if result.to_id else "end"
+    return f"{result.by} {start} .. {end}"
+
+
+def empty_range_text(result: ApplyResult) -> str:
+    """What a range that selected nothing says: the job's oldest and newest times by both clocks."""
+    span = result.job_span or {}
+    parts = []
+    for clock in ("written", "collected"):
+        low, high = (span.get(clock) or [None, None])[:2]
+        parts.append(f"{clock} {when(low)} .. {when(high)}" if low is not None else f"{clock}: none recorded")
+    other = "collected" if result.by == "written" else "written"
+    return (f"no objects of {result.job} {span_text(result)} (apply {result.apply_id}); the job holds objects "
+            f"{'; '.join(parts)}. Change the dates, or use --by {other} for the other clock.")
+
+
+def range_text(a: dict[str, Any]) -> str:
+    """An apply's clock and span, from a status reply."""
+    start = when(a.get("from")) if a.get("from") else "start"
+    end = "now" if a.get("to") == "now" else when(a.get("to")) if a.get("to") else "end"
+    return f"{a.get('by', 'collected')} {start} .. {end}"
+
+
+def value_text(value: Any) -> str:
+    """A result value in a cell: numbers with separators, anything else as compact JSON."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def show_apply_list(console: Console, result: ApplyList) -> None:
+    """``show applies``: one row an apply; the id and job columns are never cut."""
+    table = Table(title="applies", title_justify="left")
+    for column in ("apply", "state", "map", "reduce", "job", "range", "objects", "engine", "started"):
+        table.add_column(column, justify="right" if column == "objects" else "left", no_wrap=column in ("apply", "job"))
+    for a in result.applies:
+        started = datetime.fromtimestamp(a.get("created", 0), tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(a["applyId"], a["state"], a["map"], a["reduce"], a["job"], range_text(a),
+                      f"{a.get('objects', 0):,}", a.get("engine", ""), started)
+    console.print(table)
+    hidden = result.finished - sum(1 for a in result.applies if a["state"] not in ("running", "standing"))
+    if hidden > 0:
+        console.print(f"{hidden} older finished applies not shown ('show applies --all')", style="dim")
+    if not result.applies:
+        console.print("no applies yet: 'apply mapFun reduceFun jobId' starts one")
+
+
+_SHOWN = {"applyId", "job", "map", "reduce", "from", "to", "by", "state", "objects", "engine", "result", "keys",
+          "standing", "created", "files", "total"}
+
+
+def show_apply_detail(console: Console, result: ApplyDetail) -> None:
+    """``show <applyId>``: what it is and was computed over, any other field Dispatch reports, its latest result."""
+    a = result.reply
+    console.print(f"apply {a['applyId']}: {a['map']} {a['reduce']} over {a['job']}, {range_text(a)}; "
+                  f"{a['state']}, {a.get('objects', 0):,} objects from {a.get('files', 0):,} files, "
+                  f"{a.get('engine', '')} engine")
+    for key, value in a.items():  # whatever else Dispatch reports (provenance, lag, errors), generically
+        if key in _SHOWN or value is None or value == {} or value == []:
+            continue
+        text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        console.print(f"  {key}: {text}")
+    rows = a.get("result")
+    if rows:
+        table = Table(title=f"latest result ({a.get('keys', len(rows)):,} keys)", title_justify="left")
+        table.add_column("key", no_wrap=True)
+        table.add_column("value", justify="right")
+        for key, value in rows:
+            table.add_row(str(key), value_text(value))
+        console.print(table)
