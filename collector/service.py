@@ -376,9 +376,12 @@ class Collector(ControlService):
             doomed = self.store.retention_preview(job_id, max_size)
             return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "dryRun": True,
                     "wouldDeleteFiles": len(doomed), "wouldDeleteBytes": sum(f.bytes for f in doomed)}
-        deleted = self.store.set_max_size(job_id, max_size)
+        force = request.get("force", False)  # delete files kept snapshots pin too (they are marked evicted)
+        if not isinstance(force, bool):
+            raise ProtocolError(f"force must be true or false, got {force!r}", field="force")
+        deleted = self.store.set_max_size(job_id, max_size, force=force)
         return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted),
-                "deletedBytes": sum(f.bytes for f in deleted)}
+                "deletedBytes": sum(f.bytes for f in deleted), "pinnedFiles": len(self.store.pinned(job_id).holders)}
 
     def ping(self, request: dict[str, Any]) -> dict[str, Any]:
         """``ping``: whether the collector answers, and a little about it."""

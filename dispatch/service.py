@@ -332,13 +332,14 @@ class Dispatcher(ControlService):
         spec = apply.spec
         if apply.standing:
             self.snapshot_actions.standing_update(apply)
-        pairs = apply.current(STANDING_EMIT_TOP if apply.standing else None)
+        view = apply.view()
+        pairs = view if isinstance(view, IndexResult) else apply.current(STANDING_EMIT_TOP if apply.standing else None)
         encoded: list[dict[str, Any]] = []
         if isinstance(pairs, IndexResult) and not apply.standing:
             # an index is stored in its compact form (search reads it back after a restart): its postings as
             # JSON pairs would take ten times the time and the memory; status gives the pairs
             encoded = pairs.index.encode_parts(INDEX_POSTINGS_PER_OBJECT)
-            count, chunks, per_write = len(encoded), ([] for _ in encoded), 1
+            count, chunks, per_write = len(encoded), ([] for _ in encoded), len(encoded)
         elif isinstance(pairs, IndexResult):  # a standing index: its top terms, within a bound of postings
             count, chunks, per_write = 1, [next(pairs.parts(STANDING_INDEX_POSTINGS, STANDING_EMIT_TOP), [])], 1
         else:
@@ -370,8 +371,12 @@ class Dispatcher(ControlService):
 
     def _store_results(self, attachment: Attachment | None, target: str, objects: list[dict[str, Any]]) -> None:
         objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
+        big = len(objects) > 1 and "index" in objects[0]["data"]  # an index's parts: a file each (5 MB)
         if attachment is not None and attachment.inlet_open():
-            attachment.send_results(target, objects)
+            for part in ([[o] for o in objects] if big else [objects]):
+                attachment.send_results(target, part)
+        elif big:
+            self.store.commit([(target, [o]) for o in objects])  # one group: one sync for all
         else:
             self.store.append(target, objects)
 

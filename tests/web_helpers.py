@@ -57,11 +57,12 @@ def running_stack(tmp: Path, *, token: str = "", host: str = "127.0.0.1",
     root.mkdir(parents=True, exist_ok=True)
     collector = ServiceProcess("collector", root).start()
     dispatch = ServiceProcess("dispatch", root, "--workers", "1", *dispatch_args).start()
-    web = WebProcess(collector.endpoint, dispatch.endpoint, tmp / "web", token=token, host=host)
+    stack = Stack(collector, dispatch, WebProcess(collector.endpoint, dispatch.endpoint, tmp / "web", token=token,
+                                                  host=host), root)
     try:
-        web.start()
-        yield Stack(collector, dispatch, web, root)
+        stack.web.start()
+        yield stack
     finally:
-        web.kill()
+        stack.web.kill()  # the one running now: a test may have restarted it
         for service in (collector, dispatch):
             service.kill()
