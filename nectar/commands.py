@@ -261,7 +261,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
                   Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)"),
                   Option("by", "clock", help="the clock of the range: written (default: when each post was "
                          "written, its created_at) or collected (when Nectar stored it)"),
-                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*")),
+                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*"),
+                  Option("plot", flag=True, help="draw the values as bars (hour and minute results always are)")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
          details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now; a day as "
@@ -285,6 +286,7 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
         return Message(f"stopped watching; apply {left.apply_id} keeps standing (it folds every new object): "
                        f"'cancel {left.apply_id}' ends it", {"applyId": left.apply_id, "state": "standing"})
     if isinstance(outcome, ApplyResult):
+        outcome.plot = bool(values.get("plot"))
         return outcome
     dispatch = ctx.services.dispatch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,12 +17,14 @@ from rich.table import Table
 from rich.text import Text
 
 from nectar import commands
+from nectar.formats import to_text
 from nectar.render_applies import (
     empty_range_text,
     result_table,
     show_apply_detail,
     show_apply_list,
     show_functions,
+    show_job_list,
     span_text,
     when,
 )
@@ -111,9 +114,11 @@ class ProgressBar(commands.Progress):
 class Renderer:
     """Shows results on ``console`` (stdout) or as one JSON document each."""
 
-    def __init__(self, console: Console | None = None, *, json_mode: bool = False, interactive: bool = False) -> None:
+    def __init__(self, console: Console | None = None, *, json_mode: bool = False, interactive: bool = False,
+                 fmt: str = "table") -> None:
         self.console = console or SafeConsole(highlight=False, markup=False)  # keys may hold [brackets]
-        self.json_mode = json_mode
+        self.json_mode = json_mode or fmt == "json"
+        self.fmt = "json" if json_mode else fmt  # table, tsv, csv or json (nectar.formats)
         self.interactive = interactive
 
     def error(self, message: str) -> None:
@@ -133,6 +138,13 @@ class Renderer:
         if self.json_mode:
             sys.stdout.write(orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
             sys.stdout.flush()
+            return
+        if self.fmt in ("tsv", "csv") and not isinstance(result, (Message, HelpText)):
+            sys.stdout.write(to_text(result, self.fmt))
+            sys.stdout.flush()
+            if isinstance(result, ApplyResult):
+                for warning in result.warnings:
+                    self.notice(f"warning: {warning}")
             return
         self.show(result)
 
@@ -200,28 +212,7 @@ class Renderer:
 
     @show.register
     def _(self, result: JobList) -> None:
-        # the job id is what a user types next: never cut. On a narrower screen the name wraps, and the
-        # columns that matter least drop (newest, source, rate, then the name)
-        rows = [{"job": job["jobId"], "name": job.get("jobName", ""), "source": job.get("source", ""),
-                 "state": job.get("state", ""), "objects": f"{job.get('objects', 0):,}",
-                 "files": f"{job.get('files', 0):,}", "bytes": format_size(job.get("bytes")),
-                 "rate/s": f"{job.get('rate', 0):,.0f}", "newest": when(job.get("newestId"))} for job in result.jobs]
-        columns = ["job", "name", "source", "state", "objects", "files", "bytes", "rate/s", "newest"]
-        widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in columns}
-        for dropped in ("newest", "source", "rate/s", "name"):
-            fixed = sum(widths[c] + 3 for c in columns if c != "name") + 1
-            room = self.console.width - fixed - (3 if "name" in columns else 0)
-            if room >= (min(widths["name"], 12) if "name" in columns else 0):
-                break
-            columns.remove(dropped)
-        table = Table(title="jobs", title_justify="left")
-        for column in columns:
-            table.add_column(column, justify="right" if column in ("objects", "files", "bytes", "rate/s") else "left",
-                             no_wrap=column != "name", min_width=None if column == "name" else widths[column],
-                             overflow="fold" if column == "name" else "ellipsis")
-        for row in rows:
-            table.add_row(*(row[c] for c in columns))
-        self.console.print(table)
+        show_job_list(self.console, result)
 
     @show.register
     def _(self, result: CacheReport) -> None:
@@ -265,7 +256,13 @@ class Renderer:
         if not result.objects and result.job_span is not None:
             self.console.print(empty_range_text(result))
             return
-        self.console.print(self._apply_table(result, live=result.state == "standing"))
+        table = self._apply_table(result, live=result.state == "standing")
+        if self.interactive and self.console.is_terminal and len(result.result) > self.console.height - 6:
+            os.environ.setdefault("LESS", "-R")
+            with self.console.pager(styles=True):  # --top 0: long output pages, as every other long output
+                self.console.print(table)
+        else:
+            self.console.print(table)
         extra = f" in {result.seconds:.2f}s" if result.seconds is not None else ""
         skipped = f", {result.skipped} objects skipped" if result.skipped else ""
         self.console.print(f"apply {result.apply_id}{extra}{skipped}", style="dim")

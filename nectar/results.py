@@ -113,6 +113,7 @@ class ApplyResult(Result):
     total: int = 0  # the objects those files hold
     specifier: str | None = None  # the keys were filtered by it
     warnings: list[str] = field(default_factory=list)  # a pair that makes no sense, a path that matched nothing
+    plot: bool = False  # draw the values as bars (``--plot``; time keys always are)
 
     def to_json(self) -> Any:
         out = {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
