@@ -197,7 +197,7 @@ class SnapshotActions:
             return
         prov["inputs"]["chain"] = reduction.chain
         prov["objects"] = reduction.objects
-        prov["resultSha256"] = result_sha256(apply.current())
+        prov["resultSha256"] = result_sha256(apply.view())  # lazy: an index hashes its arrays
         if self.d.events is not None:
             self.d.events.publish(apply.spec.job, "result", applyId=apply.spec.apply_id, map=apply.spec.map,
                                   reduce=apply.spec.reduce, objects=reduction.objects,

@@ -28,6 +28,7 @@ from nectar.results import (
     CacheReport,
     ConfigReport,
     DiskReport,
+    FunctionList,
     HelpText,
     JobDetail,
     JobList,
@@ -202,7 +203,8 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
                        reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
                        reply.get("provenance"), reply.get("by", "collected"), reply.get("jobSpan"),
-                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"))
+                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"),
+                       warnings=reply.get("warnings") or [])
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
@@ -440,15 +442,26 @@ def sleep(ctx: Context, values: dict[str, Any]) -> Message:
     return Message(f"waited {seconds} s")
 
 
-@command("help", Arg("command", "command", optional=True), help="list the commands, or explain one")
-def help_(ctx: Context, values: dict[str, Any]) -> HelpText:
+@command("help", Arg("command", "command", optional=True),
+         help="list the commands, or explain one; 'help functions' lists the map and reduce functions, "
+              "'help <function>' explains one")
+def help_(ctx: Context, values: dict[str, Any]) -> HelpText | FunctionList:
     """The command table from the registry."""
     name = values.get("command")
     if name is None:
-        return HelpText(help_table())
+        return HelpText(help_table(), "'help functions' lists the map and reduce functions")
     matches = [c for c in COMMANDS.values() if c.name == name or c.words[0] == name]
-    if not matches:
-        raise CommandError(f"help: no command {name!r}; 'help' lists them")
+    if name == "functions" or not matches:
+        reply = _call(ctx.services.dispatch, "functions")
+        every = reply["maps"] + reply["reduces"]
+        if name == "functions":
+            return FunctionList(every)
+        family = name.split(":")[0]
+        found = [f for f in every if f["name"] == name or f["name"].split(":")[0] == family]
+        if not found:
+            raise CommandError(f"help: no command or function {name!r}; 'help' lists the commands, "
+                               f"'help functions' the functions")
+        return FunctionList(found)
     details = "\n".join(filter(None, [m.details for m in matches] + [f"example: {m.example}" for m in matches
                                                                      if m.example]))
     options = "\n".join(f"  --{o.name}: {o.help}" for m in matches for o in m.options)

@@ -16,7 +16,15 @@ from rich.table import Table
 from rich.text import Text
 
 from nectar import commands
-from nectar.render_applies import empty_range_text, show_apply_detail, show_apply_list, span_text, when
+from nectar.render_applies import (
+    empty_range_text,
+    result_table,
+    show_apply_detail,
+    show_apply_list,
+    show_functions,
+    span_text,
+    when,
+)
 from nectar.results import (
     ApplyDetail,
     ApplyList,
@@ -24,6 +32,7 @@ from nectar.results import (
     CacheReport,
     ConfigReport,
     DiskReport,
+    FunctionList,
     HelpText,
     JobDetail,
     JobList,
@@ -191,13 +200,27 @@ class Renderer:
 
     @show.register
     def _(self, result: JobList) -> None:
+        # the job id is what a user types next: never cut. On a narrower screen the name wraps, and the
+        # columns that matter least drop (newest, source, rate, then the name)
+        rows = [{"job": job["jobId"], "name": job.get("jobName", ""), "source": job.get("source", ""),
+                 "state": job.get("state", ""), "objects": f"{job.get('objects', 0):,}",
+                 "files": f"{job.get('files', 0):,}", "bytes": format_size(job.get("bytes")),
+                 "rate/s": f"{job.get('rate', 0):,.0f}", "newest": when(job.get("newestId"))} for job in result.jobs]
+        columns = ["job", "name", "source", "state", "objects", "files", "bytes", "rate/s", "newest"]
+        widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in columns}
+        for dropped in ("newest", "source", "rate/s", "name"):
+            fixed = sum(widths[c] + 3 for c in columns if c != "name") + 1
+            room = self.console.width - fixed - (3 if "name" in columns else 0)
+            if room >= (min(widths["name"], 12) if "name" in columns else 0):
+                break
+            columns.remove(dropped)
         table = Table(title="jobs", title_justify="left")
-        for column in ("job", "name", "source", "state", "objects", "files", "bytes", "rate/s", "newest"):
-            table.add_column(column, justify="right" if column in ("objects", "files", "bytes", "rate/s") else "left")
-        for job in result.jobs:
-            table.add_row(job["jobId"], job.get("jobName", ""), job.get("source", ""), job.get("state", ""),
-                          f"{job.get('objects', 0):,}", f"{job.get('files', 0):,}", format_size(job.get("bytes")),
-                          f"{job.get('rate', 0):,.0f}", when(job.get("newestId")))
+        for column in columns:
+            table.add_column(column, justify="right" if column in ("objects", "files", "bytes", "rate/s") else "left",
+                             no_wrap=column != "name", min_width=None if column == "name" else widths[column],
+                             overflow="fold" if column == "name" else "ellipsis")
+        for row in rows:
+            table.add_row(*(row[c] for c in columns))
         self.console.print(table)
 
     @show.register
@@ -235,14 +258,7 @@ class Renderer:
         title = (f"{result.map} {result.reduce} over {result.job}, {span_text(result)}: {result.objects:,} objects, "
                  f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else "")
                  + (f", filtered by {result.specifier}" if result.specifier else ""))
-        table = Table()
-        table.add_column("key")
-        table.add_column("value", justify="right")
-        for key, value in result.result:
-            shown = f"{value:,}" if isinstance(value, int) else (f"{value:.4g}" if isinstance(value, float) else
-                                                                   orjson.dumps(value).decode()[:80])
-            table.add_row(str(key), shown)
-        return Group(Text(escape_controls(title)), table)
+        return Group(Text(escape_controls(title)), result_table(result))
 
     @show.register
     def _(self, result: ApplyResult) -> None:
@@ -255,6 +271,12 @@ class Renderer:
         self.console.print(f"apply {result.apply_id}{extra}{skipped}", style="dim")
         for line in provenance_lines(result.provenance):
             self.console.print(line, style="dim")
+        for warning in result.warnings:
+            self.notice(f"warning: {warning}")
+
+    @show.register
+    def _(self, result: FunctionList) -> None:
+        show_functions(self.console, result)
 
     @show.register
     def _(self, result: StatReport) -> None:

@@ -9,10 +9,10 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from nectar.results import ApplyDetail, ApplyList, ApplyResult
+from nectar.results import ApplyDetail, ApplyList, ApplyResult, FunctionList
 
-__all__ = ["empty_range_text", "range_text", "show_apply_detail", "show_apply_list", "span_text", "value_text",
-           "when"]
+__all__ = ["empty_range_text", "is_stats", "range_text", "result_table", "show_apply_detail", "show_apply_list",
+           "show_functions", "span_text", "value_text", "when"]
 
 
 def when(ns: int | None) -> str:
@@ -99,3 +99,45 @@ def show_apply_detail(console: Console, result: ApplyDetail) -> None:
         for key, value in rows:
             table.add_row(str(key), value_text(value))
         console.print(table)
+
+
+def show_functions(console: Console, result: FunctionList) -> None:
+    """``help functions``: what each map emits and the functions it makes sense with (Dispatch's catalog)."""
+    table = Table(title="functions ('apply MAP REDUCE jobId'; your own: package.module:function)",
+                  title_justify="left")
+    for column in ("function", "kind", "what it does", "emits", "makes sense with"):
+        table.add_column(column, no_wrap=column == "function", overflow="fold")
+    for f in result.functions:
+        table.add_row(f["name"], f["kind"], f["summary"], f["emits"], ", ".join(f["pairsWith"]))
+    console.print(table)
+    for f in result.functions:
+        if len(result.functions) <= 3 and f.get("example"):
+            console.print(f"example: {f['example']}")
+
+
+def is_stats(rows: list[list[Any]]) -> bool:
+    """True when every value is a dict of numbers with the same keys (a ``stats`` result)."""
+    first = rows[0][1] if rows else None
+    return isinstance(first, dict) and all(isinstance(v, dict) and v.keys() == first.keys() and all(
+        isinstance(x, (int, float)) for x in v.values()) for _, v in rows)
+
+
+def result_table(result: ApplyResult) -> Table:
+    """An apply's rows: key and value, or for ``stats`` one rounded column per figure."""
+    table = Table()
+    table.add_column("key", overflow="fold")
+    rows = result.result
+    if is_stats(rows):
+        names = list(rows[0][1])
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=True)
+        for key, value in rows:
+            table.add_row(str(key), *(value_text(round(value[n], 4) if isinstance(value[n], float) else value[n])
+                                      for n in names))
+        return table
+    table.add_column("value", justify="right")
+    for key, value in rows:
+        shown = value_text(value)
+        table.add_row(str(key), shown if len(shown) <= 80 else shown[:79] + "…")
+    return table
+
