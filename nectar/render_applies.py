@@ -197,3 +197,5 @@ def show_job_list(console: Console, result: JobList) -> None:
     for row in rows:
         table.add_row(*(row[c] for c in columns))
     console.print(table)
+    if result.hidden:
+        console.print(f"{result.hidden} result jobs not shown ('show jobs --all' lists them)", style="dim")
