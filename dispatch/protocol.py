@@ -13,11 +13,14 @@ Control socket (REP, one JSON object per request and per reply)::
        matches, folded by the tokenizer; every reply about the apply, status included, then says what it
        was filtered by in "specifier"
     {"action": "status", "applyId"?, "top"?, "offset"?}
-        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``),
+        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``; with
+           ``warnings`` when its functions make no sense together or a field path matched nothing),
            or the service (workers, engine, applies, attached jobs)
     {"action": "cancel", "applyId"}            -> {"applyId", "state": "cancelled"}
     {"action": "listApplies"}                  -> {"applies": [...]}
     {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}
+    {"action": "functions"}                    -> {"maps": [...], "reduces": [...]}: each built-in function's
+                                                  name, kind, summary, emits, pairsWith (dispatch.functions.catalog)
     {"action": "ping"}                         -> {"pong": true, ...}
     {"action": "applyBook", "method": "word-count" | "inverted-index", "book": "<file name in the books folder>",
      "specifier"?, "engine"?}
@@ -47,6 +50,21 @@ Snapshots, provenance, verify and watch (issue 20; dispatch.snapshots answers th
 Every apply's ``status`` and ``listApplies`` entry (and every stored result object) carries "provenance"
 (dispatch.provenance): inputs (job, range, snapshot id or standing hash chain, files), map and reduce names
 with the SHA-256 of a user function's source, engine, Nectar version, start, end, objects, resultSha256.
+
+Inverted index and search (issue 19; the ``index`` reduce is dispatch.functions.index, ``search`` is answered by
+dispatch.search, its query language and BM25 ranking are dispatch.query)::
+
+    {"action": "apply", "map": "words", "reduce": "index", "jobId", ...}   (an apply like any other; its status
+        result rows are [term, {"df", "cf", "postings": [[objectId, [position, ...]], ...]}], most documents
+        first; its stored result objects hold the index's compact arrays, parts of "index", not the rows)
+    {"action": "search", "jobId", "query", "applyId"?, "limit"? (10), "offset"? (0)}
+        -> {"jobId", "applyId", "query", "understood", "ranking", "total", "offset", "documents", "terms",
+            "indexBytes", "seconds", "hits": [{"id", "score", "positions": [[first, terms], ...],
+            "book"?, "paragraph"?, "line"?, "offset"?, "author_id"?, "created_at"?, "lang"?,
+            "snippet", "snippetStart", "highlights": [[start, end], ...] (in the snippet),
+            "matches": [[start, end], ...] (in the object's text), "textLength", "gone"?}]}
+       over the newest index of the job Dispatch holds (done or standing), else the newest stored one;
+       errors name the query's column, or the job (no such job, no index) or the apply
 
 Events socket (PUB; dispatch.events): ``[b"<jobId> ", JSON]`` with "seq" and "epoch", kinds "files",
 "snapshot" and "result".

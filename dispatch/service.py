@@ -38,6 +38,7 @@ from dispatch.dates import parse_range
 from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
 from dispatch.events import Events
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
+from dispatch.functions.catalog import catalog, result_warnings
 from dispatch.functions.index import IndexResult
 from dispatch.protocol import result_job, result_type
 from dispatch.provenance import CHAIN_START
@@ -100,7 +101,8 @@ class Dispatcher(ControlService):
         return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
                 "ping": self.ping, "search": Searcher(self), **self.snapshot_actions.table(),
-                "applyBook": lambda request: apply_book(self, request)}
+                "applyBook": lambda request: apply_book(self, request),
+                "functions": lambda request: catalog()}
 
     # -- life ---------------------------------------------------------------
 
@@ -330,13 +332,14 @@ class Dispatcher(ControlService):
         spec = apply.spec
         if apply.standing:
             self.snapshot_actions.standing_update(apply)
-        pairs = apply.current(STANDING_EMIT_TOP if apply.standing else None)
+        view = apply.view()
+        pairs = view if isinstance(view, IndexResult) else apply.current(STANDING_EMIT_TOP if apply.standing else None)
         encoded: list[dict[str, Any]] = []
         if isinstance(pairs, IndexResult) and not apply.standing:
             # an index is stored in its compact form (search reads it back after a restart): its postings as
             # JSON pairs would take ten times the time and the memory; status gives the pairs
             encoded = pairs.index.encode_parts(INDEX_POSTINGS_PER_OBJECT)
-            count, chunks, per_write = len(encoded), ([] for _ in encoded), 1
+            count, chunks, per_write = len(encoded), ([] for _ in encoded), len(encoded)
         elif isinstance(pairs, IndexResult):  # a standing index: its top terms, within a bound of postings
             count, chunks, per_write = 1, [next(pairs.parts(STANDING_INDEX_POSTINGS, STANDING_EMIT_TOP), [])], 1
         else:
@@ -368,8 +371,12 @@ class Dispatcher(ControlService):
 
     def _store_results(self, attachment: Attachment | None, target: str, objects: list[dict[str, Any]]) -> None:
         objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
+        big = len(objects) > 1 and "index" in objects[0]["data"]  # an index's parts: a file each (5 MB)
         if attachment is not None and attachment.inlet_open():
-            attachment.send_results(target, objects)
+            for part in ([[o] for o in objects] if big else [objects]):
+                attachment.send_results(target, part)
+        elif big:
+            self.store.commit([(target, [o]) for o in objects])  # one group: one sync for all
         else:
             self.store.append(target, objects)
 
@@ -500,6 +507,9 @@ class Dispatcher(ControlService):
                 info["result"] = apply.current(top or None)[:]  # a list (an index's result is lazy)
             if not info["objects"] and self.store.exists(apply.spec.job):  # say where the job's objects are
                 info["jobSpan"] = self.store.spans(apply.spec.job)
+            warnings = result_warnings(apply.spec.map, apply.spec.reduce, info["objects"], info["keys"])
+            if warnings:
+                info["warnings"] = warnings
         return info
 
     def cancel(self, request: dict[str, Any]) -> dict[str, Any]:
