@@ -123,6 +123,19 @@ def read_job_file(path: Path) -> dict[str, Any]:
     return request
 
 
+def _resolve_replay_paths(request: dict[str, Any], folder: Path) -> None:
+    """A replay's relative paths name files beside the job file (not the collector's folder): made absolute."""
+    source = request.get("source")
+    if not isinstance(source, dict) or source.get("kind") != "replay":
+        return
+    paths = source.get("path")
+    if isinstance(paths, str):
+        source["path"] = str(folder / Path(paths).expanduser()) if not Path(paths).expanduser().is_absolute() else paths
+    elif isinstance(paths, list):
+        source["path"] = [str(folder / p) if isinstance(p, str) and not Path(p).expanduser().is_absolute() else p
+                          for p in paths]
+
+
 def _line_of(path: Path, field_name: str | None) -> str:
     if not field_name:
         return ""
@@ -146,6 +159,7 @@ def start(ctx: Context, values: dict[str, Any]) -> JobStarted:
     path = (ctx.cwd / values["job.json"]).resolve()
     request = read_job_file(path)
     request.pop("action", None)
+    _resolve_replay_paths(request, path.parent)
     try:
         reply = ctx.services.collector.call("newCollectorJob", **request)
     except ServiceError as exc:
@@ -297,6 +311,9 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
                        f"'cancel {left.apply_id}' ends it", {"applyId": left.apply_id, "state": "standing"})
     if isinstance(outcome, ApplyResult):
         outcome.plot = bool(values.get("plot"))
+        if outcome.skipped and outcome.skipped >= outcome.objects:
+            raise CommandError(f"apply {outcome.apply_id}: every object failed ({outcome.skipped:,} skipped with "
+                               f"--skip-errors): {outcome.map} or {outcome.reduce} fails on this job's objects")
         return outcome
     dispatch = ctx.services.dispatch
 
