@@ -368,8 +368,9 @@ class Dispatcher(ControlService):
             apply.reduction.changed = False
 
     def _store_results(self, attachment: Attachment | None, target: str, objects: list[dict[str, Any]]) -> None:
-        objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
         big = len(objects) > 1 and "index" in objects[0]["data"]  # an index's parts: a file each (5 MB)
+        if not big:  # plain JSON already (an index's parts are strings and lists): no copy of 100s of MB
+            objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
         if attachment is not None and attachment.inlet_open():
             for part in ([[o] for o in objects] if big else [objects]):
                 attachment.send_results(target, part)
