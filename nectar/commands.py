@@ -28,6 +28,7 @@ from nectar.results import (
     CacheReport,
     ConfigReport,
     DiskReport,
+    FunctionList,
     HelpText,
     JobDetail,
     JobList,
@@ -165,10 +166,16 @@ def stop(ctx: Context, values: dict[str, Any]) -> Message:
     return Message(f"job {job} is {reply['state']}", {"jobId": job, "state": reply["state"]})
 
 
-@command("show jobs", help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest")
+@command("show jobs", options=(Option("all", flag=True, help="result jobs (<job>.<map>.<reduce>) too"),),
+         help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest (result jobs with --all)")
 def show_jobs(ctx: Context, values: dict[str, Any]) -> JobList:
-    """Every job in the store."""
-    return JobList(_status_rows(ctx))
+    """Every job in the store; the jobs that hold another job's results only with --all."""
+    rows = _status_rows(ctx)
+    if values.get("all"):
+        return JobList(rows)
+    ids = {r["jobId"] for r in rows}
+    own = [r for r in rows if not any(r["jobId"].startswith(other + ".") for other in ids if other != r["jobId"])]
+    return JobList(own, len(rows) - len(own))
 
 
 @command("show cache", help="what Dispatch holds in its cache, per job")
@@ -202,12 +209,14 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
                        reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
                        reply.get("provenance"), reply.get("by", "collected"), reply.get("jobSpan"),
-                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"))
+                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"),
+                       warnings=reply.get("warnings") or [])
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
               *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
-              at: str | None = None, by: str | None = None, specifier: str | None = None) -> ApplyResult | str:
+              at: str | None = None, by: str | None = None, specifier: str | None = None,
+              store: bool = True) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -222,6 +231,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["specifier"] = specifier
     if by:
         request["by"] = by
+    if not store:
+        request["store"] = False
     if at:
         request["at"] = at  # a snapshot: exactly its files (issue 20)
     dispatch = ctx.services.dispatch
@@ -259,7 +270,9 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
                   Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)"),
                   Option("by", "clock", help="the clock of the range: written (default: when each post was "
                          "written, its created_at) or collected (when Nectar stored it)"),
-                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*")),
+                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*"),
+                  Option("plot", flag=True, help="draw the values as bars (hour and minute results always are)"),
+                  Option("no-store", flag=True, help="show the result, store nothing (exploring)")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
          details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now; a day as "
@@ -278,11 +291,12 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
         outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"),
                             values.get("toDate"), engine=values.get("engine"), top=top,
                             skip_errors=values.get("skip-errors", False), at=values.get("at"), by=by,
-                            specifier=values.get("specifier"))
+                            specifier=values.get("specifier"), store=not values.get("no-store"))
     except LeftStanding as left:
         return Message(f"stopped watching; apply {left.apply_id} keeps standing (it folds every new object): "
                        f"'cancel {left.apply_id}' ends it", {"applyId": left.apply_id, "state": "standing"})
     if isinstance(outcome, ApplyResult):
+        outcome.plot = bool(values.get("plot"))
         return outcome
     dispatch = ctx.services.dispatch
 
@@ -440,15 +454,26 @@ def sleep(ctx: Context, values: dict[str, Any]) -> Message:
     return Message(f"waited {seconds} s")
 
 
-@command("help", Arg("command", "command", optional=True), help="list the commands, or explain one")
-def help_(ctx: Context, values: dict[str, Any]) -> HelpText:
+@command("help", Arg("command", "command", optional=True),
+         help="list the commands, or explain one; 'help functions' lists the map and reduce functions, "
+              "'help <function>' explains one")
+def help_(ctx: Context, values: dict[str, Any]) -> HelpText | FunctionList:
     """The command table from the registry."""
     name = values.get("command")
     if name is None:
-        return HelpText(help_table())
+        return HelpText(help_table(), "'help functions' lists the map and reduce functions")
     matches = [c for c in COMMANDS.values() if c.name == name or c.words[0] == name]
-    if not matches:
-        raise CommandError(f"help: no command {name!r}; 'help' lists them")
+    if name == "functions" or not matches:
+        reply = _call(ctx.services.dispatch, "functions")
+        every = reply["maps"] + reply["reduces"]
+        if name == "functions":
+            return FunctionList(every)
+        family = name.split(":")[0]
+        found = [f for f in every if f["name"] == name or f["name"].split(":")[0] == family]
+        if not found:
+            raise CommandError(f"help: no command or function {name!r}; 'help' lists the commands, "
+                               f"'help functions' the functions")
+        return FunctionList(found)
     details = "\n".join(filter(None, [m.details for m in matches] + [f"example: {m.example}" for m in matches
                                                                      if m.example]))
     options = "\n".join(f"  --{o.name}: {o.help}" for m in matches for o in m.options)

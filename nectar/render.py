@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,7 +17,17 @@ from rich.table import Table
 from rich.text import Text
 
 from nectar import commands
-from nectar.render_applies import empty_range_text, show_apply_detail, show_apply_list, span_text, when
+from nectar.formats import to_text
+from nectar.render_applies import (
+    empty_range_text,
+    result_table,
+    show_apply_detail,
+    show_apply_list,
+    show_functions,
+    show_job_list,
+    span_text,
+    when,
+)
 from nectar.results import (
     ApplyDetail,
     ApplyList,
@@ -24,6 +35,7 @@ from nectar.results import (
     CacheReport,
     ConfigReport,
     DiskReport,
+    FunctionList,
     HelpText,
     JobDetail,
     JobList,
@@ -102,9 +114,11 @@ class ProgressBar(commands.Progress):
 class Renderer:
     """Shows results on ``console`` (stdout) or as one JSON document each."""
 
-    def __init__(self, console: Console | None = None, *, json_mode: bool = False, interactive: bool = False) -> None:
+    def __init__(self, console: Console | None = None, *, json_mode: bool = False, interactive: bool = False,
+                 fmt: str = "table") -> None:
         self.console = console or SafeConsole(highlight=False, markup=False)  # keys may hold [brackets]
-        self.json_mode = json_mode
+        self.json_mode = json_mode or fmt == "json"
+        self.fmt = "json" if json_mode else fmt  # table, tsv, csv or json (nectar.formats)
         self.interactive = interactive
 
     def error(self, message: str) -> None:
@@ -124,6 +138,13 @@ class Renderer:
         if self.json_mode:
             sys.stdout.write(orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
             sys.stdout.flush()
+            return
+        if self.fmt in ("tsv", "csv") and not isinstance(result, (Message, HelpText)):
+            sys.stdout.write(to_text(result, self.fmt))
+            sys.stdout.flush()
+            if isinstance(result, ApplyResult):
+                for warning in result.warnings:
+                    self.notice(f"warning: {warning}")
             return
         self.show(result)
 
@@ -191,14 +212,7 @@ class Renderer:
 
     @show.register
     def _(self, result: JobList) -> None:
-        table = Table(title="jobs", title_justify="left")
-        for column in ("job", "name", "source", "state", "objects", "files", "bytes", "rate/s", "newest"):
-            table.add_column(column, justify="right" if column in ("objects", "files", "bytes", "rate/s") else "left")
-        for job in result.jobs:
-            table.add_row(job["jobId"], job.get("jobName", ""), job.get("source", ""), job.get("state", ""),
-                          f"{job.get('objects', 0):,}", f"{job.get('files', 0):,}", format_size(job.get("bytes")),
-                          f"{job.get('rate', 0):,.0f}", when(job.get("newestId")))
-        self.console.print(table)
+        show_job_list(self.console, result)
 
     @show.register
     def _(self, result: CacheReport) -> None:
@@ -235,26 +249,31 @@ class Renderer:
         title = (f"{result.map} {result.reduce} over {result.job}, {span_text(result)}: {result.objects:,} objects, "
                  f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else "")
                  + (f", filtered by {result.specifier}" if result.specifier else ""))
-        table = Table()
-        table.add_column("key")
-        table.add_column("value", justify="right")
-        for key, value in result.result:
-            shown = f"{value:,}" if isinstance(value, int) else (f"{value:.4g}" if isinstance(value, float) else
-                                                                   orjson.dumps(value).decode()[:80])
-            table.add_row(str(key), shown)
-        return Group(Text(escape_controls(title)), table)
+        return Group(Text(escape_controls(title)), result_table(result))
 
     @show.register
     def _(self, result: ApplyResult) -> None:
         if not result.objects and result.job_span is not None:
             self.console.print(empty_range_text(result))
             return
-        self.console.print(self._apply_table(result, live=result.state == "standing"))
+        table = self._apply_table(result, live=result.state == "standing")
+        if self.interactive and self.console.is_terminal and len(result.result) > self.console.height - 6:
+            os.environ.setdefault("LESS", "-R")
+            with self.console.pager(styles=True):  # --top 0: long output pages, as every other long output
+                self.console.print(table)
+        else:
+            self.console.print(table)
         extra = f" in {result.seconds:.2f}s" if result.seconds is not None else ""
         skipped = f", {result.skipped} objects skipped" if result.skipped else ""
         self.console.print(f"apply {result.apply_id}{extra}{skipped}", style="dim")
         for line in provenance_lines(result.provenance):
             self.console.print(line, style="dim")
+        for warning in result.warnings:
+            self.notice(f"warning: {warning}")
+
+    @show.register
+    def _(self, result: FunctionList) -> None:
+        show_functions(self.console, result)
 
     @show.register
     def _(self, result: StatReport) -> None:

@@ -9,10 +9,11 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from nectar.results import ApplyDetail, ApplyList, ApplyResult
+from nectar.results import ApplyDetail, ApplyList, ApplyResult, FunctionList, JobList
+from nectar.sizes import format_size
 
-__all__ = ["empty_range_text", "range_text", "show_apply_detail", "show_apply_list", "span_text", "value_text",
-           "when"]
+__all__ = ["empty_range_text", "is_stats", "range_text", "result_table", "show_apply_detail", "show_apply_list",
+           "show_functions", "show_job_list", "span_text", "value_text", "when"]
 
 
 def when(ns: int | None) -> str:
@@ -99,3 +100,102 @@ def show_apply_detail(console: Console, result: ApplyDetail) -> None:
         for key, value in rows:
             table.add_row(str(key), value_text(value))
         console.print(table)
+
+
+def show_functions(console: Console, result: FunctionList) -> None:
+    """``help functions``: what each map emits and the functions it makes sense with (Dispatch's catalog)."""
+    table = Table(title="functions ('apply MAP REDUCE jobId'; your own: package.module:function)",
+                  title_justify="left")
+    for column in ("function", "kind", "what it does", "emits", "makes sense with"):
+        table.add_column(column, no_wrap=column == "function", overflow="fold")
+    for f in result.functions:
+        table.add_row(f["name"], f["kind"], f["summary"], f["emits"], ", ".join(f["pairsWith"]))
+    console.print(table)
+    for f in result.functions:
+        if len(result.functions) <= 3 and f.get("example"):
+            console.print(f"example: {f['example']}")
+
+
+def is_stats(rows: list[list[Any]]) -> bool:
+    """True when every value is a dict of numbers with the same keys (a ``stats`` result)."""
+    first = rows[0][1] if rows else None
+    return isinstance(first, dict) and all(isinstance(v, dict) and v.keys() == first.keys() and all(
+        isinstance(x, (int, float)) for x in v.values()) for _, v in rows)
+
+
+TIME_MAPS = ("hour", "minute")  # their keys are times: shown in time order, with bars
+
+
+def _bar(value: float, peak: float, width: int = 30) -> str:
+    if peak <= 0 or value <= 0:
+        return ""
+    eighths = round(width * 8 * value / peak)
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+
+
+def sparkline(values: list[float]) -> str:
+    """Values as a one-line sparkline (▁ to █)."""
+    top = max(values, default=0)
+    return "".join("▁▂▃▄▅▆▇█"[min(7, int(8 * v / top))] if top > 0 and v > 0 else " " for v in values)
+
+
+def result_table(result: ApplyResult) -> Table:
+    """An apply's rows: key and value (time keys in time order, with bars; bars too with ``--plot``), or for
+    ``stats`` one rounded column per figure."""
+    table = Table()
+    table.add_column("key", overflow="fold")
+    rows = result.result
+    timed = result.map in TIME_MAPS
+    if timed:
+        rows = sorted(rows, key=lambda kv: str(kv[0]))
+    numeric = rows and all(isinstance(v, (int, float)) and not isinstance(v, bool) for _, v in rows)
+    if (timed or result.plot) and numeric:
+        peak = max(float(v) for _, v in rows)
+        table.add_column("value", justify="right")
+        table.add_column("", no_wrap=True)
+        for key, value in rows:
+            table.add_row(str(key), value_text(value), _bar(float(value), peak))
+        if timed and len(rows) > 1:
+            table.caption = f"{rows[0][0]} {sparkline([float(v) for _, v in rows])} {rows[-1][0]}"
+        return table
+    if is_stats(rows):
+        names = list(rows[0][1])
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=True)
+        for key, value in rows:
+            table.add_row(str(key), *(value_text(round(value[n], 4) if isinstance(value[n], float) else value[n])
+                                      for n in names))
+        return table
+    table.add_column("value", justify="right")
+    for key, value in rows:
+        shown = value_text(value)
+        table.add_row(str(key), shown if len(shown) <= 80 else shown[:79] + "…")
+    return table
+
+
+def show_job_list(console: Console, result: JobList) -> None:
+    """``show jobs``."""
+    # the job id is what a user types next: never cut. On a narrower screen the name wraps, and the
+    # columns that matter least drop (newest, source, rate, then the name)
+    rows = [{"job": job["jobId"], "name": job.get("jobName", ""), "source": job.get("source", ""),
+             "state": job.get("state", ""), "objects": f"{job.get('objects', 0):,}",
+             "files": f"{job.get('files', 0):,}", "bytes": format_size(job.get("bytes")),
+             "rate/s": f"{job.get('rate', 0):,.0f}", "newest": when(job.get("newestId"))} for job in result.jobs]
+    columns = ["job", "name", "source", "state", "objects", "files", "bytes", "rate/s", "newest"]
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in columns}
+    for dropped in ("newest", "source", "rate/s", "name"):
+        fixed = sum(widths[c] + 3 for c in columns if c != "name") + 1
+        room = console.width - fixed - (3 if "name" in columns else 0)
+        if room >= (min(widths["name"], 12) if "name" in columns else 0):
+            break
+        columns.remove(dropped)
+    table = Table(title="jobs", title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("objects", "files", "bytes", "rate/s") else "left",
+                         no_wrap=column != "name", min_width=None if column == "name" else widths[column],
+                         overflow="fold" if column == "name" else "ellipsis")
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
+    console.print(table)
+    if result.hidden:
+        console.print(f"{result.hidden} result jobs not shown ('show jobs --all' lists them)", style="dim")

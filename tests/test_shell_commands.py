@@ -224,6 +224,8 @@ def test_snapshots_verify_and_watch(world) -> None:
     at = run_json(world, "apply", "count", "sum", job, "--at", "s1")
     assert at["objects"] == s1["objects"] and at["provenance"]["inputs"]["snapshot"] == s1["id"]
     assert at["provenance"]["nectar"] and at["provenance"]["resultSha256"]
+    shown = world.nectar("show", at["apply"])
+    assert shown.returncode == 0 and s1["id"] in shown.stdout and "provenance" in shown.stdout  # show <applyId>
     checked = run_json(world, "verify", at["apply"])
     assert checked["identical"] is True and checked["snapshot"] == s1["id"] and checked["sourceChanged"] == []
     wait_for(lambda: run_json(world, "disk", job)["files"] > s1["files"], what="more files")

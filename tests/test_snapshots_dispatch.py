@@ -64,12 +64,17 @@ def test_at_while_collecting_equals_the_batch_at_the_snapshot_and_verify_is_iden
     verified = wait_done(dispatch, rerun["applyId"])
     assert verified["verification"]["identical"] is True and verified["verification"]["sourceChanged"] == []
     # the stored result objects carry the provenance too
-    stored = wait_for(lambda: [o for o in Store(root).scan(f"{job}.sum") if o["data"]["apply"] == batch["applyId"]],
+    stored = wait_for(lambda: [o for o in Store(root).scan(f"{job}.words.sum")
+                               if o["data"]["apply"] == batch["applyId"]],
                       what="stored results")
     assert stored[0]["data"]["provenance"]["inputs"]["snapshot"] == snap
     with pytest.raises(Exception, match="give no fromDate or toDate"):
         dispatch.call("apply", map="words", reduce="sum", jobId=job, at=snap, fromDate="-1h")
     collector.call("stopCollectorJob", jobId=job)
+    dispatch.terminate()  # a new Dispatch knows the apply only from the record kept beside the job
+    dispatch.start()
+    after = wait_done(dispatch, dispatch.call("verifyApply", applyId=batch["applyId"])["applyId"])
+    assert after["verification"]["identical"] is True and after["verification"]["of"] == batch["applyId"]
 
 
 def test_verify_names_a_user_function_whose_source_changed(tmp_path: Path, monkeypatch) -> None:

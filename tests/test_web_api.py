@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_for
-from nectar.testing import SseReader, WebProcess
+from nectar.testing import WebProcess
 from web_helpers import JOB, Stack, http, running_stack
 
 
@@ -102,6 +102,7 @@ def test_errors_are_json_with_a_code_a_message_and_the_field(stack: Stack, job: 
 
 
 def test_a_service_that_does_not_answer_is_a_503(tmp_path: Path) -> None:
+    (tmp_path / "nectar.toml").write_text("timeout = 2.0\n")  # the web process's config: wait 2 s, not 10
     web = WebProcess("tcp://127.0.0.1:9", "tcp://127.0.0.1:9", tmp_path).start()
     try:
         status, reply = http(web.url, "GET", "/api/v1/jobs")
@@ -198,49 +199,3 @@ def test_snapshots_and_provenance(stack: Stack, job: str) -> None:
     status, reply = stack.call("GET", "/api/v1/snapshots/no-such-snapshot/diff/x")
     assert status in (400, 404) and reply["field"]
 
-
-def _file_names(reader: SseReader, job: str, count: int | None = None, seconds: float = 30.0) -> list[int]:
-    names: list[int] = []
-    deadline = time.monotonic() + seconds
-    for _, event, data in reader.events():
-        if event == "file" and data["job"] == job:
-            names.append(int(data["name"]))
-        if (count is not None and len(names) >= count) or time.monotonic() > deadline:
-            break
-    return names
-
-
-def _stored_names(stack: Stack, job: str) -> list[int]:
-    _, reply = stack.call("GET", f"/api/v1/jobs/{job}/files?limit=5000")
-    return [int(f["name"]) for f in reply["files"]]
-
-
-def test_a_browser_that_reconnects_with_last_event_id_misses_no_file(stack: Stack, job: str) -> None:
-    reader = SseReader(stack.web.url)
-    first = _file_names(reader, job, count=5)
-    reader.close()
-    time.sleep(2)  # files stored meanwhile reach it on reconnection
-    again = SseReader(stack.web.url, last_id=reader.last_id)
-    second = _file_names(again, job, count=25)
-    again.close()
-    seen = set(first) | set(second)
-    expected = [n for n in _stored_names(stack, job) if min(seen) <= n <= max(seen)]
-    assert len(expected) >= 25 and set(expected) <= seen
-
-
-def test_a_restarted_web_process_resumes_from_the_store(tmp_path: Path) -> None:
-    with running_stack(tmp_path) as s:
-        _, reply = s.call("POST", "/api/v1/jobs", JOB)
-        job = reply["data"]["jobId"]
-        reader = SseReader(s.web.url)
-        first = _file_names(reader, job, count=5)
-        reader.close()
-        s.web.kill()  # SIGKILL: what it held in memory is gone
-        time.sleep(1.5)
-        s.web = WebProcess(s.web.collector, s.web.dispatch, s.web.home, port=s.web.port).start()
-        again = SseReader(s.web.url, last_id=reader.last_id)
-        second = _file_names(again, job, count=25)
-        again.close()
-        seen = set(first) | set(second)
-        expected = [n for n in _stored_names(s, job) if min(seen) <= n <= max(seen)]
-        assert len(expected) >= 25 and set(expected) <= seen

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dispatch.errors import FunctionError
-from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map
+from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map, value_map
 from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, builtin_reduce, topk
 from dispatch.functions.specifier import filtered, parse_specifier
 from nom import quote
@@ -62,6 +62,12 @@ def _resolve_map(name: Any) -> MapFn:
         if not re.fullmatch(r"[\w-]+(\.[\w-]+)*", path):
             raise FunctionError(f"map {quote(name)}: field needs a dotted path such as 'field:data.lang'", field="map")
         return field_map(path)
+    if name.startswith("value:"):
+        path = name[6:]
+        if not re.fullmatch(r"[\w-]+(\.[\w-]+)*", path):
+            raise FunctionError(f"map {quote(name)}: value needs a dotted path such as "
+                                f"'value:data.public_metrics.retweet_count'", field="map")
+        return value_map(path)
     fn = _import(name, "map")
     return MapFn(name, fn)
 
