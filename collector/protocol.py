@@ -11,7 +11,11 @@ Control socket (REP, JSON object per request, JSON object per reply)::
     {"action": "stopCollectorJob", "jobId": str}        -> {"jobId", "state"}
     {"action": "listJobs"}                              -> {"jobs": [status, ...]}
     {"action": "jobStatus", "jobId": str}               -> status
-    {"action": "setJobMaxSize", "jobId": str, "maxSize": int | null} -> {"jobId", "maxSize", "deletedFiles"}
+    {"action": "setJobMaxSize", "jobId": str, "maxSize": int | null, "dryRun"?: true, "force"?: bool}
+        -> {"jobId", "maxSize", "deletedFiles", "deletedBytes", "pinnedFiles"}; with dryRun nothing changes:
+        -> {"jobId", "maxSize" (the current cap), "dryRun": true, "wouldDeleteFiles", "wouldDeleteBytes"}
+           (files kept snapshots pin stay, unless force, which deletes them too and marks their snapshots
+           evicted; nom.store.snapshots)
     {"action": "ping"}                                  -> {"pong": true, "pid", "uptime", "jobs"}
     {"action": "jobFiles", "jobId": str, "after": int | null, "limit": int?}
         -> {"jobId", "files": [{name, minId, maxId, objects, bytes}], "newest", "more"} (collector.files)

@@ -218,7 +218,8 @@ class Collector(ControlService):
         if "jobId" in request:
             job_id = request["jobId"]
             if self.store.exists(job_id):
-                raise ProtocolError(f"job {job_id!r} exists already (listJobs shows it); name another", field="jobId")
+                raise ProtocolError(f"job {job_id!r} exists already ('show jobs' lists it); name another",
+                                    field="jobId")
         else:
             job_id = new_job_id(job_request.search_terms)
             while self.store.exists(job_id):
@@ -316,7 +317,7 @@ class Collector(ControlService):
         if runner is None:  # stopped, finished or failed before: nothing runs, nothing changes
             record = self.store.read_meta(job_id, "job", None) if self.store.exists(job_id) else None
             if not isinstance(record, dict):
-                raise ProtocolError(f"no job {job_id!r} in this collector (listJobs shows them)", field="jobId")
+                raise ProtocolError(f"no job {job_id!r} in this collector ('show jobs' lists them)", field="jobId")
             return {"jobId": job_id, "state": record.get("state", "stored")}
         runner.drain()  # what the source gave is stored before the job stops
         runner.record.state = JobState.STOPPED
@@ -371,8 +372,16 @@ class Collector(ControlService):
         if job_id not in self.jobs and not self.store.exists(job_id):
             raise ProtocolError(f"no job {job_id!r} in the store at {self.store.root}", field="jobId")
         max_size = protocol.decode_max_size(request)
-        deleted = self.store.set_max_size(job_id, max_size)
-        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted)}
+        if request.get("dryRun") is True:  # what it would delete, changing nothing (the shell asks first)
+            doomed = self.store.retention_preview(job_id, max_size)
+            return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "dryRun": True,
+                    "wouldDeleteFiles": len(doomed), "wouldDeleteBytes": sum(f.bytes for f in doomed)}
+        force = request.get("force", False)  # delete files kept snapshots pin too (they are marked evicted)
+        if not isinstance(force, bool):
+            raise ProtocolError(f"force must be true or false, got {force!r}", field="force")
+        deleted = self.store.set_max_size(job_id, max_size, force=force)
+        return {"jobId": job_id, "maxSize": self.store.max_size(job_id), "deletedFiles": len(deleted),
+                "deletedBytes": sum(f.bytes for f in deleted), "pinnedFiles": len(self.store.pinned(job_id).holders)}
 
     def ping(self, request: dict[str, Any]) -> dict[str, Any]:
         """``ping``: whether the collector answers, and a little about it."""

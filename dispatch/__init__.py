@@ -13,6 +13,9 @@ What lives here:
 - ``standing.py``: ``StandingReduction``, an apply whose toDate is now, folding new files as they land.
 - ``reading.py``: reading a job's files in an id range and folding them: the one path of every reader.
 - ``dates.py``: date arguments as NOM ids.
+- ``snapshots.py``: the snapshot, verify and watch actions, and each apply's inputs and provenance (issue 20).
+- ``provenance.py``: provenance records, the standing hash chain, function source hashes, result hashes.
+- ``events.py``: ``Events``, the PUB socket of change notifications (files added, snapshots, standing results).
 - ``errors.py``: ``FunctionError``, ``FoldError``, ``DateError``, ``SparkUnavailable``.
 - ``engines/``: what runs an apply: the local worker processes, Spark (see its docstring).
 - ``functions/``: map and reduce functions, and folding with them (see its docstring).

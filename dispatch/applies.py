@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -44,6 +44,7 @@ class Apply:
     emitted: int = 0
     pending_follower: dict[str, Any] | None = None  # a standing apply's position once its batch part is done
     at: str | None = None  # the snapshot it reduces (apply ... --at), else the files listed when it starts
+    store: bool = True  # store its results (apply --no-store: shown, never stored)
     provenance: dict[str, Any] | None = None  # what it read and ran with (dispatch.provenance)
     verifies: str | None = None  # the apply this one re-runs (verifyApply), and that one's provenance
     verifies_provenance: dict[str, Any] | None = None
@@ -58,6 +59,13 @@ class Apply:
             # a slice even for all of it: an index's result (IndexResult) becomes its pairs only when sliced
             return self.result[:top] if top else self.result[:]
         return []
+
+    def view(self) -> Sequence[list[Any]]:
+        """The whole result as it stands, lazily where it can be: an index's pairs are made only when read (to
+        store an index or hash it without a Python object per posting)."""
+        if self.reduction is not None:
+            return finish(self.reduction.acc, self.reduction.reducer, None, self.keep())
+        return self.result if self.result is not None else []
 
     def keep(self) -> Callable[[Any], bool] | None:
         """The specifier's test of a key, for a reduce whose map cannot filter (an index), or None."""

@@ -13,11 +13,14 @@ Control socket (REP, one JSON object per request and per reply)::
        matches, folded by the tokenizer; every reply about the apply, status included, then says what it
        was filtered by in "specifier"
     {"action": "status", "applyId"?, "top"?, "offset"?}
-        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``),
+        -> one apply (progress, and its result once there is one: ``top`` rows from row ``offset``; with
+           ``warnings`` when its functions make no sense together or a field path matched nothing),
            or the service (workers, engine, applies, attached jobs)
     {"action": "cancel", "applyId"}            -> {"applyId", "state": "cancelled"}
     {"action": "listApplies"}                  -> {"applies": [...]}
     {"action": "showCache"}                    -> {"jobs": [{jobId, objects, bytes, oldestId, newestId, hits, misses}]}
+    {"action": "functions"}                    -> {"maps": [...], "reduces": [...]}: each built-in function's
+                                                  name, kind, summary, emits, pairsWith (dispatch.functions.catalog)
     {"action": "ping"}                         -> {"pong": true, ...}
     {"action": "applyBook", "method": "word-count" | "inverted-index", "book": "<file name in the books folder>",
      "specifier"?, "engine"?}
@@ -48,6 +51,21 @@ Every apply's ``status`` and ``listApplies`` entry (and every stored result obje
 (dispatch.provenance): inputs (job, range, snapshot id or standing hash chain, files), map and reduce names
 with the SHA-256 of a user function's source, engine, Nectar version, start, end, objects, resultSha256.
 
+Inverted index and search (issue 19; the ``index`` reduce is dispatch.functions.index, ``search`` is answered by
+dispatch.search, its query language and BM25 ranking are dispatch.query)::
+
+    {"action": "apply", "map": "words", "reduce": "index", "jobId", ...}   (an apply like any other; its status
+        result rows are [term, {"df", "cf", "postings": [[objectId, [position, ...]], ...]}], most documents
+        first; its stored result objects hold the index's compact arrays, parts of "index", not the rows)
+    {"action": "search", "jobId", "query", "applyId"?, "limit"? (10), "offset"? (0)}
+        -> {"jobId", "applyId", "query", "understood", "ranking", "total", "offset", "documents", "terms",
+            "indexBytes", "seconds", "hits": [{"id", "score", "positions": [[first, terms], ...],
+            "book"?, "paragraph"?, "line"?, "offset"?, "author_id"?, "created_at"?, "lang"?,
+            "snippet", "snippetStart", "highlights": [[start, end], ...] (in the snippet),
+            "matches": [[start, end], ...] (in the object's text), "textLength", "gone"?}]}
+       over the newest index of the job Dispatch holds (done or standing), else the newest stored one;
+       errors name the query's column, or the job (no such job, no index) or the apply
+
 Events socket (PUB; dispatch.events): ``[b"<jobId> ", JSON]`` with "seq" and "epoch", kinds "files",
 "snapshot" and "result".
 
@@ -56,13 +74,15 @@ gets an error changes nothing. The service (dispatch.service) answers each actio
 one table (``Dispatcher.actions``); the skeleton that serves them is nom.net.service.
 
 Results are stored as NOM objects of type ``data.<jobId>.<reduce>`` under the
-derived job ``<jobId>.<reduce>`` (the reduce name with characters other than
+derived job ``<jobId>.<map>.<reduce>`` (``result_job``; ``.standing`` after it for a standing apply's last
+snapshots; an apply with ``"store": false`` stores nothing) (the reduce name with characters other than
 letters, digits, '_' and '-' made '-'), at most ``RESULT_PAIRS_PER_OBJECT``
 pairs per object.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -107,6 +127,16 @@ def result_type(job: str, reduce_name: str) -> str:
     return f"data.{job}.{reduce_slug(reduce_name)}"
 
 
-def result_job(job: str, reduce_name: str) -> str:
-    """The derived job that stores an apply's results: ``<jobId>.<reduce>``."""
-    return f"{job}.{reduce_slug(reduce_name)}"[:128]
+def result_job(job: str, reduce_name: str, map_name: str | None = None, *, standing: bool = False) -> str:
+    """The derived job that stores an apply's results: ``<jobId>.<map>.<reduce>`` (``.standing`` added for a
+    standing apply's snapshots, kept to the last few), so that ``hashtags topk:10`` and ``words topk:10`` never
+    share one. Each part is made safe (``reduce_slug``); a name that would pass 128 characters is cut and ends in a
+    hash of the whole. An index (``reduce`` index) stays ``<jobId>.index`` whatever its map: search finds it
+    there; without ``map_name`` the name is ``<jobId>.<reduce>`` as before (issue 18)."""
+    if map_name is None or reduce_name == "index":
+        name = f"{job}.{reduce_slug(reduce_name)}"
+    else:
+        name = f"{job}.{reduce_slug(map_name)}.{reduce_slug(reduce_name)}" + (".standing" if standing else "")
+    if len(name) > 128:
+        name = f"{name[:121]}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    return name

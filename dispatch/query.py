@@ -146,15 +146,59 @@ def parse_query(text: str) -> Query:
     return query
 
 
+class Prepared:
+    """Document-level postings derived once from an index for searching (until the index changes): for each term,
+    its documents (sorted), its frequency in each and its BM25 impact there, so that a term's scores are read,
+    not computed, and AND/OR/NOT work on documents, not positions. 12 bytes a (term, document)."""
+
+    def __init__(self, index: InvertedIndex) -> None:
+        counts = np.diff(index.starts)
+        n = len(index.post_doc)
+        new = np.ones(n, bool)
+        if n:
+            new[1:] = index.post_doc[1:] != index.post_doc[:-1]
+            new[index.starts[:-1][counts > 0]] = True
+        first = np.flatnonzero(new)
+        self.fdoc = index.post_doc[first]
+        self.ftf = np.diff(np.append(first, n)).astype(np.int32)
+        self.fstarts = np.concatenate([[0], np.cumsum(new, dtype=np.int64)])[index.starts]
+        self.n = len(index.docs)
+        self.avgdl = max(float(index.doc_len.mean()), 1e-9) if self.n else 1.0
+        self.doc_len = index.doc_len
+        df = np.diff(self.fstarts)
+        idf = np.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+        tf = self.ftf.astype(np.float32)
+        norm = (K1 * (1 - B + B * self.doc_len[self.fdoc] / self.avgdl)).astype(np.float32)
+        self.fimp = (np.repeat(idf.astype(np.float32), df) * tf * np.float32(K1 + 1) / (tf + norm)).astype(np.float32)
+        self.maxlen = int(index.doc_len.max()) + 1 if self.n else 1
+
+    def bm25(self, docs: np.ndarray, tf: np.ndarray) -> np.ndarray:
+        """BM25 of a pseudo-term (a phrase, a prefix) found ``tf`` times in each of ``docs``."""
+        df = len(docs)
+        idf = np.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+        tf = tf.astype(np.float64)
+        return idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * self.doc_len[docs] / self.avgdl))
+
+
+def prepared(index: InvertedIndex) -> Prepared:
+    """The index's search structures, made on first use."""
+    index.compact()
+    if index.prepared is None:
+        index.prepared = Prepared(index)
+    return index.prepared  # type: ignore[no-any-return]
+
+
 @dataclass
 class _Match:
     """What one item matches: documents (ordinals, sorted) with the item's frequency in each, and where it is:
-    ``keys`` (``doc << 32 | position``, sorted) of every occurrence's first term, ``width`` terms long."""
+    ``doc``/``pos`` of every occurrence's first term (sorted by document unless ``mixed``), ``width`` terms long."""
 
     docs: np.ndarray
-    tf: np.ndarray
-    keys: np.ndarray
+    scores: np.ndarray  # BM25 in each of docs
+    doc: np.ndarray
+    pos: np.ndarray
     width: int = 1
+    mixed: bool = False  # several terms of a prefix: occurrences grouped by term, not by document
 
 
 @dataclass
@@ -169,6 +213,7 @@ class Ranked:
 
 
 _NONE = np.zeros(0, np.int64)
+_NO_MATCH = _Match(_NONE, np.zeros(0), _NONE, _NONE)
 
 
 def _runs(sorted_docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,13 +230,21 @@ def _keys(doc: np.ndarray, pos: np.ndarray, shift: int = 0) -> np.ndarray:
     return (doc.astype(np.int64) << 32) + (pos.astype(np.int64) - shift)
 
 
-def _intersect(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Common values of two sorted arrays of distinct values, and their indexes in each: the smaller is looked up
-    in the larger by binary search (no sort of both)."""
+def _intersect(a: np.ndarray, b: np.ndarray, universe: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Common values of two sorted arrays of distinct values, and their indexes in each. Large arrays of document
+    ordinals (below ``universe``) meet through a table of ``universe`` entries (two linear passes); else the
+    smaller is looked up in the larger by binary search."""
+    if not len(a) or not len(b):
+        return _NONE, _NONE, _NONE
+    if universe and min(len(a), len(b)) * 32 > universe:
+        where = np.full(universe, -1, np.int32)
+        where[a] = np.arange(len(a), dtype=np.int32)
+        in_a = where[b]
+        ib = np.flatnonzero(in_a >= 0)
+        ia = in_a[ib]
+        return b[ib], ia.astype(np.int64), ib
     swap = len(a) > len(b)
     small, large = (b, a) if swap else (a, b)
-    if not len(small) or not len(large):
-        return _NONE, _NONE, _NONE
     at = np.searchsorted(large, small)
     at[at == len(large)] = len(large) - 1
     hit = large[at] == small
@@ -210,6 +263,19 @@ def phrase_keys(index: InvertedIndex, terms: tuple[str, ...]) -> np.ndarray:
     tids = [index.term_id(t) for t in terms]
     if any(t is None for t in tids):
         return _NONE
+    prep = prepared(index)
+    span = prep.maxlen + len(terms)
+    if len(index.docs) * span <= 1 << 27:  # a bitmap of (document, position) slots: linear passes, no search
+        doc, pos = postings(index, tids[0])  # type: ignore[arg-type]
+        starts = doc.astype(np.int64) * span + pos
+        for i, tid in enumerate(tids[1:], start=1):
+            seen = np.zeros(len(index.docs) * span, bool)
+            d, p = postings(index, tid)  # type: ignore[arg-type]
+            seen[d.astype(np.int64) * span + p] = True
+            starts = starts[seen[starts + i]]
+            if not len(starts):
+                return _NONE
+        return ((starts // span) << 32) | (starts % span)
     # the rarest term first: the intersection shrinks fastest, and each step is a lookup of the smaller side
     order = sorted(range(len(terms)), key=lambda i: int(index.starts[tids[i] + 1] - index.starts[tids[i]]))
     keys: np.ndarray | None = None
@@ -224,42 +290,51 @@ def phrase_keys(index: InvertedIndex, terms: tuple[str, ...]) -> np.ndarray:
 
 
 def _match(index: InvertedIndex, item: Item) -> _Match:
+    prep = prepared(index)
     if item.kind == "term":
         tid = index.term_id(item.terms[0])
         if tid is None:
-            return _Match(_NONE, _NONE, _NONE)
+            return _NO_MATCH
         doc, pos = postings(index, tid)
-        docs, tf = _runs(doc)
-        return _Match(docs, tf, _keys(doc, pos))
+        a, b = int(prep.fstarts[tid]), int(prep.fstarts[tid + 1])
+        return _Match(prep.fdoc[a:b], prep.fimp[a:b], doc, pos)
     if item.kind == "prefix":
         ids = index.prefix_ids(item.terms[0])
         if not len(ids):
-            return _Match(_NONE, _NONE, _NONE)
+            return _NO_MATCH
+        if len(ids) == 1:
+            return _match(index, Item("term", item.terms, item.text))
         # the terms of a prefix are one run of the sorted vocabulary: one slice of the arrays, sorted by term
         a, b = int(index.starts[ids.start]), int(index.starts[ids.stop])
         doc, pos = index.post_doc[a:b], index.post_pos[a:b]
-        if len(ids) == 1:
-            docs, tf = _runs(doc)
-            return _Match(docs, tf, _keys(doc, pos))
         if len(doc) * 8 > len(index.docs):  # many postings: count per document in one pass
             counts = np.bincount(doc, minlength=len(index.docs))
             docs = np.flatnonzero(counts)
             tf = counts[docs]
         else:
             docs, tf = _runs(np.sort(doc))
-        return _Match(docs.astype(np.int64), tf.astype(np.int64), _keys(doc, pos))  # keys unsorted: used masked
+        return _Match(docs.astype(np.int64), prep.bm25(docs, tf), doc, pos, mixed=True)
     keys = phrase_keys(index, item.terms)
     docs, tf = _runs(keys >> 32)
-    return _Match(docs, tf, keys, len(item.terms))
+    return _Match(docs, prep.bm25(docs, tf), keys >> 32, keys & 0xFFFFFFFF, len(item.terms))
 
 
-def _bm25(index: InvertedIndex, match: _Match, avgdl: float) -> np.ndarray:
+def _group(index: InvertedIndex, parts: list[_Match]) -> tuple[np.ndarray, np.ndarray]:
+    """An OR group's documents and summed scores."""
+    parts = [m for m in parts if len(m.docs)]
+    if len(parts) <= 1:
+        return (parts[0].docs, parts[0].scores) if parts else (_NONE, np.zeros(0))
     n = len(index.docs)
-    df = len(match.docs)
-    idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-    dl = index.doc_len[match.docs].astype(np.float64)
-    tf = match.tf.astype(np.float64)
-    return idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / avgdl))
+    all_docs = np.concatenate([m.docs for m in parts])
+    all_scores = np.concatenate([m.scores for m in parts]).astype(np.float64)
+    if len(all_docs) * 8 > n:  # many: add up per document in one pass, no sort
+        summed = np.bincount(all_docs, weights=all_scores, minlength=n)
+        hit = np.zeros(n, bool)
+        hit[all_docs] = True
+        docs = np.flatnonzero(hit)
+        return docs.astype(np.int64), summed[docs]
+    docs, inverse = np.unique(all_docs, return_inverse=True)
+    return docs.astype(np.int64), np.bincount(inverse, weights=all_scores, minlength=len(docs))
 
 
 def run_query(index: InvertedIndex, query: Query, limit: int = 10, offset: int = 0) -> Ranked:
@@ -272,63 +347,56 @@ def run_query(index: InvertedIndex, query: Query, limit: int = 10, offset: int =
             matches[item] = _match(index, item)
         return matches[item]
 
-    if not len(index.docs):
+    n = len(index.docs)
+    if not n:
         return Ranked(0, _NONE, np.zeros(0), matches)
-    avgdl = max(float(index.doc_len.mean()), 1e-9)
-    docs: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    # the group with the fewest documents first: every intersection after it is a lookup of few values
-    groups = sorted(query.groups, key=lambda g: sum(len(match(i).docs) for i in g))
-    for group in groups:
-        parts = [m for m in (match(item) for item in group) if len(m.docs)]
-        if len(parts) == 1:
-            gdocs, gscores = parts[0].docs, _bm25(index, parts[0], avgdl)
-        elif parts:
-            all_docs = np.concatenate([m.docs for m in parts])
-            all_scores = np.concatenate([_bm25(index, m, avgdl) for m in parts])
-            gdocs, inverse = np.unique(all_docs, return_inverse=True)
-            gscores = np.bincount(inverse, weights=all_scores, minlength=len(gdocs))
-        else:
-            gdocs, gscores = _NONE, np.zeros(0)
-        if docs is None or scores is None:
-            docs, scores = gdocs, gscores
-        else:
-            docs, left, right = _intersect(docs, gdocs)
-            scores = scores[left] + gscores[right]
+    groups = sorted((_group(index, [match(i) for i in g]) for g in query.groups), key=lambda g: len(g[0]))
+    # AND: the smallest group's documents met with each other group's; scores added for what survives
+    docs, scores = groups[0]
+    for gdocs, gscores in groups[1:]:
         if not len(docs):
             break
-    assert docs is not None and scores is not None
+        docs, mine, theirs = _intersect(docs, gdocs, n)
+        scores = scores[mine] + gscores[theirs]
     for item in query.negated:
         if not len(docs):
             break
-        _, gone, _ = _intersect(docs, match(item).docs)
-        keep = np.ones(len(docs), bool)
-        keep[gone] = False
-        docs, scores = docs[keep], scores[keep]
+        _, gone, _ = _intersect(docs, match(item).docs, n)
+        if len(gone):
+            keep = np.ones(len(docs), bool)
+            keep[gone] = False
+            docs, scores = docs[keep], scores[keep]
     total = len(docs)
+    if not total:
+        return Ranked(0, _NONE, np.zeros(0), matches)
     want = offset + limit
     if total > want * 4 and want > 0:  # many hits: only the best need a full sort
         best = np.argpartition(-scores, want - 1)[:want]
         docs, scores = docs[best], scores[best]
     order = np.lexsort((docs, -scores))[offset:want]  # ordinals follow ids: ties go to the smaller id
-    return Ranked(total, docs[order], scores[order], matches)
+    return Ranked(total, docs[order].astype(np.int64), scores[order].astype(np.float64), matches)
 
 
-def match_positions(index: InvertedIndex, query: Query, doc: int, ranked: Ranked | None = None
-                    ) -> list[tuple[int, int]]:
-    """Where the query's positive items occur in document ``doc`` (an ordinal): (first position, terms) runs.
+def match_positions(index: InvertedIndex, query: Query, docs: list[int], ranked: Ranked | None = None
+                    ) -> dict[int, list[tuple[int, int]]]:
+    """Where the query's positive items occur in each of ``docs`` (ordinals): (first position, terms) runs.
     ``ranked``: the query's answer, whose matches are reused."""
-    out: set[tuple[int, int]] = set()
+    out: dict[int, set[tuple[int, int]]] = {d: set() for d in docs}
+    wanted = np.array(sorted(out), np.int64)
     for group in query.groups:
         for item in group:
             found = ranked.matches.get(item) if ranked is not None else None
             if found is None:
                 found = _match(index, item)
-            keys = found.keys
-            if item.kind == "prefix" and len(index.prefix_ids(item.terms[0])) > 1:
-                hits = keys[(keys >> 32) == doc]  # several terms: not sorted by document
+            if not len(found.doc) or not len(wanted):
+                continue
+            if found.mixed:  # not sorted by document: one pass picks the hits' occurrences
+                sel = np.flatnonzero(np.isin(found.doc, wanted))
             else:
-                lo, hi = np.searchsorted(keys, doc << 32), np.searchsorted(keys, (doc + 1) << 32)
-                hits = keys[lo:hi]
-            out.update((int(k & 0xFFFFFFFF), found.width) for k in hits.tolist())
-    return sorted(out)
+                lo = np.searchsorted(found.doc, wanted)
+                hi = np.searchsorted(found.doc, wanted, side="right")
+                sel = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())]) \
+                    if len(wanted) else _NONE
+            for d, p in zip(found.doc[sel].tolist(), found.pos[sel].tolist()):
+                out[d].add((p, found.width))
+    return {d: sorted(v) for d, v in out.items()}

@@ -151,9 +151,10 @@ class Searcher:
         docs, scores = ranked.docs.tolist(), ranked.scores.tolist()
         ids = [int(index.docs[d]) for d in docs]
         objects = self._objects(job, ids)
+        positions = match_positions(index, query, docs, ranked)
         hits = []
         for doc, obj_id, score in zip(docs, ids, scores):
-            runs = match_positions(index, query, doc, ranked)
+            runs = positions[doc]
             hit: dict[str, Any] = {"id": obj_id, "score": round(score, 6),
                                    "positions": [[p, n] for p, n in runs]}
             obj = objects.get(obj_id)

@@ -9,6 +9,8 @@ Actions (see dispatch.protocol for the shapes)::
     snapshotDrop    {snapshot}                          forget it, then apply the job's cap
     verifyApply     {applyId, engine?}                  re-run an apply on its recorded snapshot: a new apply
                                                         whose status says, once done, identical or how not
+                                                        (a batch apply's provenance is also kept in
+                                                        <job>/snapshots/applies/, so this works after a restart)
     watch           {jobId}                             announce the job's new files; the events endpoint,
                                                         the last sequence number and file announced
     filesSince      {jobId, after, limit?}              files named after ``after``: healing a missed event
@@ -19,7 +21,9 @@ The apply inputs, provenance and verification of a result are worked out here to
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,13 +33,16 @@ from dispatch.applies import Apply
 from dispatch.dates import parse_range
 from dispatch.provenance import CHAIN_START, extend_chain, new_provenance, result_sha256
 from nom import NomError, ProtocolError, quote
-from nom.store import FileInfo, Snapshot, Snapshots
+from nom.store import SNAPSHOT_DIR, FileInfo, Snapshot, Snapshots, atomic_write
 
 Dispatcher = Any  # dispatch.service.Dispatcher, which imports this module (a type from there would be a cycle)
 
 __all__ = ["SnapshotActions"]
 
 MAX_DIFF_EXAMPLES = 10
+APPLIES_DIR = "applies"  # snapshots/applies/<applyId>.json: each batch apply's provenance, for verify
+MAX_APPLY_RECORDS = 256  # per job, the newest
+_APPLY_ID = re.compile(r"[0-9a-f]{6,32}")
 
 
 def _protocol_error(exc: NomError, field: str) -> ProtocolError:
@@ -154,6 +161,34 @@ class SnapshotActions:
         prov["resultSha256"] = result_sha256(apply.result or [])
         if apply.verifies is not None:
             apply.verification = self._compare(apply)
+        try:  # kept beside the job, so that verify works after Dispatch forgot the apply (or restarted)
+            self._keep_record(apply)
+        except OSError as exc:
+            self.d.log.warning("apply %s: provenance record not kept: %s", apply.spec.apply_id, exc)
+
+    def _records_dir(self, job: str) -> Path:
+        return self.d.store.job_dir(job) / SNAPSHOT_DIR / APPLIES_DIR
+
+    def _keep_record(self, apply: Apply) -> None:
+        folder = self._records_dir(apply.spec.job)
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = apply.spec
+        atomic_write(folder / f"{spec.apply_id}.json", orjson.dumps({
+            "applyId": spec.apply_id, "job": spec.job, "map": spec.map, "reduce": spec.reduce,
+            "engine": apply.engine, "provenance": apply.provenance}))
+        records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+        for old in records[:max(0, len(records) - MAX_APPLY_RECORDS)]:
+            old.unlink(missing_ok=True)
+
+    def _recorded(self, apply_id: str) -> dict[str, Any] | None:
+        """The kept record of a batch apply Dispatch no longer holds (any job), or None."""
+        if not _APPLY_ID.fullmatch(apply_id):
+            return None
+        for job in self.d.store.jobs():
+            path = self._records_dir(job) / f"{apply_id}.json"
+            if path.is_file():
+                return orjson.loads(path.read_bytes())
+        return None
 
     def standing_update(self, apply: Apply) -> None:
         """Bring a standing reduction's provenance up to date (its chain and objects) and announce it."""
@@ -162,7 +197,7 @@ class SnapshotActions:
             return
         prov["inputs"]["chain"] = reduction.chain
         prov["objects"] = reduction.objects
-        prov["resultSha256"] = result_sha256(apply.current())
+        prov["resultSha256"] = result_sha256(apply.view())  # lazy: an index hashes its arrays
         if self.d.events is not None:
             self.d.events.publish(apply.spec.job, "result", applyId=apply.spec.apply_id, map=apply.spec.map,
                                   reduce=apply.spec.reduce, objects=reduction.objects,
@@ -199,15 +234,23 @@ class SnapshotActions:
         apply_id = protocol.field_text(request, "applyId")
         original = self.d.applies.get(apply_id)  # type: ignore[arg-type]
         if original is None:
-            raise ProtocolError(f"no apply {quote(apply_id)} (listApplies shows them)", field="applyId")
+            kept = self._recorded(apply_id)  # type: ignore[arg-type]
+            if kept is None:
+                raise ProtocolError(f"no apply {quote(apply_id)} ('show applies' lists them)", field="applyId")
+            return self._rerun(apply_id, kept["job"], kept["map"], kept["reduce"], kept["provenance"],
+                               request.get("engine") or kept["engine"])
         prov = original.provenance
         if original.standing or prov is None or not prov["inputs"].get("snapshot"):
             raise ProtocolError(f"apply {apply_id} is a standing reduction: its inputs are a hash chain, not a "
                                 f"snapshot; verify a batch apply (or one made with --at)", field="applyId")
         if prov.get("resultSha256") is None:
             raise ProtocolError(f"apply {apply_id} has no result yet ({original.state.value})", field="applyId")
-        engine = request.get("engine") or original.engine
-        reply = self.d.apply({"jobId": original.spec.job, "map": original.spec.map, "reduce": original.spec.reduce,
+        return self._rerun(apply_id, original.spec.job, original.spec.map, original.spec.reduce, prov,
+                           request.get("engine") or original.engine)
+
+    def _rerun(self, apply_id: str, job: str, map_name: str, reduce_name: str, prov: dict[str, Any],
+               engine: str) -> dict[str, Any]:
+        reply = self.d.apply({"jobId": job, "map": map_name, "reduce": reduce_name,
                               "at": prov["inputs"]["snapshot"], "engine": engine})
         new = self.d.applies[reply["applyId"]]
         new.verifies, new.verifies_provenance = apply_id, prov

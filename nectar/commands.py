@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from nectar import (
+    verbs_applies,  # registers 'show applies'; 'show <applyId>' below (issue 18)
     verbs_books,  # noqa: F401 - registers the book verbs (ingest)
     verbs_search,  # noqa: F401 - registers 'search' (its own module: issue 19)
     verbs_snapshots,  # noqa: F401 - registers snapshot, verify, watch (issue 20)
@@ -22,10 +23,12 @@ from nectar.config import SECRETS, Config, config_dir
 from nectar.errors import CommandError, ServiceError
 from nectar.registry import COMMANDS, Arg, Option, command, help_table, usage
 from nectar.results import (
+    ApplyDetail,
     ApplyResult,
     CacheReport,
     ConfigReport,
     DiskReport,
+    FunctionList,
     HelpText,
     JobDetail,
     JobList,
@@ -37,15 +40,26 @@ from nectar.results import (
     StatReport,
 )
 from nectar.services import SERVICE_NAMES, Services
-from nectar.sizes import parse_size
+from nectar.sizes import format_size, parse_size
 from nom import CLOCKS, NomError, check_job_id
 from nom.net import init_keys
 
 __all__ = ["Context", "Progress", "read_job_file", "run_apply"]
 
 
+class LeftStanding(Exception):
+    """The user stopped watching a standing apply; it goes on."""
+
+    def __init__(self, apply_id: str) -> None:
+        super().__init__(apply_id)
+        self.apply_id = apply_id
+
+
 class Progress:
     """Where a long handler reports progress; the renderer supplies a real one (a bar), tests a silent one."""
+
+    def begin(self, apply_id: str) -> None:
+        """An apply started: its id is shown while it runs."""
 
     def update(self, done: int, total: int, rate: float = 0.0) -> None:
         """Objects done of total."""
@@ -63,6 +77,7 @@ class Context:
     last_apply: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
     sleep: Callable[[float], None] = time.sleep
+    confirm: Callable[[str], bool] | None = None  # asks the user yes or no (the REPL); None: no one to ask
 
     def job(self, value: str) -> str:
         """A job id from an argument (``@last``: the job started last in this session)."""
@@ -151,10 +166,16 @@ def stop(ctx: Context, values: dict[str, Any]) -> Message:
     return Message(f"job {job} is {reply['state']}", {"jobId": job, "state": reply["state"]})
 
 
-@command("show jobs", help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest")
+@command("show jobs", options=(Option("all", flag=True, help="result jobs (<job>.<map>.<reduce>) too"),),
+         help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest (result jobs with --all)")
 def show_jobs(ctx: Context, values: dict[str, Any]) -> JobList:
-    """Every job in the store."""
-    return JobList(_status_rows(ctx))
+    """Every job in the store; the jobs that hold another job's results only with --all."""
+    rows = _status_rows(ctx)
+    if values.get("all"):
+        return JobList(rows)
+    ids = {r["jobId"] for r in rows}
+    own = [r for r in rows if not any(r["jobId"].startswith(other + ".") for other in ids if other != r["jobId"])]
+    return JobList(own, len(rows) - len(own))
 
 
 @command("show cache", help="what Dispatch holds in its cache, per job")
@@ -164,11 +185,16 @@ def show_cache(ctx: Context, values: dict[str, Any]) -> CacheReport:
     return CacheReport(reply["jobs"], reply["objects"], reply["bytes"], reply["maxObjects"], reply["maxBytes"])
 
 
-@command("show", Arg("jobId", "job"), help="one job: its request, its data.collector.job, its standing reductions",
-         example="show @last")
-def show_job(ctx: Context, values: dict[str, Any]) -> JobDetail:
-    """One job in full."""
-    job = ctx.job(values["jobId"])
+@command("show", Arg("jobId|applyId", "job"), help="one job (its request, its data.collector.job, its standing "
+         "reductions), or one apply (what it was computed over and its latest result)", example="show @last")
+def show_job(ctx: Context, values: dict[str, Any]) -> JobDetail | ApplyDetail:
+    """One job in full, or one apply."""
+    value = values["jobId|applyId"]
+    if value == "@last" and ctx.last_apply is not None and ctx.last_job is None:
+        return verbs_applies.apply_detail(ctx, ctx.last_apply)
+    if value != "@last" and verbs_applies.is_apply_id(ctx, value):
+        return verbs_applies.apply_detail(ctx, value)
+    job = ctx.job(value)
     status = _call(ctx.services.collector, "jobStatus", jobId=job)
     applies = _call(ctx.services.dispatch, "listApplies")["applies"]
     standing = [a for a in applies if a["job"] == job and a["standing"] and a["state"] in ("standing", "running")]
@@ -183,12 +209,14 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
                        reply["objects"], reply["engine"], reply["state"], reply.get("result", []),
                        reply.get("keys", 0), progress.get("seconds"), reply.get("skipped", progress.get("skipped", 0)),
                        reply.get("provenance"), reply.get("by", "collected"), reply.get("jobSpan"),
-                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"))
+                       reply.get("files", 0), reply.get("total", 0), reply.get("specifier"),
+                       warnings=reply.get("warnings") or [])
 
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
               *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
-              at: str | None = None, by: str | None = None, specifier: str | None = None) -> ApplyResult | str:
+              at: str | None = None, by: str | None = None, specifier: str | None = None,
+              store: bool = True) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -203,22 +231,35 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["specifier"] = specifier
     if by:
         request["by"] = by
+    if not store:
+        request["store"] = False
     if at:
         request["at"] = at  # a snapshot: exactly its files (issue 20)
     dispatch = ctx.services.dispatch
     started = _call(dispatch, "apply", **request)
     apply_id = started["applyId"]
     ctx.last_apply = apply_id
-    while True:
-        reply = _call(dispatch, "status", applyId=apply_id, top=top)
-        progress = reply.get("progress") or {}
-        ctx.progress.update(progress.get("objects", 0), max(1, progress.get("total", started["total"])),
-                            progress.get("rate", 0))
-        if reply["state"] == "failed":
-            raise CommandError(f"apply {apply_id} failed: {reply['lastError']}")
-        if reply["state"] != "running":
-            return apply_id if started["standing"] else _apply_result(reply)
-        ctx.sleep(0.05)
+    ctx.progress.begin(apply_id)
+    try:
+        while True:
+            reply = _call(dispatch, "status", applyId=apply_id, top=top)
+            progress = reply.get("progress") or {}
+            ctx.progress.update(progress.get("objects", 0), max(1, progress.get("total", started["total"])),
+                                progress.get("rate", 0))
+            if reply["state"] == "failed":
+                raise CommandError(f"apply {apply_id} failed: {reply['lastError']}")
+            if reply["state"] != "running":
+                return apply_id if started["standing"] else _apply_result(reply)
+            ctx.sleep(0.05)
+    except KeyboardInterrupt:
+        if started["standing"]:  # Ctrl-C stops watching, never the reduction the user asked to stand
+            raise LeftStanding(apply_id) from None
+        # a finite apply: cancel it for real, so that nothing is stored
+        reply = _call(dispatch, "cancel", applyId=apply_id)
+        if reply["state"] == "done":
+            raise CommandError(f"apply {apply_id} had finished before Ctrl-C; its result is stored "
+                               f"('show {apply_id}')") from None
+        raise CommandError(f"apply {apply_id} cancelled: nothing was stored") from None
 
 
 @command("apply", Arg("mapFun", "map"), Arg("reduceFun", "reduce"), Arg("jobId", "job"),
@@ -229,7 +270,9 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
                   Option("at", "snapshot", help="reduce exactly the files of this snapshot (no dates)"),
                   Option("by", "clock", help="the clock of the range: written (default: when each post was "
                          "written, its created_at) or collected (when Nectar stored it)"),
-                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*")),
+                  Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*"),
+                  Option("plot", flag=True, help="draw the values as bars (hour and minute results always are)"),
+                  Option("no-store", flag=True, help="show the result, store nothing (exploring)")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
          details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now; a day as "
@@ -244,10 +287,16 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
     by = values.get("by")
     if by is not None and by not in CLOCKS:
         raise CommandError(f"--by must be {' or '.join(CLOCKS)}, got {by!r}")
-    outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"), values.get("toDate"),
-                        engine=values.get("engine"), top=top, skip_errors=values.get("skip-errors", False),
-                        at=values.get("at"), by=by, specifier=values.get("specifier"))
+    try:
+        outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"),
+                            values.get("toDate"), engine=values.get("engine"), top=top,
+                            skip_errors=values.get("skip-errors", False), at=values.get("at"), by=by,
+                            specifier=values.get("specifier"), store=not values.get("no-store"))
+    except LeftStanding as left:
+        return Message(f"stopped watching; apply {left.apply_id} keeps standing (it folds every new object): "
+                       f"'cancel {left.apply_id}' ends it", {"applyId": left.apply_id, "state": "standing"})
     if isinstance(outcome, ApplyResult):
+        outcome.plot = bool(values.get("plot"))
         return outcome
     dispatch = ctx.services.dispatch
 
@@ -308,10 +357,14 @@ def disk(ctx: Context, values: dict[str, Any]) -> DiskReport:
 
 
 @command("jobMaxSize", Arg("size", "size", optional=True), Arg("jobId", "job", optional=True),
-         help="show or set the retention cap in bytes (10000, 10kB, 2GiB); without a job: every live job",
-         example="jobMaxSize 10MB @last")
+         options=(Option("yes", flag=True, help="delete without asking (scripts)"),
+                  Option("all", flag=True, help="set the cap on every live job (needed when no job is named)")),
+         help="show or set the retention cap in bytes (10000, 10kB, 2GiB); a cap that deletes files asks first",
+         example="jobMaxSize 10MB @last",
+         details="A cap that would delete files says how many files and bytes of which jobs, and asks; in a "
+                 "script it refuses unless --yes (nothing is deleted or changed). Every live job: --all.")
 def job_max_size(ctx: Context, values: dict[str, Any]) -> SizeReport:
-    """Keep the newest files that fit in the cap; delete the oldest."""
+    """Keep the newest files that fit in the cap; delete the oldest, once the user agreed."""
     collector = ctx.services.collector
     rows = _status_rows(ctx)
     if "size" in values and values["size"] != "show":
@@ -319,19 +372,35 @@ def job_max_size(ctx: Context, values: dict[str, Any]) -> SizeReport:
             size = parse_size(values["size"])
         except ValueError as exc:
             raise CommandError(f"jobMaxSize: {exc}") from None
-        targets = [ctx.job(values["jobId"])] if "jobId" in values else [
-            r["jobId"] for r in rows if r["state"] in ("running", "paused")]
+        if "jobId" in values:
+            targets = [ctx.job(values["jobId"])]
+        elif values.get("all"):
+            targets = [r["jobId"] for r in rows if r["state"] in ("running", "paused")]
+        else:
+            raise CommandError("jobMaxSize: name a job (jobMaxSize SIZE JOBID), or add --all to cap every live job")
         if not targets:
             raise CommandError("jobMaxSize: no live job to set it on; name a job")
+        previews = [_call(collector, "setJobMaxSize", jobId=job, maxSize=size, dryRun=True) for job in targets]
+        doomed = [p for p in previews if p["wouldDeleteFiles"]]
+        if doomed and not values.get("yes"):
+            what = "; ".join(f"{p['jobId']}: {p['wouldDeleteFiles']:,} files, {format_size(p['wouldDeleteBytes'])}"
+                             for p in doomed)
+            files = sum(p["wouldDeleteFiles"] for p in doomed)
+            question = f"jobMaxSize {format_size(size)} deletes {files:,} files now ({what})"
+            if ctx.confirm is None:
+                raise CommandError(f"{question}; nothing was changed: add --yes to do it in a script")
+            if not ctx.confirm(f"{question}. Delete them?"):
+                raise CommandError("jobMaxSize: nothing was changed")
         out = []
         for job in targets:
             reply = _call(collector, "setJobMaxSize", jobId=job, maxSize=size)
             status = _call(collector, "jobStatus", jobId=job)
-            out.append({"jobId": job, "maxSize": reply["maxSize"], "bytes": status["bytes"],
-                        "deletedFiles": reply["deletedFiles"]})
+            out.append({"jobId": job, "maxSize": reply["maxSize"], "bytes": status["bytes"], "files": status["files"],
+                        "deletedFiles": reply["deletedFiles"], "deletedBytes": reply.get("deletedBytes", 0)})
         return SizeReport(out)
     wanted = {ctx.job(values["jobId"])} if "jobId" in values else None
-    return SizeReport([{"jobId": r["jobId"], "maxSize": r.get("maxSize"), "bytes": r["bytes"], "deletedFiles": 0}
+    return SizeReport([{"jobId": r["jobId"], "maxSize": r.get("maxSize"), "bytes": r["bytes"], "files": r["files"],
+                        "deletedFiles": 0, "deletedBytes": 0}
                        for r in rows if wanted is None or r["jobId"] in wanted])
 
 
@@ -385,15 +454,26 @@ def sleep(ctx: Context, values: dict[str, Any]) -> Message:
     return Message(f"waited {seconds} s")
 
 
-@command("help", Arg("command", "command", optional=True), help="list the commands, or explain one")
-def help_(ctx: Context, values: dict[str, Any]) -> HelpText:
+@command("help", Arg("command", "command", optional=True),
+         help="list the commands, or explain one; 'help functions' lists the map and reduce functions, "
+              "'help <function>' explains one")
+def help_(ctx: Context, values: dict[str, Any]) -> HelpText | FunctionList:
     """The command table from the registry."""
     name = values.get("command")
     if name is None:
-        return HelpText(help_table())
+        return HelpText(help_table(), "'help functions' lists the map and reduce functions")
     matches = [c for c in COMMANDS.values() if c.name == name or c.words[0] == name]
-    if not matches:
-        raise CommandError(f"help: no command {name!r}; 'help' lists them")
+    if name == "functions" or not matches:
+        reply = _call(ctx.services.dispatch, "functions")
+        every = reply["maps"] + reply["reduces"]
+        if name == "functions":
+            return FunctionList(every)
+        family = name.split(":")[0]
+        found = [f for f in every if f["name"] == name or f["name"].split(":")[0] == family]
+        if not found:
+            raise CommandError(f"help: no command or function {name!r}; 'help' lists the commands, "
+                               f"'help functions' the functions")
+        return FunctionList(found)
     details = "\n".join(filter(None, [m.details for m in matches] + [f"example: {m.example}" for m in matches
                                                                      if m.example]))
     options = "\n".join(f"  --{o.name}: {o.help}" for m in matches for o in m.options)

@@ -6,6 +6,7 @@ Each shell verb is registered once with ``@command``: its words, its arguments
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,6 +118,7 @@ def parse(line: str) -> Parsed | None:
     cmd, used = find(words)
     if cmd is None:
         close = [n for n in COMMANDS if n.split()[0].lower() == words[0].lower()]
+        close = close or difflib.get_close_matches(words[0], sorted({n.split()[0] for n in COMMANDS}), n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ParseError(f"unknown command {words[0]!r}{hint}; 'help' lists the commands")
     values: dict[str, Any] = {}
@@ -130,7 +132,9 @@ def parse(line: str) -> Parsed | None:
             name = word[2:]
             if name not in options:
                 known = ", ".join(f"--{o}" for o in options) or "no options"
-                raise ParseError(f"{cmd.name}: unknown option {word} (it takes {known})")
+                near = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+                hint = f"; did you mean --{near[0]}?" if near else ""
+                raise ParseError(f"{cmd.name}: unknown option {word} (it takes {known}{hint})")
             if options[name].flag:
                 values[name] = True
             else:
@@ -144,7 +148,9 @@ def parse(line: str) -> Parsed | None:
     required = [a for a in cmd.args if not a.optional]
     many = bool(cmd.args) and cmd.args[-1].many
     if not len(required) <= len(positional) <= (len(positional) if many else len(cmd.args)):
-        raise ParseError(f"{cmd.name} takes {_count_text(cmd)}, got {len(positional)}: usage: {usage(cmd)}")
+        forms = [usage(c) for c in COMMANDS.values() if c.words[0] == cmd.words[0] and c is not cmd]
+        also = f" (or: {'; '.join(forms)})" if forms else ""
+        raise ParseError(f"{cmd.name} takes {_count_text(cmd)}, got {len(positional)}: usage: {usage(cmd)}{also}")
     for arg, value in zip(cmd.args, positional):
         values[arg.name] = value
     if many:

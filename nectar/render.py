@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,11 +17,25 @@ from rich.table import Table
 from rich.text import Text
 
 from nectar import commands
+from nectar.formats import to_text
+from nectar.render_applies import (
+    empty_range_text,
+    result_table,
+    show_apply_detail,
+    show_apply_list,
+    show_functions,
+    show_job_list,
+    span_text,
+    when,
+)
 from nectar.results import (
+    ApplyDetail,
+    ApplyList,
     ApplyResult,
     CacheReport,
     ConfigReport,
     DiskReport,
+    FunctionList,
     HelpText,
     JobDetail,
     JobList,
@@ -60,32 +75,6 @@ class SafeConsole(Console):
         return super().render_str("\n".join(escape_controls(line) for line in text.split("\n")), **kwargs)
 
 
-def when(ns: int | None) -> str:
-    """A NOM id as a UTC time."""
-    if not ns:
-        return "-"
-    return datetime.fromtimestamp(ns // 10**9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def span_text(result: ApplyResult) -> str:
-    """``written 2021-01-01 00:00:00 .. 2021-12-31 23:59:59``: the clock and the span of a result."""
-    start = when(result.from_id) if result.from_id else "start"
-    end = "now" if result.to_id == "now" else when(result.to_id) if result.to_id else "end"
-    return f"{result.by} {start} .. {end}"
-
-
-def empty_range_text(result: ApplyResult) -> str:
-    """What a range that selected nothing says: the job's oldest and newest times by both clocks."""
-    span = result.job_span or {}
-    parts = []
-    for clock in ("written", "collected"):
-        low, high = (span.get(clock) or [None, None])[:2]
-        parts.append(f"{clock} {when(low)} .. {when(high)}" if low is not None else f"{clock}: none recorded")
-    other = "collected" if result.by == "written" else "written"
-    return (f"no objects of {result.job} {span_text(result)} (apply {result.apply_id}); the job holds objects "
-            f"{'; '.join(parts)}. Change the dates, or use --by {other} for the other clock.")
-
-
 class ProgressBar(commands.Progress):
     """A rich progress bar for applies, shown only on a terminal and only once work takes a moment."""
 
@@ -94,17 +83,25 @@ class ProgressBar(commands.Progress):
         self.bar: Progress | None = None
         self.task: Any = None
         self.started = time.monotonic()
+        self.label = "apply"
+
+    def begin(self, apply_id: str) -> None:
+        """Show the apply's id on the bar (and that Ctrl-C cancels it)."""
+        self.label = f"apply {apply_id} (Ctrl-C cancels)"
+        if self.bar is not None:
+            self.bar.update(self.task, description=self.label)
 
     def update(self, done: int, total: int, rate: float = 0.0) -> None:
         """Advance the bar (it appears after a quarter second)."""
         if self.bar is None:
             if time.monotonic() - self.started < 0.25 or not self.console.is_terminal:
                 return
-            self.bar = Progress(TextColumn("apply"), BarColumn(), MofNCompleteColumn(), TextColumn("objects"),
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("objects"),
                                 TextColumn("{task.fields[rate]}/s"), TimeElapsedColumn(), console=self.console,
                                 transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("apply", total=total, rate=0)
+            self.task = self.bar.add_task(self.label, total=total, rate=0)
         self.bar.update(self.task, completed=done, total=total, rate=f"{rate:,.0f}")
 
     def close(self) -> None:
@@ -117,9 +114,11 @@ class ProgressBar(commands.Progress):
 class Renderer:
     """Shows results on ``console`` (stdout) or as one JSON document each."""
 
-    def __init__(self, console: Console | None = None, *, json_mode: bool = False, interactive: bool = False) -> None:
+    def __init__(self, console: Console | None = None, *, json_mode: bool = False, interactive: bool = False,
+                 fmt: str = "table") -> None:
         self.console = console or SafeConsole(highlight=False, markup=False)  # keys may hold [brackets]
-        self.json_mode = json_mode
+        self.json_mode = json_mode or fmt == "json"
+        self.fmt = "json" if json_mode else fmt  # table, tsv, csv or json (nectar.formats)
         self.interactive = interactive
 
     def error(self, message: str) -> None:
@@ -140,6 +139,13 @@ class Renderer:
             sys.stdout.write(orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
             sys.stdout.flush()
             return
+        if self.fmt in ("tsv", "csv") and not isinstance(result, (Message, HelpText)):
+            sys.stdout.write(to_text(result, self.fmt))
+            sys.stdout.flush()
+            if isinstance(result, ApplyResult):
+                for warning in result.warnings:
+                    self.notice(f"warning: {warning}")
+            return
         self.show(result)
 
     def _standing(self, view: StandingView) -> ApplyResult:
@@ -159,7 +165,8 @@ class Renderer:
                     latest = view.fetch()
                     live.update(self._apply_table(latest, live=True))
         except KeyboardInterrupt:
-            self.console.print(f"left apply {view.apply_id} standing; 'cancel {view.apply_id}' ends it", style="dim")
+            self.console.print(f"stopped watching: left apply {view.apply_id} standing (it keeps folding new "
+                               f"objects); 'cancel {view.apply_id}' ends it")
             return latest
         self.console.print(f"apply {view.apply_id} keeps standing; 'cancel {view.apply_id}' ends it", style="dim")
         return latest
@@ -205,14 +212,7 @@ class Renderer:
 
     @show.register
     def _(self, result: JobList) -> None:
-        table = Table(title="jobs", title_justify="left")
-        for column in ("job", "name", "source", "state", "objects", "files", "bytes", "rate/s", "newest"):
-            table.add_column(column, justify="right" if column in ("objects", "files", "bytes", "rate/s") else "left")
-        for job in result.jobs:
-            table.add_row(job["jobId"], job.get("jobName", ""), job.get("source", ""), job.get("state", ""),
-                          f"{job.get('objects', 0):,}", f"{job.get('files', 0):,}", format_size(job.get("bytes")),
-                          f"{job.get('rate', 0):,.0f}", when(job.get("newestId")))
-        self.console.print(table)
+        show_job_list(self.console, result)
 
     @show.register
     def _(self, result: CacheReport) -> None:
@@ -249,26 +249,31 @@ class Renderer:
         title = (f"{result.map} {result.reduce} over {result.job}, {span_text(result)}: {result.objects:,} objects, "
                  f"{result.keys:,} keys, {result.engine} engine" + (", standing" if live else "")
                  + (f", filtered by {result.specifier}" if result.specifier else ""))
-        table = Table()
-        table.add_column("key")
-        table.add_column("value", justify="right")
-        for key, value in result.result:
-            shown = f"{value:,}" if isinstance(value, int) else (f"{value:.4g}" if isinstance(value, float) else
-                                                                   orjson.dumps(value).decode()[:80])
-            table.add_row(str(key), shown)
-        return Group(Text(escape_controls(title)), table)
+        return Group(Text(escape_controls(title)), result_table(result))
 
     @show.register
     def _(self, result: ApplyResult) -> None:
         if not result.objects and result.job_span is not None:
             self.console.print(empty_range_text(result))
             return
-        self.console.print(self._apply_table(result, live=result.state == "standing"))
+        table = self._apply_table(result, live=result.state == "standing")
+        if self.interactive and self.console.is_terminal and len(result.result) > self.console.height - 6:
+            os.environ.setdefault("LESS", "-R")
+            with self.console.pager(styles=True):  # --top 0: long output pages, as every other long output
+                self.console.print(table)
+        else:
+            self.console.print(table)
         extra = f" in {result.seconds:.2f}s" if result.seconds is not None else ""
         skipped = f", {result.skipped} objects skipped" if result.skipped else ""
         self.console.print(f"apply {result.apply_id}{extra}{skipped}", style="dim")
         for line in provenance_lines(result.provenance):
             self.console.print(line, style="dim")
+        for warning in result.warnings:
+            self.notice(f"warning: {warning}")
+
+    @show.register
+    def _(self, result: FunctionList) -> None:
+        show_functions(self.console, result)
 
     @show.register
     def _(self, result: StatReport) -> None:
@@ -310,11 +315,12 @@ class Renderer:
     @show.register
     def _(self, result: SizeReport) -> None:
         table = Table(title="jobMaxSize")
-        for column in ("job", "max size", "bytes", "deleted files"):
-            table.add_column(column)
+        for column in ("job", "max size", "files", "bytes", "deleted files", "deleted bytes"):
+            table.add_column(column, no_wrap=column == "job")
         for row in result.rows:
             table.add_row(row["jobId"], format_size(row["maxSize"]) if row["maxSize"] else "no cap",
-                          format_size(row["bytes"]), str(row["deletedFiles"]))
+                          f"{row.get('files', 0):,}", format_size(row["bytes"]), f"{row['deletedFiles']:,}",
+                          format_size(row.get("deletedBytes", 0)))
         self.console.print(table)
 
     @show.register
@@ -434,6 +440,14 @@ class Renderer:
             self.console.print(f"  the {change['function']} function {change['name']} changed since: its source "
                                f"sha256 was {(change['recorded'] or '-')[:12]}, is {(change['now'] or '-')[:12]}")
 
+
+    @show.register
+    def _(self, result: ApplyList) -> None:
+        show_apply_list(self.console, result)
+
+    @show.register
+    def _(self, result: ApplyDetail) -> None:
+        show_apply_detail(self.console, result)
 
 def snapshot_line(s: dict[str, Any]) -> str:
     """One snapshot as a line."""

@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterable
 
+import prompt_toolkit
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.history import FileHistory, InMemoryHistory
@@ -96,6 +97,7 @@ class Repl:
             state = state_dir()
             state.mkdir(parents=True, exist_ok=True)
             history_store = FileHistory(str(state / "history"))
+        session.ctx.confirm = _ask
         self.prompt = PromptSession(
             "nectar> ", completer=NectarCompleter(self.lookups), history=history_store,
             auto_suggest=AutoSuggestFromHistory() if auto_suggest else None, complete_while_typing=False,
@@ -143,6 +145,15 @@ class Repl:
             if self.toolbar is not None:
                 self.toolbar.close()
         return 0
+
+
+def _ask(question: str) -> bool:
+    """Ask a yes/no question on the terminal; only "y" or "yes" is yes (Ctrl-C, Ctrl-D: no)."""
+    try:
+        answer = prompt_toolkit.prompt(f"{question} [y/N] ")
+    except (KeyboardInterrupt, EOFError):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _is_live(line: str) -> bool:

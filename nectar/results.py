@@ -8,7 +8,8 @@ from typing import Any
 
 __all__ = [
     "Result", "Message", "JobStarted", "JobList", "JobDetail", "CacheReport", "ApplyResult", "StandingView",
-    "StatReport", "DiskReport", "SizeReport", "ServiceReport", "HelpText", "ConfigReport",
+    "StatReport", "DiskReport", "SizeReport", "ServiceReport", "HelpText", "ConfigReport", "ApplyList", "ApplyDetail",
+    "FunctionList",
 ]
 
 
@@ -55,9 +56,10 @@ class JobList(Result):
     """``show jobs``."""
 
     jobs: list[dict[str, Any]]
+    hidden: int = 0  # result jobs left out (show jobs --all lists them)
 
     def to_json(self) -> Any:
-        return {"jobs": self.jobs}
+        return {"jobs": self.jobs, "hiddenResultJobs": self.hidden}
 
 
 @dataclass
@@ -111,12 +113,14 @@ class ApplyResult(Result):
     files: int = 0  # the job's files the range selected (the others were skipped unread)
     total: int = 0  # the objects those files hold
     specifier: str | None = None  # the keys were filtered by it
+    warnings: list[str] = field(default_factory=list)  # a pair that makes no sense, a path that matched nothing
+    plot: bool = False  # draw the values as bars (``--plot``; time keys always are)
 
     def to_json(self) -> Any:
         out = {"apply": self.apply_id, "job": self.job, "map": self.map, "reduce": self.reduce,
                "from": self.from_id, "to": self.to_id, "by": self.by, "objects": self.objects, "engine": self.engine,
                "state": self.state, "keys": self.keys, "skipped": self.skipped, "seconds": self.seconds,
-               "files": self.files, "provenance": self.provenance, "result": self.result}
+               "files": self.files, "provenance": self.provenance, "warnings": self.warnings, "result": self.result}
         if self.job_span is not None:
             out["jobSpan"] = self.job_span
         if self.specifier is not None:
@@ -213,3 +217,35 @@ class ConfigReport(Result):
 
     def to_json(self) -> Any:
         return {"config": {key: {"value": value, "source": source} for key, value, source in self.rows}}
+
+
+@dataclass
+class ApplyList(Result):
+    """``show applies``: running and standing applies, then the recent ones."""
+
+    applies: list[dict[str, Any]]
+    finished: int = 0  # how many finished applies Dispatch remembers (the list may show fewer)
+
+    def to_json(self) -> Any:
+        return {"applies": self.applies, "finished": self.finished}
+
+
+@dataclass
+class ApplyDetail(Result):
+    """``show <applyId>``: one apply as Dispatch reports it (its latest result included)."""
+
+    reply: dict[str, Any]
+
+    def to_json(self) -> Any:
+        return self.reply
+
+
+@dataclass
+class FunctionList(Result):
+    """``help functions`` and ``help <function>``: the built-in maps and reduces, from Dispatch's catalog."""
+
+    functions: list[dict[str, Any]]
+
+    def to_json(self) -> Any:
+        return {"functions": self.functions}
+

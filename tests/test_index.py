@@ -56,6 +56,13 @@ def test_index_equals_a_plain_loop_however_it_is_split_merged_and_encoded() -> N
         dfs = [v["df"] for _, v in result]
         assert dfs == sorted(dfs, reverse=True)  # ranked by documents
         assert len(total.docs) == len({o["id"] for o in objs})  # empty documents count too (BM25's N)
+    twice = new_accumulator(mapper, reducer)  # an object folded twice (a file read again) counts once
+    fold_objects(objs[:300], mapper, reducer, twice)
+    fold_objects(objs[100:], mapper, reducer, twice)
+    other = new_accumulator(mapper, reducer)
+    fold_objects(objs[50:150], mapper, reducer, other)
+    merge_into(twice, other, reducer)
+    assert dict(finish(twice, reducer)[:]) == expected
     again = InvertedIndex.from_pairs(finish(total, reducer)[:])  # a stored result read back
     assert dict(finish(again, reducer)[:]) == expected
 

@@ -18,7 +18,8 @@ COMMAND_TESTS = {
     "jobMaxSize": "test_job_max_size", "services": "test_services_config_help",
     "config": "test_services_config_help", "help": "test_services_config_help", "quit": "test_script_and_stdin",
     "sleep": "test_script_and_stdin", "up": "test_up_and_down", "down": "test_up_and_down",
-    "keys init": "test_keys_init", "search": "test_search", "web": "test_web_verb_serves_until_interrupted",
+    "keys init": "test_keys_init", "show applies": "test_shell_applies:test_show_applies_and_show_one_apply",
+    "search": "test_search", "web": "test_web_verb_serves_until_interrupted",
     "snapshot": "test_snapshots_verify_and_watch", "show snapshots": "test_snapshots_verify_and_watch",
     "snapshot diff": "test_snapshots_verify_and_watch", "snapshot verify": "test_snapshots_verify_and_watch",
     "snapshot drop": "test_snapshots_verify_and_watch", "verify": "test_snapshots_verify_and_watch",
@@ -90,11 +91,11 @@ def test_stat_and_disk(world, job) -> None:
 def test_job_max_size(world, job) -> None:
     before = run_json(world, "disk", job)["bytes"]
     cap = max(2000, before // 2)
-    changed = run_json(world, "jobMaxSize", str(cap), job)["jobs"][0]
+    changed = run_json(world, "jobMaxSize", str(cap), job, "--yes")["jobs"][0]
     assert changed["maxSize"] == cap and changed["deletedFiles"] > 0 and changed["bytes"] <= cap
     assert run_json(world, "jobMaxSize", "show", job)["jobs"][0]["maxSize"] == cap
     assert run_json(world, "jobMaxSize", "2GiB", job)["jobs"][0]["maxSize"] == 2 * 2**30
-    assert run_json(world, "jobMaxSize", "10kB", job)["jobs"][0]["maxSize"] == 10_000
+    assert run_json(world, "jobMaxSize", "10kB", job, "--yes")["jobs"][0]["maxSize"] == 10_000
 
 
 def test_services_config_help(world) -> None:
@@ -223,6 +224,8 @@ def test_snapshots_verify_and_watch(world) -> None:
     at = run_json(world, "apply", "count", "sum", job, "--at", "s1")
     assert at["objects"] == s1["objects"] and at["provenance"]["inputs"]["snapshot"] == s1["id"]
     assert at["provenance"]["nectar"] and at["provenance"]["resultSha256"]
+    shown = world.nectar("show", at["apply"])
+    assert shown.returncode == 0 and s1["id"] in shown.stdout and "provenance" in shown.stdout  # show <applyId>
     checked = run_json(world, "verify", at["apply"])
     assert checked["identical"] is True and checked["snapshot"] == s1["id"] and checked["sourceChanged"] == []
     wait_for(lambda: run_json(world, "disk", job)["files"] > s1["files"], what="more files")

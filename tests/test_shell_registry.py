@@ -48,7 +48,7 @@ def test_readme_command_table_is_generated_from_the_registry() -> None:
 
 def test_parse_longest_name_first_and_options_anywhere() -> None:
     assert parse("show jobs").command.name == "show jobs"
-    assert parse("show j1").values == {"jobId": "j1"}
+    assert parse("show j1").values == {"jobId|applyId": "j1"}
     parsed = parse("apply words sum j1 -1h now --for 5 --skip-errors")
     assert parsed.command.name == "apply"
     assert parsed.values == {"mapFun": "words", "reduceFun": "sum", "jobId": "j1", "fromDate": "-1h",

@@ -63,6 +63,8 @@ def test_repl_session_end_to_end(world) -> None:
         child.expect_exact(PROMPT)
 
         child.sendline(f"jobMaxSize 20kB {job}")
+        child.expect_exact("Delete them? [y/N]")  # it would delete files: it asks first
+        child.sendline("y")
         child.expect("19.5 KiB")
         child.expect_exact(PROMPT)
 

@@ -5,9 +5,11 @@ a watcher heals from the store what it missed, handing out every file once, in o
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from conftest import wait_for
@@ -62,12 +64,17 @@ def test_at_while_collecting_equals_the_batch_at_the_snapshot_and_verify_is_iden
     verified = wait_done(dispatch, rerun["applyId"])
     assert verified["verification"]["identical"] is True and verified["verification"]["sourceChanged"] == []
     # the stored result objects carry the provenance too
-    stored = wait_for(lambda: [o for o in Store(root).scan(f"{job}.sum") if o["data"]["apply"] == batch["applyId"]],
+    stored = wait_for(lambda: [o for o in Store(root).scan(f"{job}.words.sum")
+                               if o["data"]["apply"] == batch["applyId"]],
                       what="stored results")
     assert stored[0]["data"]["provenance"]["inputs"]["snapshot"] == snap
     with pytest.raises(Exception, match="give no fromDate or toDate"):
         dispatch.call("apply", map="words", reduce="sum", jobId=job, at=snap, fromDate="-1h")
     collector.call("stopCollectorJob", jobId=job)
+    dispatch.terminate()  # a new Dispatch knows the apply only from the record kept beside the job
+    dispatch.start()
+    after = wait_done(dispatch, dispatch.call("verifyApply", applyId=batch["applyId"])["applyId"])
+    assert after["verification"]["identical"] is True and after["verification"]["of"] == batch["applyId"]
 
 
 def test_verify_names_a_user_function_whose_source_changed(tmp_path: Path, monkeypatch) -> None:
@@ -143,3 +150,33 @@ def test_a_watcher_reads_back_what_it_missed_and_hands_out_each_file_once(servic
     events = wait_for(lambda: watcher.next(0.5), what="the snapshot event")
     assert events[0]["kind"] == "snapshot" and events[0]["snapshot"]["id"] == snap["id"]
     watcher.close()
+
+
+def test_retention_keeps_pinned_files_while_collecting_until_the_snapshot_is_dropped(services) -> None:
+    root, collector, dispatch = services
+    job = synthetic(collector, dispatch, rate=2000)
+    store = Store(root)
+    wait_for(lambda: len(store.files(job)) >= 15, what="files")
+    snap = dispatch.call("snapshot", jobId=job, name="pin")
+    reply = collector.call("setJobMaxSize", jobId=job, maxSize=snap["bytes"] // 3)  # far below the job's size
+    assert reply["pinnedFiles"] == snap["files"]
+    newest = set()
+    wait_for(lambda: newest.add(store.files(job)[-1].name) or len(newest) >= 6, what="new files come and go")
+    listing = dispatch.call("listSnapshots", jobId=job)
+    assert listing["pinnedBytes"] == snap["bytes"] and listing["pinnedBy"][0]["files"] == snap["files"]
+    record = orjson.loads((root / job / "snapshots" / f"{snap['id']}.json").read_bytes())
+    held = {i["name"] for i in record["manifest"]["files"]}
+    on_disk = set(os.listdir(root / job))
+    assert held <= on_disk and dispatch.call("snapshotVerify", snapshot="pin")["ok"] is True  # every pinned file
+    assert {f"{n}.json" for n in newest} - on_disk  # while unpinned ones came and went: the cap counts the pins
+    dropped = dispatch.call("snapshotDrop", snapshot="pin")
+    assert dropped["dropped"] is True and dispatch.call("listSnapshots", jobId=job)["pinnedBytes"] == 0
+    # now the cap is enforced: the files the snapshot held (older than what fits) are deleted
+    wait_for(lambda: not held & set(os.listdir(root / job)), what="the released files deleted")
+    again = dispatch.call("snapshot", jobId=job, name="again")
+    collector.call("setJobMaxSize", jobId=job, maxSize=1, force=True)  # forced: pinned files go too
+    gone = dispatch.call("snapshotVerify", snapshot="again")
+    assert gone["vanished"] and all(v["reason"] == "evicted by a forced retention" for v in gone["vanished"])
+    with pytest.raises(Exception, match=r"not reproducible: \d+ files evicted"):
+        dispatch.call("apply", map="count", reduce="sum", jobId=job, at=again["id"])
+    collector.call("stopCollectorJob", jobId=job)

@@ -157,3 +157,16 @@ def test_apply_input_snapshots_pin_nothing(store: Store) -> None:
     assert snaps.list("j1") == [] and snaps.get(snap.short).id == snap.id
     store.set_max_size("j1", 1)
     assert len(store.files("j1")) == 1 and len(snaps.missing(snap)) == 3
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_both_writers_record_the_hash_of_what_they_wrote(store: Store, kind: str) -> None:
+    writer = store.writer(kind)
+    try:
+        infos = [writer.submit("j1", [{"id": i, "type": "data.tweet", "data": {"n": i}}
+                                      for i in store.new_ids("j1", 4)]).result(timeout=30) for _ in range(3)]
+    finally:
+        writer.close()
+    for info in infos:
+        assert info.sha256 == hashlib.sha256((store.job_dir("j1") / info.filename).read_bytes()).hexdigest()
+    assert [i.sha256 for i in Store(store.root).files("j1")] == [i.sha256 for i in infos]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +102,7 @@ def test_errors_are_json_with_a_code_a_message_and_the_field(stack: Stack, job: 
 
 
 def test_a_service_that_does_not_answer_is_a_503(tmp_path: Path) -> None:
+    (tmp_path / "nectar.toml").write_text("timeout = 2.0\n")  # the web process's config: wait 2 s, not 10
     web = WebProcess("tcp://127.0.0.1:9", "tcp://127.0.0.1:9", tmp_path).start()
     try:
         status, reply = http(web.url, "GET", "/api/v1/jobs")
@@ -162,3 +164,38 @@ def test_ids_beyond_2_53_stay_exact(stack: Stack, job: str) -> None:
     assert int(name) > 2**53  # beyond what a JavaScript number holds exactly
     _, again = stack.call("GET", f"/api/v1/jobs/{job}/files?limit=1&after={int(name) - 1}")
     assert again["files"][0]["name"] == name
+
+
+def test_search_over_a_job_s_index(stack: Stack, job: str) -> None:
+    _, started = stack.call("POST", "/api/v1/applies", {"map": "words", "reduce": "index", "jobId": job,
+                                                        "toDate": str(time.time_ns())})
+    apply_id = started["applyId"]
+    wait_for(lambda: stack.call("GET", f"/api/v1/applies/{apply_id}")[1]["state"] == "done", 30, what="index")
+    _, rows = stack.call("GET", f"/api/v1/applies/{apply_id}/result?limit=1")
+    term, value = rows["rows"][0]
+    assert all(isinstance(doc, str) for doc, _ in value["postings"])  # NOM ids: strings
+    status, found = stack.call("GET", f"/api/v1/jobs/{job}/search?q={term}&limit=3&applyId={apply_id}")
+    assert status == 200 and found["total"] == value["df"] and 0 < len(found["hits"]) <= 3
+    assert {hit["id"] for hit in found["hits"]} <= {doc for doc, _ in value["postings"]}
+    status, reply = stack.call("GET", f"/api/v1/jobs/{job}/search?q=%22")
+    assert status == 400 and reply["field"] == "query"
+
+
+def test_snapshots_and_provenance(stack: Stack, job: str) -> None:
+    status, snap = stack.call("POST", f"/api/v1/jobs/{job}/snapshots", {"toDate": str(time.time_ns())})
+    assert status == 201 and snap["files"] > 0, snap
+    status, listing = stack.call("GET", f"/api/v1/jobs/{job}/snapshots")
+    assert status == 200 and snap["id"] in [s["id"] for s in listing["snapshots"]]
+    status, checked = stack.call("POST", f"/api/v1/snapshots/{snap['id']}/verify")
+    assert status == 200 and checked["ok"] is True and checked["files"] == snap["files"]
+    status, same = stack.call("GET", f"/api/v1/snapshots/{snap['id']}/diff/{snap['id']}")
+    assert status == 200 and same["added"] == same["removed"] == []
+    _, started = stack.call("POST", "/api/v1/applies", {"map": "count", "reduce": "sum", "jobId": job,
+                                                        "at": snap["id"]})
+    apply_id = started["applyId"]
+    wait_for(lambda: stack.call("GET", f"/api/v1/applies/{apply_id}")[1]["state"] == "done", 30, what="done")
+    status, prov = stack.call("GET", f"/api/v1/applies/{apply_id}/provenance")
+    assert status == 200 and prov["provenance"] and snap["id"] in str(prov["provenance"])
+    status, reply = stack.call("GET", "/api/v1/snapshots/no-such-snapshot/diff/x")
+    assert status in (400, 404) and reply["field"]
+

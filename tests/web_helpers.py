@@ -50,17 +50,19 @@ def http(url: str, method: str, path: str, body: Any = None, headers: dict[str, 
 
 
 @contextmanager
-def running_stack(tmp: Path, *, token: str = "", host: str = "127.0.0.1") -> Iterator[Stack]:
+def running_stack(tmp: Path, *, token: str = "", host: str = "127.0.0.1",
+                  dispatch_args: tuple[str, ...] = ()) -> Iterator[Stack]:
     """Start the three processes; stop them after."""
     root = tmp / "NOM_ROOT"
     root.mkdir(parents=True, exist_ok=True)
     collector = ServiceProcess("collector", root).start()
-    dispatch = ServiceProcess("dispatch", root, "--workers", "1").start()
-    web = WebProcess(collector.endpoint, dispatch.endpoint, tmp / "web", token=token, host=host)
+    dispatch = ServiceProcess("dispatch", root, "--workers", "1", *dispatch_args).start()
+    stack = Stack(collector, dispatch, WebProcess(collector.endpoint, dispatch.endpoint, tmp / "web", token=token,
+                                                  host=host), root)
     try:
-        web.start()
-        yield Stack(collector, dispatch, web, root)
+        stack.web.start()
+        yield stack
     finally:
-        web.kill()
+        stack.web.kill()  # the one running now: a test may have restarted it
         for service in (collector, dispatch):
             service.kill()

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from dispatch.functions.stopwords import ENGLISH
 from dispatch.functions.text import entities, terms, text_of, tweet_of
 
-__all__ = ["MAP_NAMES", "MapFn", "Pair", "builtin_map", "field_map"]
+__all__ = ["MAP_NAMES", "MapFn", "Pair", "builtin_map", "field_map", "value_map"]
 
 Pair = tuple[Any, Any]
 
@@ -139,7 +140,34 @@ _KEY_MAPS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "words": _words, "hashtags": _hashtags, "mentions": _mentions, "urls": _urls, "domains": _domains,
     "lang": _lang, "authors": _authors, "count": _count, "hour": _hour, "minute": _minute,
 }
-MAP_NAMES = sorted([*_KEY_MAPS, "length", "field:<dotted.path>", "package.module:function"])
+MAP_NAMES = sorted([*_KEY_MAPS, "length", "words:stop", "field:<dotted.path>", "value:<dotted.path>",
+                    "package.module:function"])
+
+
+def _words_stop(obj: dict[str, Any]) -> list[str]:
+    return [w for w in terms(text_of(obj)) if w not in ENGLISH]
+
+
+def _words_stop_batch(objs: list[dict[str, Any]]) -> list[str]:
+    return [w for w in _words_batch(objs) if w not in ENGLISH]
+
+
+def value_map(path: str) -> MapFn:
+    """``value:<path>``: the number at a dotted path of the object, keyed by the path (objects without a number
+    there give no pair), for ``stats``, ``mean``, ``min``, ``max`` and ``sum``."""
+    parts = path.split(".")
+
+    def pairs(obj: dict[str, Any]) -> list[Pair]:
+        value: Any = obj
+        for part in parts:
+            if not isinstance(value, dict) or part not in value:
+                return []
+            value = value[part]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return []
+        return [(path, value)]
+
+    return MapFn(f"value:{path}", pairs)
 
 
 def field_map(path: str) -> MapFn:
@@ -166,4 +194,6 @@ def builtin_map(name: str) -> MapFn | None:
         return MapFn(name, _ones(fn), _words_batch if name == "words" else _batch(fn))
     if name == "length":
         return MapFn(name, _length)
+    if name == "words:stop":
+        return MapFn(name, _ones(_words_stop), _words_stop_batch)
     return None

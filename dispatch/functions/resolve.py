@@ -6,15 +6,16 @@ ever taken from a message.
 
 from __future__ import annotations
 
-import importlib
+import difflib
 import re
 from collections.abc import Callable
 from typing import Any
 
 from dispatch.errors import FunctionError
-from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map
+from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map, value_map
 from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, builtin_reduce, topk
 from dispatch.functions.specifier import filtered, parse_specifier
+from dispatch.functions.user import import_fresh, looked_in
 from nom import quote
 
 __all__ = ["resolve_map", "resolve_reduce"]
@@ -24,14 +25,21 @@ _IMPORT_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 def _import(path: str, field: str) -> Callable[..., Any]:
     if not _IMPORT_PATH.fullmatch(path):
-        names = ", ".join(MAP_NAMES if field == "map" else REDUCE_NAMES)
-        raise FunctionError(f"{field} {quote(path)} is neither a built-in ({names}) "
-                            f"nor an import path like 'package.module:function'", field=field)
+        known = MAP_NAMES if field == "map" else REDUCE_NAMES
+        near = difflib.get_close_matches(path, [n.split(":")[0] for n in known], n=1, cutoff=0.6)
+        hint = f" (did you mean {quote(near[0])}?)" if near else ""
+        raise FunctionError(f"{field} {quote(path)} is neither a built-in ({', '.join(known)}) "
+                            f"nor an import path like 'package.module:function'{hint}", field=field)
     module_name, attr = path.split(":")
     try:
-        module = importlib.import_module(module_name)
+        module = import_fresh(module_name)
     except ImportError as exc:
-        raise FunctionError(f"{field} {quote(path)}: cannot import module {quote(module_name)}: {exc}",
+        raise FunctionError(
+            f"{field} {quote(path)}: cannot import module {quote(module_name)} ({exc}); Dispatch looked in "
+            f"{looked_in()}. Put the module in a folder and set functions_path = \"<folder>\" in nectar.toml (or "
+            f"NECTAR_FUNCTIONS_PATH), then restart Dispatch ('nectar down; nectar up')", field=field) from None
+    except SyntaxError as exc:
+        raise FunctionError(f"{field} {quote(path)}: module {quote(module_name)} does not compile: {exc}",
                             field=field) from None
     if not hasattr(module, attr):
         raise FunctionError(f"{field} {quote(path)}: module {quote(module_name)} has no {quote(attr)}", field=field)
@@ -59,6 +67,12 @@ def _resolve_map(name: Any) -> MapFn:
         if not re.fullmatch(r"[\w-]+(\.[\w-]+)*", path):
             raise FunctionError(f"map {quote(name)}: field needs a dotted path such as 'field:data.lang'", field="map")
         return field_map(path)
+    if name.startswith("value:"):
+        path = name[6:]
+        if not re.fullmatch(r"[\w-]+(\.[\w-]+)*", path):
+            raise FunctionError(f"map {quote(name)}: value needs a dotted path such as "
+                                f"'value:data.public_metrics.retweet_count'", field="map")
+        return value_map(path)
     fn = _import(name, "map")
     return MapFn(name, fn)
 
@@ -77,7 +91,9 @@ def resolve_reduce(name: Any) -> ReduceFn:
                                 field="reduce")
         return topk(int(n), name)
     fn = _import(name, "reduce")
-    return ReduceFn(name, _identity, fn, _identity)
+    # a user reduce folds two values; optional attributes: init (a value -> its accumulator), finish (the
+    # accumulator -> the value shown)
+    return ReduceFn(name, getattr(fn, "init", _identity), fn, getattr(fn, "finish", _identity))
 
 
 def _identity(value: Any) -> Any:

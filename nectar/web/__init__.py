@@ -6,7 +6,7 @@ another host. Modules:
 
 - ``backend.py``: the two services' clients, errors as HTTP statuses, ids as strings for browsers
 - ``events.py``: one poller per process and the fan-out of its events to every browser (bounded queues)
-- ``api.py``: the ``/api/v1`` routes
+- ``api.py``: the ``/api/v1`` routes; ``api_snapshots.py``: search, snapshots and provenance
 - ``books.py``: seed 004's URLs (``/?method=word-count&book=...``)
 - ``app.py``: the application: auth, errors, the dashboard, ``/docs`` (the README as HTML), the event stream
 - ``server.py``: ``nectar web`` / ``nectar-web``: the command line, the binding rule, uvicorn

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nectar.config import Config
-from nectar.web import books
+from nectar.web import api_snapshots, books
 from nectar.web.api import JSON, json_response, router
 from nectar.web.backend import ApiError, Backend
 from nectar.web.events import Hub, Subscriber
@@ -62,6 +62,7 @@ def create_app(config: Config, *, token: str = "", backend: Backend | None = Non
     app.state.hub = hub
     app.state.token = token
     app.include_router(router)
+    app.include_router(api_snapshots.router)
     _errors(app)
     _pages(app, hub)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -41,12 +41,13 @@ from nom.store.durable import atomic_write, fsync_dir
 from nom.store.folders import JobFolders, Quarantined
 from nom.store.follow import GRACE_NS, Follower
 from nom.store.index import FileInfo, JobIndex, is_data_name
-from nom.store.pins import PinSet
+from nom.store.pins import SNAPSHOT_DIR, PinSet
 from nom.store.scan import Scan
 from nom.store.snapshots import Snapshot, Snapshots, canonical, manifest_id
 from nom.store.store import Store, Usage
 
 __all__ = [
+    "SNAPSHOT_DIR",
     "GRACE_NS", "GROUPS_IN_C", "MAX_GROUP", "WRITER_KINDS", "Encoded", "FileInfo", "Follower", "GroupCommit",
     "IdClock", "JobFolders", "JobIndex", "PinSet", "Quarantined", "Scan", "Snapshot", "Snapshots", "Store",
     "ThreadWriter", "Usage", "Writer", "atomic_write", "canonical", "fsync_dir", "is_data_name", "manifest_id",

@@ -10,10 +10,13 @@ the index file (see nom.store.index).
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -185,13 +188,23 @@ class JobFolders:
             return meta["max_size"]
         return self.default_max_size
 
-    def set_max_size(self, job: str, max_size: int | None) -> list[FileInfo]:
-        """Set the cap of ``job`` (None: back to the store's default) and apply it now; returns deleted files."""
+    def retention_preview(self, job: str, max_size: int | None) -> list[FileInfo]:
+        """The files a cap of ``max_size`` (None: the store's default) would delete now, deleting nothing."""
+        cap = self.default_max_size if max_size is None else max_size
+        if cap is None:
+            return []
+        index = self.reconciled(job)
+        pins = self.pins.of(index.folder)
+        return index.retention(cap, (), pins or None)[0]
+
+    def set_max_size(self, job: str, max_size: int | None, *, force: bool = False) -> list[FileInfo]:
+        """Set the cap of ``job`` (None: back to the store's default) and apply it now; returns deleted files
+        (``force``: pinned ones too, see ``enforce_retention``)."""
         if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
             raise NomError(f"max_size must be a whole number of bytes >= 1, got {max_size!r}", field="max_size")
         self.job_dir(job, create=True)
         self.write_meta(job, "retention", {"max_size": max_size} if max_size is not None else {})
-        return self.enforce_retention(job)
+        return self.enforce_retention(job, force=force)
 
     def enforce_retention(self, job: str, *, force: bool = False) -> list[FileInfo]:
         """Delete the oldest files until the rest fit the cap (the newest file always stays); returns them.
@@ -210,6 +223,23 @@ class JobFolders:
         linked); returns them, and the names of the new ones that do not fit either (never to be linked).
         Pinned files (held by kept snapshots) are kept and counted, unless ``force``."""
         index = self.index(job)
+        with self.retention_lock(job):
+            return self._retain(index, cap, new, force)
+
+    @contextmanager
+    def retention_lock(self, job: str) -> Iterator[None]:
+        """Hold ``<job>/retention.lock`` (flock, across processes): retention decides and deletes under it, and
+        a snapshot reads the index and writes its record under it, so that no file a new snapshot holds is
+        deleted by a retention that had not seen the snapshot yet."""
+        fd = open_regular(self.job_dir(job) / "retention.lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _retain(self, index: JobIndex, cap: int, new: list[FileInfo],
+                force: bool) -> tuple[list[FileInfo], set[int]]:
         index.refresh()
         pins = self.pins.of(index.folder)
         # oldest first: a crash part-way leaves the newest

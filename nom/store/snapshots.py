@@ -160,8 +160,17 @@ class Snapshots:
         if name is not None and not _NAME.fullmatch(name):
             raise NomError(f"snapshot name must start with a letter and hold letters, digits, '_', '-' or '.' "
                            f"(at most 64), got {name!r}", field="name")
+        if not kept:  # pins nothing: retention need not wait for it
+            return self._create(job, from_id, to_id, name, kept, files)
+        with self.folders.retention_lock(job):  # no retention deletes a file between the index and the record
+            return self._create(job, from_id, to_id, name, kept, files)
+
+    def _create(self, job: str, from_id: int | None, to_id: int | None, name: str | None, kept: bool,
+                files: list[FileInfo] | None) -> Snapshot:
         if files is None:  # the index alone: no listing, no data file (but one never hashed is, once)
-            rows = self.folders.index(job).entries(from_id, to_id)
+            index = self.folders.index(job)
+            index.refresh()  # under the lock: what retention left
+            rows = index.entries(from_id, to_id)
         else:
             rows = [(f.name, f.bytes, f.min_id, f.max_id, f.objects, f.sha256) for f in files]
         rows.sort()

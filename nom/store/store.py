@@ -8,6 +8,8 @@ Layout under the root (``NOM_ROOT``)::
     <jobId>/clock             the job's id clock (see nom.store.clock)
     <jobId>/<name>.json       metadata and checkpoints: names that are not all digits
     <jobId>/quarantine/       files that could not be read, with ``log`` saying why
+    <jobId>/snapshots/        snapshot records (nom.store.snapshots); ``inputs/`` those applies recorded
+    <jobId>/retention.lock    flock'ed while retention deletes and while a snapshot is made (nom.store.folders)
     <jobId>/.tmp-<pid>-<ns>   temp files where the filesystem has no O_TMPFILE (see nom.store.commit.files);
                               never read, removed when their writer is gone
 
@@ -26,7 +28,8 @@ Contract (tests/test_store_contract.py checks every point):
   newest files whose total size fits are kept and older ones deleted, before
   new files land, so a job never holds more than its cap, at any moment a
   reader can see (unless its newest file alone is larger: the newest file is
-  always kept). Retention deletes data by design, acknowledged data too: a
+  always kept). Files a kept snapshot holds are never deleted by retention (unless forced, which marks
+  the snapshot evicted); their bytes count against the cap. Retention deletes data by design, acknowledged data too: a
   commit whose own files exceed the cap links only its newest files that fit;
   the others are acknowledged (their ``FileInfo`` returned, as for any stored
   file) but never linked, as if retention had deleted them at once. (A cap

@@ -119,6 +119,37 @@ function bar(fraction) {
   return el("span", {class: "bar"}, inner);
 }
 
+
+// Tables are updated in place: a row per key, a cell's text or node replaced only when it changed, so a
+// frame repaints the few cells that moved (each frame costs the browser in proportion to what changed).
+function syncRows(body, rows, key, cellsOf) {
+  const existing = new Map([...body.children].map((tr) => [tr.dataset.key, tr]));
+  const wanted = rows.map((row) => String(row[key]));
+  wanted.forEach((id, index) => {
+    let tr = existing.get(id);
+    const cells = cellsOf(rows[index]);
+    if (!tr || tr.children.length !== cells.length) {
+      if (tr) tr.remove();
+      tr = el("tr", {"data-key": id});
+      tr.dataset[key === "jobId" ? "job" : "apply"] = id;
+      for (let i = 0; i < cells.length; i++) tr.append(el("td"));
+    }
+    cells.forEach((cell, i) => {
+      const td = tr.children[i];
+      const spec = typeof cell === "object" && cell !== null ? cell : {text: String(cell ?? "")};
+      if (spec.class && td.className !== spec.class) td.className = spec.class;
+      const sig = spec.sig ?? spec.text;
+      if (td.dataset.sig !== sig) {
+        td.dataset.sig = sig;
+        if (spec.build) td.replaceChildren(...spec.build());
+        else td.textContent = spec.text;
+      }
+    });
+    if (body.children[index] !== tr) body.insertBefore(tr, body.children[index] || null);
+  });
+  for (const [id, tr] of existing) if (!wanted.includes(id)) tr.remove();
+}
+
 function renderHeader() {
   document.getElementById("activity").textContent = state.health.activity || "";
   const services = document.getElementById("services");
@@ -129,17 +160,17 @@ function renderHeader() {
 function renderJobs() {
   const body = document.querySelector("#jobs tbody");
   const rows = [...state.jobs.values()].filter((r) => r.source !== "results");
-  body.replaceChildren(...rows.map((r) => {
-    const cap = r.maxSize ? [" / ", fmtBytes(r.maxSize), " ", bar(r.bytes / r.maxSize)] : [];
-    const stop = r.state === "running" || r.state === "paused"
-      ? el("button", {onclick: () => api("POST", `/api/v1/jobs/${encodeURIComponent(r.jobId)}/stop`)
-        .catch(showError("start-job-message"))}, "stop") : "";
-    return el("tr", {"data-job": r.jobId}, el("td", {}, r.jobId), el("td", {}, r.jobName || ""),
-              el("td", {}, r.state), el("td", {class: "objects"}, (r.objects ?? 0).toLocaleString("en")),
-              el("td", {}, r.files ?? 0), el("td", {}, fmtBytes(r.bytes), ...cap),
-              el("td", {}, Number(r.rate || 0).toFixed(1)), el("td", {class: "newest-id"}, r.newestId || ""),
-              el("td", {}, stop));
-  }));
+  syncRows(body, rows, "jobId", (r) => {
+    const live = r.state === "running" || r.state === "paused";
+    return [r.jobId, r.jobName || "", r.state, {text: (r.objects ?? 0).toLocaleString("en"), class: "objects"},
+            r.files ?? 0,
+            {sig: `${r.bytes}/${r.maxSize}`, build: () => r.maxSize
+              ? [fmtBytes(r.bytes), " / ", fmtBytes(r.maxSize), " ", bar(r.bytes / r.maxSize)] : [fmtBytes(r.bytes)]},
+            Number(r.rate || 0).toFixed(1), {text: r.newestId || "", class: "newest-id"},
+            {sig: live ? "stop" : "", build: () => live ? [el("button", {onclick: () =>
+              api("POST", `/api/v1/jobs/${encodeURIComponent(r.jobId)}/stop`).catch(showError("start-job-message"))},
+              "stop")] : []}];
+  });
   const select = document.getElementById("apply-job");
   const current = select.value;
   const ids = [...state.jobs.keys()];
@@ -163,7 +194,7 @@ function renderChart() {
     const colors = ["#2a6", "#36c", "#c63", "#939", "#c39", "#399", "#993", "#666"];
     chart = new uPlot({width: Math.max(400, holder.clientWidth || 800), height: 200,
                        title: "ingest: objects per second",
-                       series: [{}, ...live.map((job, i) => ({label: job, stroke: colors[i % colors.length]}))],
+                       series: [{}, ...live.map((job, i) => ({label: job, stroke: colors[i % colors.length], points: {show: false}}))],
                        axes: [{}, {label: "objects/s"}]}, [xs, ...series], holder);
     chartJobs = live;
   } else {
@@ -173,43 +204,71 @@ function renderChart() {
 
 function renderStanding() {
   const holder = document.getElementById("standing");
-  const cards = [...state.standing.values()].map((s) => el("div", {class: "card", "data-apply": s.applyId},
-    el("strong", {}, `${s.map} ${s.reduce}`), ` over ${s.job} `,
-    el("button", {onclick: () => cancel(s.applyId)}, "cancel"),
-    el("div", {}, `${(s.objects ?? 0).toLocaleString("en")} objects folded, ${s.keys ?? 0} keys`),
-    el("ol", {class: "top"}, ...(s.top || []).map(([key, value]) => el("li", {}, `${key}: ${
-      typeof value === "object" ? JSON.stringify(value) : value}`)))));
-  holder.replaceChildren(...(cards.length ? cards : [el("p", {}, "none")]));
+  const views = [...state.standing.values()];
+  const seen = new Set();
+  for (const s of views) {
+    seen.add(s.applyId);
+    let card = holder.querySelector(`.card[data-apply="${CSS.escape(s.applyId)}"]`);
+    if (!card) {
+      card = el("div", {class: "card", "data-apply": s.applyId}, el("strong", {}, `${s.map} ${s.reduce}`),
+                ` over ${s.job} `, el("button", {onclick: () => cancel(s.applyId)}, "cancel"),
+                el("div", {class: "folded"}), el("ol", {class: "top"}));
+      holder.append(card);
+    }
+    const folded = `${(s.objects ?? 0).toLocaleString("en")} objects folded, ${s.keys ?? 0} keys`;
+    const line = card.querySelector(".folded");
+    if (line.textContent !== folded) line.textContent = folded;
+    const items = (s.top || []).map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value)
+      : value}`);
+    const list = card.querySelector("ol.top");
+    while (list.children.length > items.length) list.lastChild.remove();
+    items.forEach((text, i) => {
+      const li = list.children[i] || list.appendChild(el("li"));
+      if (li.textContent !== text) li.textContent = text;
+    });
+  }
+  for (const card of [...holder.querySelectorAll(".card")]) if (!seen.has(card.dataset.apply)) card.remove();
+  const none = holder.querySelector("p.none");
+  if (views.length && none) none.remove();
+  if (!views.length && !none) holder.append(el("p", {class: "none"}, "none"));
 }
 
 function renderApplies() {
   const body = document.querySelector("#applies tbody");
   const rows = [...state.applies.values()].reverse().slice(0, 50);
-  body.replaceChildren(...rows.map((a) => {
+  syncRows(body, rows, "applyId", (a) => {
     const p = a.progress || {};
     const fraction = a.state === "running" ? (p.objects || 0) / Math.max(1, p.total || a.total || 1) : 1;
-    const actions = [];
-    if (a.state === "done" || a.state === "standing") {
-      actions.push(el("button", {class: "show-result", onclick: () => showResult(a.applyId)}, "result"));
-    }
-    if (a.state === "running" || a.state === "standing") {
-      actions.push(el("button", {onclick: () => cancel(a.applyId)}, "cancel"));
-    }
-    return el("tr", {"data-apply": a.applyId}, el("td", {}, a.applyId), el("td", {}, a.job), el("td", {}, a.map),
-              el("td", {}, a.reduce), el("td", {class: "state"}, a.state),
-              el("td", {}, bar(fraction), ` ${Math.round(fraction * 100)}%`), el("td", {}, ...actions));
-  }));
+    const percent = Math.round(fraction * 100);
+    const done = a.state === "done" || a.state === "standing";
+    const live = a.state === "running" || a.state === "standing";
+    return [a.applyId, a.job, a.map, a.reduce, {text: a.state, class: "state"},
+            {sig: String(percent), build: () => [bar(fraction), ` ${percent}%`]},
+            {sig: `${done}/${live}`, build: () => [
+              ...(done ? [el("button", {class: "show-result", onclick: () => showResult(a.applyId)}, "result")] : []),
+              ...(live ? [el("button", {onclick: () => cancel(a.applyId)}, "cancel")] : [])]}];
+  });
 }
 
 const RENDERERS = {header: renderHeader, jobs: renderJobs, standing: renderStanding, applies: renderApplies};
 
+let chartDrawn = 0;
+
 function render() {
+  // one frame draws whatever is due: the sections that changed, and the chart once a second (a frame costs
+  // the browser far more than the drawing in it, so they share frames)
+  if (document.hidden) return;  // a background tab draws nothing; it catches up when shown
   const sections = Object.keys(dirty).filter((section) => dirty[section]);
-  if (!sections.length) return;
+  const chartDue = Date.now() - chartDrawn >= 1000;
+  if (!sections.length && !chartDue) return;
   state.renders = (state.renders || 0) + 1;
   for (const section of sections) {
     dirty[section] = false;
     RENDERERS[section]();
+  }
+  if (chartDue || sections.includes("jobs")) {
+    chartDrawn = Date.now();
+    renderChart();
   }
 }
 
@@ -283,10 +342,9 @@ async function start() {
   await Promise.all(live.map((r) => loadHistory(r.jobId)));
   markDirty();
   render();
-  renderChart();
   state.loaded = true;
   setInterval(render, 1000 / RENDER_HZ);
-  setInterval(renderChart, 1000);  // one point a second: the chart moves on once a second, events or not
+  document.addEventListener("visibilitychange", () => { markDirty(); render(); });
 }
 
 start().catch((error) => { document.getElementById("activity").textContent = `error: ${error.message}`; });
