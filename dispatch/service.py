@@ -40,6 +40,7 @@ from dispatch.events import Events
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
 from dispatch.functions.catalog import catalog, result_warnings
 from dispatch.functions.index import IndexResult
+from dispatch.functions.user import use_functions_path
 from dispatch.protocol import result_job, result_type
 from dispatch.provenance import CHAIN_START
 from dispatch.search import Searcher
@@ -201,6 +202,9 @@ class Dispatcher(ControlService):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Dispatch's own options."""
+        parser.add_argument("--functions-path", default=os.environ.get("NECTAR_FUNCTIONS_PATH", ""),
+                            help="a folder of your function modules (package.module:function), for Dispatch and "
+                                 "its workers; modules edited there are reloaded for the next apply")
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                             help="local engine worker processes (default: the number of cores)")
         parser.add_argument("--cache-objects", type=int, default=50_000, help="cache bound in objects")
@@ -227,6 +231,7 @@ class Dispatcher(ControlService):
     def from_args(cls, args: argparse.Namespace, keys: CurveKeys | None) -> Dispatcher:
         """The Dispatch the command line asks for."""
         conf = dict(item.split("=", 1) for item in args.spark_conf if "=" in item)
+        use_functions_path(args.functions_path)  # before any engine starts: its workers inherit it
         return cls(args.nom_root, control=args.control, workers=args.workers, cache_objects=args.cache_objects,
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),

@@ -73,6 +73,8 @@ class Services:
         if self.keys is not None:
             cmd += ["--keys", str(self.keys.folder)]
         if name == "dispatch":
+            if self.config.functions_path:  # the user's function modules, for Dispatch and its workers
+                cmd += ["--functions-path", str(Path(self.config.functions_path).expanduser().absolute())]
             cmd += ["--workers", str(self.config.workers), "--engine", self.config.engine,
                     "--spark-master", self.config.spark_master, "--books", str(self.config.books_path)]
         with open(logs / f"{name}.out", "ab") as out:
