@@ -401,9 +401,12 @@ class Dispatcher(ControlService):
 
     def _store_results(self, attachment: Attachment | None, target: str, objects: list[dict[str, Any]]) -> int:
         """Store ``objects`` under ``target`` (through the collector's inlet while the job runs); their bytes."""
-        raw = orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS)
-        objects = orjson.loads(raw)
         big = len(objects) > 1 and "index" in objects[0]["data"]  # an index's parts: a file each (5 MB)
+        if big:  # plain JSON already (strings and lists): no copy of 100s of MB at once, only their size
+            size = sum(len(orjson.dumps(o)) for o in objects)
+        else:
+            raw = orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS)
+            objects, size = orjson.loads(raw), len(raw)
         if attachment is not None and attachment.inlet_open():
             for part in ([[o] for o in objects] if big else [objects]):
                 attachment.send_results(target, part)
@@ -411,7 +414,7 @@ class Dispatcher(ControlService):
             self.store.commit([(target, [o]) for o in objects])  # one group: one sync for all
         else:
             self.store.append(target, objects)
-        return len(raw)
+        return size
 
     def _trim_finished(self) -> None:
         finished = [a for a in self.applies.values() if a.state in (ApplyState.DONE, ApplyState.FAILED,
