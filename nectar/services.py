@@ -83,6 +83,8 @@ class Services:
         if name == "dispatch":
             if self.config.functions_path:  # the user's function modules, for Dispatch and its workers
                 cmd += ["--functions-path", str(Path(self.config.functions_path).expanduser().absolute())]
+            if self.config.stopwords:  # the user's stopwords for words:stop
+                cmd += ["--stopwords", str(Path(self.config.stopwords).expanduser().absolute())]
             cmd += ["--workers", str(self.config.workers), "--engine", self.config.engine,
                     "--spark-master", self.config.spark_master, "--books", str(self.config.books_path)]
         with open(logs / f"{name}.out", "ab") as out:

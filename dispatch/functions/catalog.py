@@ -34,8 +34,9 @@ class Function:
 _MAPS = [
     Function("words", "map", "the words of the text (lower-cased; URLs and @mentions left out)",
              f"(word, 1) {ONES} word", COUNTS, "apply words topk:20 @last"),
-    Function("words:stop", "map", "the words, without English stopwords (the, rt, to, s, ...: "
-             "dispatch/functions/stopwords.py)", f"(word, 1) {ONES} word", COUNTS, "apply words:stop topk:20 @last"),
+    Function("words:stop", "map", "the words, without stopwords: a shipped English list (the, rt, to, s, ...) "
+             "and your own file (the stopwords setting)", f"(word, 1) {ONES} word", COUNTS,
+             "apply words:stop topk:20 @last"),
     Function("hashtags", "map", "the hashtags (the tweet's entities, else #tags in the text), case-folded",
              f"(hashtag, 1) {ONES} hashtag", COUNTS, "apply hashtags sum @last 2021-01-01 2021-12-31"),
     Function("mentions", "map", "the @usernames mentioned, case-folded", f"(username, 1) {ONES} mention", COUNTS),

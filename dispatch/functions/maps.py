@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from dispatch.functions.stopwords import ENGLISH
+from dispatch.functions.stopwords import stopwords
 from dispatch.functions.text import entities, terms, text_of, tweet_of
 
 __all__ = ["MAP_NAMES", "MapFn", "Pair", "builtin_map", "field_map", "value_map"]
@@ -145,11 +145,13 @@ MAP_NAMES = sorted([*_KEY_MAPS, "length", "words:stop", "field:<dotted.path>", "
 
 
 def _words_stop(obj: dict[str, Any]) -> list[str]:
-    return [w for w in terms(text_of(obj)) if w not in ENGLISH]
+    stop = stopwords()
+    return [w for w in terms(text_of(obj)) if w not in stop]
 
 
 def _words_stop_batch(objs: list[dict[str, Any]]) -> list[str]:
-    return [w for w in _words_batch(objs) if w not in ENGLISH]
+    stop = stopwords()
+    return [w for w in _words_batch(objs) if w not in stop]
 
 
 def value_map(path: str) -> MapFn:
