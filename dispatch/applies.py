@@ -44,6 +44,7 @@ class Apply:
     emitted: int = 0
     pending_follower: dict[str, Any] | None = None  # a standing apply's position once its batch part is done
     at: str | None = None  # the snapshot it reduces (apply ... --at), else the files listed when it starts
+    store: bool = True  # store its results (apply --no-store: shown, never stored)
     provenance: dict[str, Any] | None = None  # what it read and ran with (dispatch.provenance)
     verifies: str | None = None  # the apply this one re-runs (verifyApply), and that one's provenance
     verifies_provenance: dict[str, Any] | None = None

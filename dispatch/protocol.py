@@ -74,13 +74,15 @@ gets an error changes nothing. The service (dispatch.service) answers each actio
 one table (``Dispatcher.actions``); the skeleton that serves them is nom.net.service.
 
 Results are stored as NOM objects of type ``data.<jobId>.<reduce>`` under the
-derived job ``<jobId>.<reduce>`` (the reduce name with characters other than
+derived job ``<jobId>.<map>.<reduce>`` (``result_job``; ``.standing`` after it for a standing apply's last
+snapshots; an apply with ``"store": false`` stores nothing) (the reduce name with characters other than
 letters, digits, '_' and '-' made '-'), at most ``RESULT_PAIRS_PER_OBJECT``
 pairs per object.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -125,6 +127,16 @@ def result_type(job: str, reduce_name: str) -> str:
     return f"data.{job}.{reduce_slug(reduce_name)}"
 
 
-def result_job(job: str, reduce_name: str) -> str:
-    """The derived job that stores an apply's results: ``<jobId>.<reduce>``."""
-    return f"{job}.{reduce_slug(reduce_name)}"[:128]
+def result_job(job: str, reduce_name: str, map_name: str | None = None, *, standing: bool = False) -> str:
+    """The derived job that stores an apply's results: ``<jobId>.<map>.<reduce>`` (``.standing`` added for a
+    standing apply's snapshots, kept to the last few), so that ``hashtags topk:10`` and ``words topk:10`` never
+    share one. Each part is made safe (``reduce_slug``); a name that would pass 128 characters is cut and ends in a
+    hash of the whole. An index (``reduce`` index) stays ``<jobId>.index`` whatever its map: search finds it
+    there; without ``map_name`` the name is ``<jobId>.<reduce>`` as before (issue 18)."""
+    if map_name is None or reduce_name == "index":
+        name = f"{job}.{reduce_slug(reduce_name)}"
+    else:
+        name = f"{job}.{reduce_slug(map_name)}.{reduce_slug(reduce_name)}" + (".standing" if standing else "")
+    if len(name) > 128:
+        name = f"{name[:121]}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    return name

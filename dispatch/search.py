@@ -16,6 +16,8 @@ import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
+import numpy as np
+
 from dispatch.applies import Apply, ApplyState
 from dispatch.cache import Cache
 from dispatch.functions.index import IndexResult, InvertedIndex
@@ -24,7 +26,7 @@ from dispatch.protocol import job_id_of, result_job
 from dispatch.query import Query, QueryError, Ranked, match_positions, parse_query, run_query
 from dispatch.reading import read_range
 from nom import ProtocolError, quote
-from nom.store import Store
+from nom.store import FileInfo, Store
 
 
 class _Holder(Protocol):
@@ -50,6 +52,7 @@ class Searcher:
         """Search the applies and the store of ``dispatcher``."""
         self.dispatcher = dispatcher
         self.loaded: OrderedDict[tuple[str, str], InvertedIndex] = OrderedDict()
+        self.files: dict[str, tuple[list[FileInfo], np.ndarray, np.ndarray]] = {}
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
         """``search``: {"jobId", "query", "applyId"?, "limit"?, "offset"?} -> hits."""
@@ -169,17 +172,34 @@ class Searcher:
         return hits
 
     def _objects(self, job: str, ids: list[int]) -> dict[int, dict[str, Any]]:
-        """The objects with ``ids`` (each file that holds some read once)."""
+        """The objects with ``ids`` (each file that holds some read once, from the cache when it holds it)."""
         store = self.dispatcher.store
         wanted = set(ids)
-        files = {f.name: f for i in ids for f in store.files(job, i, i, reconcile=False)}
+        files = self._files_holding(job, ids, refresh=False)
+        if any(not any(f.min_id <= i <= f.max_id for f in files) for i in ids):
+            files = self._files_holding(job, ids, refresh=True)  # files written since the list was made
         found: dict[int, dict[str, Any]] = {}
-        for _, objs in read_range(store, job, sorted(files.values(), key=lambda f: f.name), None, None,
-                                  cache=self.dispatcher.cache):
+        for _, objs in read_range(store, job, files, None, None, cache=self.dispatcher.cache):
             for obj in objs:
                 if obj.get("id") in wanted:
                     found[obj["id"]] = obj
         return found
+
+    def _files_holding(self, job: str, ids: list[int], *, refresh: bool) -> list[FileInfo]:
+        """The job's files whose id range holds one of ``ids``, from a list of its files kept per job (looking up
+        each id in the store's listing costs a pass over every file)."""
+        listed = self.files.get(job)
+        if listed is None or refresh:
+            infos = self.dispatcher.store.files(job, reconcile=False)
+            listed = self.files[job] = (infos, np.array([f.min_id for f in infos], np.int64),
+                                        np.array([f.max_id for f in infos], np.int64))
+            while len(self.files) > KEEP_LOADED * 4:
+                self.files.pop(next(iter(self.files)))
+        infos, lows, highs = listed
+        picked: set[int] = set()
+        for i in ids:
+            picked.update(np.flatnonzero((lows <= i) & (highs >= i)).tolist())
+        return [infos[n] for n in sorted(picked)]
 
 
 def _index_in(apply: Apply) -> InvertedIndex | None:

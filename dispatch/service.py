@@ -40,6 +40,7 @@ from dispatch.events import Events
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES, finish, parse_specifier, resolve_map, resolve_reduce
 from dispatch.functions.catalog import catalog, result_warnings
 from dispatch.functions.index import IndexResult
+from dispatch.functions.user import use_functions_path
 from dispatch.protocol import result_job, result_type
 from dispatch.provenance import CHAIN_START
 from dispatch.search import Searcher
@@ -57,6 +58,7 @@ STANDING_EMIT_TOP = 1000
 INDEX_POSTINGS_PER_OBJECT = 500_000  # an index's stored result: about this many postings (5 MB in base64) an object
 STANDING_INDEX_POSTINGS = 100_000  # a standing index stores its top terms up to this many postings
 KEEP_FINISHED = 50
+STANDING_SNAPSHOTS_KEPT = 10  # result snapshots a standing apply keeps stored (the newest)
 
 
 class Dispatcher(ControlService):
@@ -124,7 +126,8 @@ class Dispatcher(ControlService):
                 try:
                     record = self.store.read_meta(job, path.stem)
                     spec = ApplySpec(**record["spec"])
-                    apply = Apply(spec, standing=True, engine=record.get("engine", "local"))
+                    apply = Apply(spec, standing=True, engine=record.get("engine", "local"),
+                                  store=record.get("store", True) is not False)
                     if record.get("phase") == "standing":
                         apply.reduction = StandingReduction(
                             self.store, spec, self.cache, acc=record["acc"], follower_state=record["follower"],
@@ -199,6 +202,9 @@ class Dispatcher(ControlService):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Dispatch's own options."""
+        parser.add_argument("--functions-path", default=os.environ.get("NECTAR_FUNCTIONS_PATH", ""),
+                            help="a folder of your function modules (package.module:function), for Dispatch and "
+                                 "its workers; modules edited there are reloaded for the next apply")
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                             help="local engine worker processes (default: the number of cores)")
         parser.add_argument("--cache-objects", type=int, default=50_000, help="cache bound in objects")
@@ -225,6 +231,7 @@ class Dispatcher(ControlService):
     def from_args(cls, args: argparse.Namespace, keys: CurveKeys | None) -> Dispatcher:
         """The Dispatch the command line asks for."""
         conf = dict(item.split("=", 1) for item in args.spark_conf if "=" in item)
+        use_functions_path(args.functions_path)  # before any engine starts: its workers inherit it
         return cls(args.nom_root, control=args.control, workers=args.workers, cache_objects=args.cache_objects,
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),
@@ -310,7 +317,8 @@ class Dispatcher(ControlService):
         self._drop_checkpoint(apply)
 
     def _record(self, apply: Apply) -> dict[str, Any]:
-        return {"spec": asdict(apply.spec), "engine": apply.engine, "provenance": apply.provenance}
+        return {"spec": asdict(apply.spec), "engine": apply.engine, "provenance": apply.provenance,
+                "store": apply.store}
 
     def _checkpoint_all(self, force: bool = False) -> None:
         for apply in self.applies.values():
@@ -332,6 +340,11 @@ class Dispatcher(ControlService):
         spec = apply.spec
         if apply.standing:
             self.snapshot_actions.standing_update(apply)
+        if not apply.store:  # apply --no-store: its result is shown (status), never stored
+            apply.last_emit, apply.emitted = now, apply.emitted + 1
+            if apply.reduction is not None:
+                apply.reduction.changed = False
+            return
         view = apply.view()
         pairs = view if isinstance(view, IndexResult) else apply.current(STANDING_EMIT_TOP if apply.standing else None)
         encoded: list[dict[str, Any]] = []
@@ -346,10 +359,12 @@ class Dispatcher(ControlService):
             listed = [pairs[i:i + protocol.RESULT_PAIRS_PER_OBJECT]
                       for i in range(0, len(pairs), protocol.RESULT_PAIRS_PER_OBJECT)] or [[]]
             count, chunks, per_write = len(listed), listed, len(listed)
-        target, type_name = result_job(spec.job, spec.reduce), result_type(spec.job, spec.reduce)
+        target = result_job(spec.job, spec.reduce, spec.map, standing=apply.standing)
+        type_name = result_type(spec.job, spec.reduce)
         ids = iter(self.store.new_ids(target, count) if target not in self.attached else range(count))
         attachment = self.attached.get(spec.job)
         group: list[dict[str, Any]] = []
+        written = 0
         try:
             for n, chunk in enumerate(chunks):
                 group.append({"id": next(ids), "type": type_name, "data": {
@@ -360,8 +375,10 @@ class Dispatcher(ControlService):
                     **({"index": encoded[n]} if encoded else {}),
                     **({"specifier": spec.specifier} if spec.specifier is not None else {})}})
                 if len(group) >= per_write or n == count - 1:
-                    self._store_results(attachment, target, group)
+                    written += self._store_results(attachment, target, group)
                     group = []
+            if apply.standing and written:
+                self._keep_last_snapshots(target, written)
         except (StoreError, zmq.ZMQError) as exc:
             self.log.error("apply %s: results not stored: %s", spec.apply_id, exc)
         apply.last_emit = now
@@ -369,9 +386,27 @@ class Dispatcher(ControlService):
         if apply.reduction is not None:
             apply.reduction.changed = False
 
-    def _store_results(self, attachment: Attachment | None, target: str, objects: list[dict[str, Any]]) -> None:
-        objects = orjson.loads(orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS))
+    def _keep_last_snapshots(self, target: str, snapshot_bytes: int) -> None:
+        """A standing apply's result job keeps about its last ``STANDING_SNAPSHOTS_KEPT`` snapshots (a retention cap
+        on it, for every standing apply storing there), not one a second forever."""
+        sharing = sum(1 for a in self.applies.values() if a.state is ApplyState.STANDING and a.store
+                      and result_job(a.spec.job, a.spec.reduce, a.spec.map, standing=True) == target)
+        cap = max(1, sharing) * STANDING_SNAPSHOTS_KEPT * snapshot_bytes + 4096
+        current = self.store.max_size(target)
+        if current is None or not 0.8 * cap <= current <= 1.25 * cap:  # set again only when it is far off
+            try:
+                self.store.set_max_size(target, cap)
+            except (StoreError, OSError) as exc:
+                self.log.error("result job %s: retention not set: %s", target, exc)
+
+    def _store_results(self, attachment: Attachment | None, target: str, objects: list[dict[str, Any]]) -> int:
+        """Store ``objects`` under ``target`` (through the collector's inlet while the job runs); their bytes."""
         big = len(objects) > 1 and "index" in objects[0]["data"]  # an index's parts: a file each (5 MB)
+        if big:  # plain JSON already (strings and lists): no copy of 100s of MB at once, only their size
+            size = sum(len(orjson.dumps(o)) for o in objects)
+        else:
+            raw = orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS)
+            objects, size = orjson.loads(raw), len(raw)
         if attachment is not None and attachment.inlet_open():
             for part in ([[o] for o in objects] if big else [objects]):
                 attachment.send_results(target, part)
@@ -379,6 +414,7 @@ class Dispatcher(ControlService):
             self.store.commit([(target, [o]) for o in objects])  # one group: one sync for all
         else:
             self.store.append(target, objects)
+        return size
 
     def _trim_finished(self) -> None:
         finished = [a for a in self.applies.values() if a.state in (ApplyState.DONE, ApplyState.FAILED,
@@ -449,11 +485,14 @@ class Dispatcher(ControlService):
         skip = request.get("skipErrors", False)
         if not isinstance(skip, bool):
             raise ProtocolError(f"skipErrors must be true or false, got {quote(skip)}", field="skipErrors")
+        keep = request.get("store", True)
+        if not isinstance(keep, bool):
+            raise ProtocolError(f"store must be true or false, got {quote(keep)}", field="store")
         apply_id = secrets.token_hex(3)
         while apply_id in self.applies:
             apply_id = secrets.token_hex(3)
         spec = ApplySpec(apply_id, job, map_name, reduce_name, lo, hi, skip, by, specifier)  # type: ignore[arg-type]
-        apply = Apply(spec, standing=standing, engine=engine, at=at)
+        apply = Apply(spec, standing=standing, engine=engine, at=at, store=keep)
         try:
             self._start_batch(apply)
         except BaseException:  # a request that gets an error changes nothing: no run, no checkpoint

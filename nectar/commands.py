@@ -123,6 +123,19 @@ def read_job_file(path: Path) -> dict[str, Any]:
     return request
 
 
+def _resolve_replay_paths(request: dict[str, Any], folder: Path) -> None:
+    """A replay's relative paths name files beside the job file (not the collector's folder): made absolute."""
+    source = request.get("source")
+    if not isinstance(source, dict) or source.get("kind") != "replay":
+        return
+    paths = source.get("path")
+    if isinstance(paths, str):
+        source["path"] = str(folder / Path(paths).expanduser()) if not Path(paths).expanduser().is_absolute() else paths
+    elif isinstance(paths, list):
+        source["path"] = [str(folder / p) if isinstance(p, str) and not Path(p).expanduser().is_absolute() else p
+                          for p in paths]
+
+
 def _line_of(path: Path, field_name: str | None) -> str:
     if not field_name:
         return ""
@@ -146,6 +159,7 @@ def start(ctx: Context, values: dict[str, Any]) -> JobStarted:
     path = (ctx.cwd / values["job.json"]).resolve()
     request = read_job_file(path)
     request.pop("action", None)
+    _resolve_replay_paths(request, path.parent)
     try:
         reply = ctx.services.collector.call("newCollectorJob", **request)
     except ServiceError as exc:
@@ -166,10 +180,16 @@ def stop(ctx: Context, values: dict[str, Any]) -> Message:
     return Message(f"job {job} is {reply['state']}", {"jobId": job, "state": reply["state"]})
 
 
-@command("show jobs", help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest")
+@command("show jobs", options=(Option("all", flag=True, help="result jobs (<job>.<map>.<reduce>) too"),),
+         help="list the jobs: id, name, source, state, objects, files, bytes, rate, newest (result jobs with --all)")
 def show_jobs(ctx: Context, values: dict[str, Any]) -> JobList:
-    """Every job in the store."""
-    return JobList(_status_rows(ctx))
+    """Every job in the store; the jobs that hold another job's results only with --all."""
+    rows = _status_rows(ctx)
+    if values.get("all"):
+        return JobList(rows)
+    ids = {r["jobId"] for r in rows}
+    own = [r for r in rows if not any(r["jobId"].startswith(other + ".") for other in ids if other != r["jobId"])]
+    return JobList(own, len(rows) - len(own))
 
 
 @command("show cache", help="what Dispatch holds in its cache, per job")
@@ -209,7 +229,8 @@ def _apply_result(reply: dict[str, Any]) -> ApplyResult:
 
 def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date: str | None, to_date: str | None,
               *, engine: str | None = None, top: int = 20, skip_errors: bool = False,
-              at: str | None = None, by: str | None = None, specifier: str | None = None) -> ApplyResult | str:
+              at: str | None = None, by: str | None = None, specifier: str | None = None,
+              store: bool = True) -> ApplyResult | str:
     """Start an apply and wait for its batch part, reporting progress; returns the result (or the standing id)."""
     request: dict[str, Any] = {"map": map_name, "reduce": reduce_name, "jobId": job}
     if from_date is not None:
@@ -224,6 +245,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
         request["specifier"] = specifier
     if by:
         request["by"] = by
+    if not store:
+        request["store"] = False
     if at:
         request["at"] = at  # a snapshot: exactly its files (issue 20)
     dispatch = ctx.services.dispatch
@@ -262,7 +285,8 @@ def run_apply(ctx: Context, job: str, map_name: str, reduce_name: str, from_date
                   Option("by", "clock", help="the clock of the range: written (default: when each post was "
                          "written, its created_at) or collected (when Nectar stored it)"),
                   Option("specifier", "word", help="keep only these keys: a word, w1,w2 or a prefix*"),
-                  Option("plot", flag=True, help="draw the values as bars (hour and minute results always are)")),
+                  Option("plot", flag=True, help="draw the values as bars (hour and minute results always are)"),
+                  Option("no-store", flag=True, help="show the result, store nothing (exploring)")),
          help="map/reduce a job's objects over a date range; with toDate 'now' the reduction stands",
          example="apply hashtags topk:10 @last -1h now", live=True,
          details="Dates: ISO 8601 (2026-11-23T10:00), epoch seconds or ns, -15m/-2h/-7d, today, now; a day as "
@@ -281,12 +305,15 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
         outcome = run_apply(ctx, job, values["mapFun"], values["reduceFun"], values.get("fromDate"),
                             values.get("toDate"), engine=values.get("engine"), top=top,
                             skip_errors=values.get("skip-errors", False), at=values.get("at"), by=by,
-                            specifier=values.get("specifier"))
+                            specifier=values.get("specifier"), store=not values.get("no-store"))
     except LeftStanding as left:
         return Message(f"stopped watching; apply {left.apply_id} keeps standing (it folds every new object): "
                        f"'cancel {left.apply_id}' ends it", {"applyId": left.apply_id, "state": "standing"})
     if isinstance(outcome, ApplyResult):
         outcome.plot = bool(values.get("plot"))
+        if outcome.skipped and outcome.skipped >= outcome.objects:
+            raise CommandError(f"apply {outcome.apply_id}: every object failed ({outcome.skipped:,} skipped with "
+                               f"--skip-errors): {outcome.map} or {outcome.reduce} fails on this job's objects")
         return outcome
     dispatch = ctx.services.dispatch
 

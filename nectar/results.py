@@ -56,9 +56,10 @@ class JobList(Result):
     """``show jobs``."""
 
     jobs: list[dict[str, Any]]
+    hidden: int = 0  # result jobs left out (show jobs --all lists them)
 
     def to_json(self) -> Any:
-        return {"jobs": self.jobs}
+        return {"jobs": self.jobs, "hiddenResultJobs": self.hidden}
 
 
 @dataclass

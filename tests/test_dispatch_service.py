@@ -89,11 +89,11 @@ def test_words_and_hashtags_equal_an_independent_computation(services, tweets_di
     assert values == sorted(values, reverse=True)
     hashtags = apply_and_wait(dispatch, map="hashtags", reduce="sum", jobId=job)
     assert dict(hashtags["result"]) == independent_hashtags(tweets)
-    # the result is stored too, under the derived job, as data.<jobId>.sum objects
+    # the result is stored too, under the derived job <jobId>.<map>.<reduce>, as data.<jobId>.sum objects
     def stored_results():
-        if not store.exists(f"{job}.sum"):
+        if not store.exists(f"{job}.hashtags.sum"):
             return []
-        return [o for o in store.scan(f"{job}.sum") if o["data"]["apply"] == hashtags["applyId"]]
+        return [o for o in store.scan(f"{job}.hashtags.sum") if o["data"]["apply"] == hashtags["applyId"]]
 
     stored = wait_for(stored_results, what="stored results")
     assert {o["type"] for o in stored} == {f"data.{job}.sum"}

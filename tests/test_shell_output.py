@@ -39,12 +39,12 @@ def job(world) -> str:
 
 
 def test_show_jobs_at_80_columns_shows_every_id_whole(world, job) -> None:
-    ids = [j["jobId"] for j in run_json(world, "show", "jobs")["jobs"]]
+    ids = [j["jobId"] for j in run_json(world, "show", "jobs", "--all")["jobs"]]
     assert len(ids) >= 2 and max(len(i) for i in ids) > 30
     narrow = {**world.env, "COLUMNS": "80"}
     import subprocess
     import sys
-    done = subprocess.run([sys.executable, "-m", "nectar.cli", "show", "jobs"], cwd=world.base, env=narrow,
+    done = subprocess.run([sys.executable, "-m", "nectar.cli", "show", "jobs", "--all"], cwd=world.base, env=narrow,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert all(len(line) <= 80 for line in done.stdout.splitlines())

@@ -64,7 +64,8 @@ def test_at_while_collecting_equals_the_batch_at_the_snapshot_and_verify_is_iden
     verified = wait_done(dispatch, rerun["applyId"])
     assert verified["verification"]["identical"] is True and verified["verification"]["sourceChanged"] == []
     # the stored result objects carry the provenance too
-    stored = wait_for(lambda: [o for o in Store(root).scan(f"{job}.sum") if o["data"]["apply"] == batch["applyId"]],
+    stored = wait_for(lambda: [o for o in Store(root).scan(f"{job}.words.sum")
+                               if o["data"]["apply"] == batch["applyId"]],
                       what="stored results")
     assert stored[0]["data"]["provenance"]["inputs"]["snapshot"] == snap
     with pytest.raises(Exception, match="give no fromDate or toDate"):

@@ -106,9 +106,10 @@ class InvertedIndex:
         vocab = self._vocab
         self._vocab = defaultdict(itertools.count().__next__)
         names = sorted(vocab)  # sorted terms: a term's id becomes its rank
-        rank = np.empty(len(vocab), np.int64)
-        rank[[vocab[t] for t in names]] = np.arange(len(names))
-        self._adopt(_merge_forms(self._form(), _raw_form(names, rank[tids], lens, ids)))
+        rank = np.empty(len(vocab), np.int32)
+        rank[[vocab[t] for t in names]] = np.arange(len(names), dtype=np.int32)
+        tids = rank[tids]
+        self._adopt(_merge_forms(self._form(), _raw_form(names, tids, lens, ids)))
         return self
 
     def _form(self) -> _Form:
@@ -117,8 +118,9 @@ class InvertedIndex:
     def _adopt(self, form: _Form) -> None:
         self.terms = form.terms
         self.starts = np.concatenate([[0], np.cumsum(form.counts, dtype=np.int64)])
-        self.post_doc, self.post_pos = form.post_doc.astype(np.int32), form.post_pos.astype(np.int32)
-        self.docs, self.doc_len = form.docs.astype(np.int64), form.doc_len.astype(np.int32)
+        self.post_doc = form.post_doc.astype(np.int32, copy=False)
+        self.post_pos = form.post_pos.astype(np.int32, copy=False)
+        self.docs, self.doc_len = form.docs.astype(np.int64, copy=False), form.doc_len.astype(np.int32, copy=False)
         self._df = self._order = self.prepared = None
 
     # -- merging and the wire ---------------------------------------------------
@@ -324,6 +326,7 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
     sorts 16-bit keys stably by radix, in linear time: ten times faster than a comparison sort here)."""
     if not len(keys) or int(keys.max()) < 1 << 16:
         return np.argsort(keys.astype(np.uint16), kind="stable")
+    keys = keys.astype(np.uint32, copy=False)
     low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
     high = np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")
     return low[high]
@@ -345,12 +348,16 @@ def _raw_form(terms: list[str], tids: np.ndarray, lens: np.ndarray, ids: np.ndar
         moved = np.repeat(old_starts - starts, lens) + np.arange(int(lens.sum()), dtype=np.int64)
         tids = tids[moved]
         positions = positions[moved] if positions is not None else None
-    post_doc = np.repeat(np.arange(len(ids), dtype=np.int32), lens)
-    post_pos = (np.arange(len(tids), dtype=np.int64) - np.repeat(starts, lens)).astype(np.int32) \
-        if positions is None else positions.astype(np.int32)
+    # int32 throughout (a posting's position and document ordinal fit): half the memory of int64 temporaries
     order = _stable_order(tids)  # postings are in (document, position) order: stable by term gives all three
     counts = np.bincount(tids, minlength=len(terms)).astype(np.int64)
-    return _Form(terms, counts, post_doc[order], post_pos[order], ids.astype(np.int64), lens.astype(np.int32))
+    post_doc = np.repeat(np.arange(len(ids), dtype=np.int32), lens)[order]
+    if positions is None:
+        post_pos = np.arange(len(tids), dtype=np.int32)
+        post_pos -= np.repeat(starts.astype(np.int32), lens)
+    else:
+        post_pos = positions.astype(np.int32)
+    return _Form(terms, counts, post_doc, post_pos[order], ids.astype(np.int64), lens.astype(np.int32))
 
 
 def _merge_forms(a: _Form, b: _Form) -> _Form:
@@ -360,8 +367,9 @@ def _merge_forms(a: _Form, b: _Form) -> _Form:
         return b
     if not len(b.docs):
         return a
-    if not (a.docs[-1] < b.docs[0] or b.docs[-1] < a.docs[0]):
-        both = np.isin(b.docs, a.docs, assume_unique=True)
+    if not (a.docs[-1] < b.docs[0] or b.docs[-1] < a.docs[0]):  # (sorted, distinct: binary search, no hashing)
+        at = np.minimum(np.searchsorted(a.docs, b.docs), len(a.docs) - 1)
+        both = a.docs[at] == b.docs
         if both.any():
             b = _without_docs(b, both)
     terms = a.terms if a.terms == b.terms else sorted(set(a.terms) | set(b.terms))
@@ -369,12 +377,19 @@ def _merge_forms(a: _Form, b: _Form) -> _Form:
     ra = np.arange(len(terms), dtype=np.int64) if terms is a.terms else np.array([where[t] for t in a.terms],
                                                                                     np.int64)
     rb = np.array([where[t] for t in b.terms], np.int64)
-    docs = np.union1d(a.docs, b.docs)
+    docs = np.concatenate([a.docs, b.docs])  # distinct now: sorting them is the union
+    docs.sort()
     da, db = np.searchsorted(docs, a.docs), np.searchsorted(docs, b.docs)
-    key_a = (np.repeat(ra, a.counts) << 32) | da[a.post_doc]
-    key_b = (np.repeat(rb, b.counts) << 32) | db[b.post_doc]
-    at_b = np.searchsorted(key_a, key_b, side="right") + np.arange(len(key_b))
-    from_b = np.zeros(len(key_a) + len(key_b), bool)
+    key_a = np.repeat(ra, a.counts)
+    key_a <<= 32
+    key_a |= da[a.post_doc]
+    key_b = np.repeat(rb, b.counts)
+    key_b <<= 32
+    key_b |= db[b.post_doc]
+    at_b = np.searchsorted(key_a, key_b, side="right")
+    del key_a, key_b
+    at_b += np.arange(len(at_b))
+    from_b = np.zeros(len(a.post_doc) + len(b.post_doc), bool)
     from_b[at_b] = True
     post_doc = np.empty(len(from_b), np.int32)
     post_pos = np.empty(len(from_b), np.int32)
@@ -431,20 +446,22 @@ class IndexResult(Sequence[list[Any]]):
         return [self.index.terms[tid], self.index.value(tid)]
 
     def sha256(self) -> str:
-        """The SHA-256 of the whole index in its canonical form (terms sorted, postings by id and position):
-        equal indexes, equal hashes, whichever engine built them; the filter of a specifier counts."""
+        """The SHA-256 of the whole index in its canonical form (terms sorted, documents sorted, postings by term,
+        document and position): equal indexes, equal hashes, whichever engine built them (a specifier's filter
+        hashes the kept terms' postings)."""
         index = self.index
         digest = hashlib.sha256(b"nectar-index-1\0")
         keep = np.sort(self._order)
         counts = np.diff(index.starts)[keep]
         digest.update("\0".join(index.terms[t] for t in keep.tolist()).encode())
         digest.update(counts.astype("<i8").tobytes())
-        if len(keep) == len(index.terms):  # everything: slices of about a million postings
-            bounds = list(range(0, len(index.post_doc), 1 << 20)) + [len(index.post_doc)]
-            runs = list(zip(bounds, bounds[1:]))
-        else:
-            runs = [(int(index.starts[t]), int(index.starts[t + 1])) for t in keep.tolist()]
-        for a, b in runs:  # the same bytes either way: every kept posting's id, then every position
+        if len(keep) == len(index.terms):  # everything: the canonical arrays as they are, no gather
+            digest.update(index.docs.astype("<i8").tobytes())
+            digest.update(index.post_doc.astype("<i4").tobytes())
+            digest.update(index.post_pos.astype("<i4").tobytes())
+            return digest.hexdigest()
+        runs = [(int(index.starts[t]), int(index.starts[t + 1])) for t in keep.tolist()]
+        for a, b in runs:  # a filtered index: every kept posting's id, then every position
             digest.update(index.docs[index.post_doc[a:b]].astype("<i8").tobytes())
         for a, b in runs:
             digest.update(index.post_pos[a:b].astype("<i4").tobytes())

@@ -7,7 +7,6 @@ ever taken from a message.
 from __future__ import annotations
 
 import difflib
-import importlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ from dispatch.errors import FunctionError
 from dispatch.functions.maps import MAP_NAMES, MapFn, builtin_map, field_map, value_map
 from dispatch.functions.reduces import REDUCE_NAMES, ReduceFn, builtin_reduce, topk
 from dispatch.functions.specifier import filtered, parse_specifier
+from dispatch.functions.user import import_fresh, looked_in
 from nom import quote
 
 __all__ = ["resolve_map", "resolve_reduce"]
@@ -32,9 +32,14 @@ def _import(path: str, field: str) -> Callable[..., Any]:
                             f"nor an import path like 'package.module:function'{hint}", field=field)
     module_name, attr = path.split(":")
     try:
-        module = importlib.import_module(module_name)
+        module = import_fresh(module_name)
     except ImportError as exc:
-        raise FunctionError(f"{field} {quote(path)}: cannot import module {quote(module_name)}: {exc}",
+        raise FunctionError(
+            f"{field} {quote(path)}: cannot import module {quote(module_name)} ({exc}); Dispatch looked in "
+            f"{looked_in()}. Put the module in a folder and set functions_path = \"<folder>\" in nectar.toml (or "
+            f"NECTAR_FUNCTIONS_PATH), then restart Dispatch ('nectar down; nectar up')", field=field) from None
+    except SyntaxError as exc:
+        raise FunctionError(f"{field} {quote(path)}: module {quote(module_name)} does not compile: {exc}",
                             field=field) from None
     if not hasattr(module, attr):
         raise FunctionError(f"{field} {quote(path)}: module {quote(module_name)} has no {quote(attr)}", field=field)
@@ -86,7 +91,9 @@ def resolve_reduce(name: Any) -> ReduceFn:
                                 field="reduce")
         return topk(int(n), name)
     fn = _import(name, "reduce")
-    return ReduceFn(name, _identity, fn, _identity)
+    # a user reduce folds two values; optional attributes: init (a value -> its accumulator), finish (the
+    # accumulator -> the value shown)
+    return ReduceFn(name, getattr(fn, "init", _identity), fn, getattr(fn, "finish", _identity))
 
 
 def _identity(value: Any) -> Any:
