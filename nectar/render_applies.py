@@ -123,7 +123,7 @@ def is_stats(rows: list[list[Any]]) -> bool:
         isinstance(x, (int, float)) for x in v.values()) for _, v in rows)
 
 
-TIME_MAPS = ("hour", "minute")  # their keys are times: shown in time order, with bars
+TIME_MAPS = ("day", "hour", "minute")  # their keys are times: shown in time order, with bars
 
 
 def _bar(value: float, peak: float, width: int = 30) -> str:

@@ -47,6 +47,8 @@ _MAPS = [
     Function("count", "map", "every object, keyed by its type", "(type, 1) per object", ("sum", "count")),
     Function("hour", "map", "the hour it was written (created_at), else collected", "(YYYY-MM-DDTHH:00Z, 1) per "
              "object", ("sum", "count"), "apply hour sum @last"),
+    Function("day", "map", "the day it was written (created_at/createdAt), else collected",
+             "(YYYY-MM-DD, 1) per object", ("sum", "count"), "apply day sum @last 2021-01-01 2021-12-31"),
     Function("minute", "map", "the minute it was collected (its id)", "(YYYY-MM-DDTHH:MMZ, 1) per object",
              ("sum", "count")),
     Function("length", "map", "the length of the text in characters", "('length', characters) per object",
