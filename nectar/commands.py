@@ -78,6 +78,7 @@ class Context:
     cwd: Path = field(default_factory=Path.cwd)
     sleep: Callable[[float], None] = time.sleep
     confirm: Callable[[str], bool] | None = None  # asks the user yes or no (the REPL); None: no one to ask
+    started_jobs: set[str] = field(default_factory=set)  # jobs started here and still live: a line when they end
 
     def job(self, value: str) -> str:
         """A job id from an argument (``@last``: the job started last in this session)."""
@@ -167,6 +168,7 @@ def start(ctx: Context, values: dict[str, Any]) -> JobStarted:
     _call(ctx.services.dispatch, "attach", job=reply)
     data = reply["data"]
     ctx.last_job = data["jobId"]
+    ctx.started_jobs.add(data["jobId"])
     return JobStarted(data["jobId"], data["jobName"], data.get("source", ""), data["typeReturned"],
                       data["dispatchPort"], data["collectorPort"], data.get("note", ""), reply)
 

@@ -84,3 +84,11 @@ def test_the_spark_hint_works_from_a_clone() -> None:
     from dispatch.engines.spark import INSTALL_HINT
 
     assert "pip install -e '.[spark]'" in INSTALL_HINT
+
+
+def test_a_job_that_ends_during_a_session_gets_one_line(world) -> None:
+    write_job(world.base, "empty.json", source={"kind": "replay", "path": str(TWEETS / "counts.jsonl"), "rate": None})
+    done = world.nectar("-c", "start empty.json; sleep 3; services")
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("job "))
+    assert "finished: 0 objects stored" in line and "stored no objects" in line and "skipped" in line
