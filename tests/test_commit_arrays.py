@@ -53,7 +53,9 @@ def test_good_arrays_encode_alike_and_in_id_order(checker: ArrayChecker) -> None
     for array in (objs([5, 6, 9]), objs([3, 3, 4]), objs([9, 2, 5]), objs([0, MAX_ID]), objs([7], "data.new-type")):
         encoded = checker.encode(array)
         ordered = sorted(array, key=lambda o: o["id"])
-        assert encoded == Encoded(orjson.dumps(ordered), ordered[0]["id"], ordered[-1]["id"], len(array))
+        # no created_at: each object's written time is its id (nom.written)
+        assert encoded == Encoded(orjson.dumps(ordered), ordered[0]["id"], ordered[-1]["id"], len(array),
+                                  (ordered[0]["id"], ordered[-1]["id"]))
     noms = [Nom(1, "data.test", "x"), Nom(2, "data.test", "y")]
     assert checker.encode(noms).raw == orjson.dumps(noms)
 

@@ -11,6 +11,8 @@ import time
 import pexpect
 import pytest
 
+from conftest import wait_for
+from nectar.client import Client
 from nom import Store
 from shell_helpers import ShellWorld
 
@@ -87,16 +89,22 @@ def test_show_applies_and_show_one_apply(world, big) -> None:
 
 
 def test_a_script_interrupted_cancels_its_apply(world, big) -> None:
+    dispatch = Client(world.dispatch.endpoint)
+    known = {a["applyId"] for a in dispatch.call("listApplies")["applies"]}
     proc = pexpect.spawn(sys.executable, ["-m", "nectar.cli", "apply", "words", "sum", big], cwd=str(world.base),
                          env=world.env, encoding="utf-8", timeout=60)
-    time.sleep(3.0)  # it is folding a million objects
-    before = {a["applyId"] for a in run_json(world, "show", "applies")["applies"] if a["state"] == "running"}
+
+    def running() -> list[str]:
+        return [a["applyId"] for a in dispatch.call("listApplies")["applies"]
+                if a["applyId"] not in known and a["state"] == "running" and a["objects"] > 0]
+
+    started = wait_for(running, timeout=30, interval=0.05, what="the apply folding")  # then interrupt it at once
     proc.kill(signal.SIGINT)
     proc.expect(pexpect.EOF)
     proc.close()
     assert proc.exitstatus != 0 and "cancelled: nothing was stored" in proc.before
     states = {a["applyId"]: a["state"] for a in run_json(world, "show", "applies")["applies"]}
-    assert before and all(states[a] == "cancelled" for a in before)
+    assert all(states[a] == "cancelled" for a in started)
 
 
 @pytest.mark.parametrize(("args", "hint"), [
