@@ -205,6 +205,8 @@ class Dispatcher(ControlService):
         parser.add_argument("--functions-path", default=os.environ.get("NECTAR_FUNCTIONS_PATH", ""),
                             help="a folder of your function modules (package.module:function), for Dispatch and "
                                  "its workers; modules edited there are reloaded for the next apply")
+        parser.add_argument("--stopwords", default=os.environ.get("NECTAR_STOPWORDS", ""), metavar="FILE",
+                            help="your stopwords for words:stop, one a line, beside the shipped English list")
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                             help="local engine worker processes (default: the number of cores)")
         parser.add_argument("--cache-objects", type=int, default=50_000, help="cache bound in objects")
@@ -232,6 +234,8 @@ class Dispatcher(ControlService):
         """The Dispatch the command line asks for."""
         conf = dict(item.split("=", 1) for item in args.spark_conf if "=" in item)
         use_functions_path(args.functions_path)  # before any engine starts: its workers inherit it
+        if args.stopwords:  # the workers inherit it too
+            os.environ["NECTAR_STOPWORDS"] = str(Path(args.stopwords).expanduser().absolute())
         return cls(args.nom_root, control=args.control, workers=args.workers, cache_objects=args.cache_objects,
                    cache_bytes=args.cache_bytes, engine=args.engine, spark_master=args.spark_master, spark_conf=conf,
                    attach_hosts=frozenset(h.strip() for h in args.attach_hosts.split(",") if h.strip()),

@@ -78,6 +78,7 @@ class Context:
     cwd: Path = field(default_factory=Path.cwd)
     sleep: Callable[[float], None] = time.sleep
     confirm: Callable[[str], bool] | None = None  # asks the user yes or no (the REPL); None: no one to ask
+    started_jobs: set[str] = field(default_factory=set)  # jobs started here and still live: a line when they end
 
     def job(self, value: str) -> str:
         """A job id from an argument (``@last``: the job started last in this session)."""
@@ -123,6 +124,19 @@ def read_job_file(path: Path) -> dict[str, Any]:
     return request
 
 
+def _resolve_replay_paths(request: dict[str, Any], folder: Path) -> None:
+    """A replay's relative paths name files beside the job file (not the collector's folder): made absolute."""
+    source = request.get("source")
+    if not isinstance(source, dict) or source.get("kind") != "replay":
+        return
+    paths = source.get("path")
+    if isinstance(paths, str):
+        source["path"] = str(folder / Path(paths).expanduser()) if not Path(paths).expanduser().is_absolute() else paths
+    elif isinstance(paths, list):
+        source["path"] = [str(folder / p) if isinstance(p, str) and not Path(p).expanduser().is_absolute() else p
+                          for p in paths]
+
+
 def _line_of(path: Path, field_name: str | None) -> str:
     if not field_name:
         return ""
@@ -146,6 +160,7 @@ def start(ctx: Context, values: dict[str, Any]) -> JobStarted:
     path = (ctx.cwd / values["job.json"]).resolve()
     request = read_job_file(path)
     request.pop("action", None)
+    _resolve_replay_paths(request, path.parent)
     try:
         reply = ctx.services.collector.call("newCollectorJob", **request)
     except ServiceError as exc:
@@ -153,6 +168,7 @@ def start(ctx: Context, values: dict[str, Any]) -> JobStarted:
     _call(ctx.services.dispatch, "attach", job=reply)
     data = reply["data"]
     ctx.last_job = data["jobId"]
+    ctx.started_jobs.add(data["jobId"])
     return JobStarted(data["jobId"], data["jobName"], data.get("source", ""), data["typeReturned"],
                       data["dispatchPort"], data["collectorPort"], data.get("note", ""), reply)
 
@@ -297,6 +313,9 @@ def apply(ctx: Context, values: dict[str, Any]) -> ApplyResult | StandingView:
                        f"'cancel {left.apply_id}' ends it", {"applyId": left.apply_id, "state": "standing"})
     if isinstance(outcome, ApplyResult):
         outcome.plot = bool(values.get("plot"))
+        if outcome.skipped and outcome.skipped >= outcome.objects:
+            raise CommandError(f"apply {outcome.apply_id}: every object failed ({outcome.skipped:,} skipped with "
+                               f"--skip-errors): {outcome.map} or {outcome.reduce} fails on this job's objects")
         return outcome
     dispatch = ctx.services.dispatch
 

@@ -18,6 +18,7 @@
     web_token = ""                              # NECTAR_WEB_TOKEN: bearer token of the web API ("" = none)
     books = ""                                  # NECTAR_BOOKS: the books folder ("" = books/ beside NOM_ROOT)
     functions_path = ""                         # NECTAR_FUNCTIONS_PATH: a folder of your function modules
+    stopwords = ""                              # NECTAR_STOPWORDS: your stopwords file for words:stop
 
 Secrets (``web_token``) are never shown: ``config`` prints whether one is set, not its value.
 """
@@ -38,12 +39,13 @@ DEFAULTS: dict[str, Any] = {
     "nom_root": "NOM_ROOT", "collector": "tcp://127.0.0.1:5555", "dispatch": "tcp://127.0.0.1:5556",
     "workers": os.cpu_count() or 2, "engine": "local", "spark_master": "local[*]", "toolbar": True,
     "auto_suggest": True, "auto_start": True, "timeout": 10.0,
-    "keys": "", "books": "", "functions_path": "",
+    "keys": "", "books": "", "functions_path": "", "stopwords": "",
     "web_host": "127.0.0.1", "web_port": 8080, "web_token": "",
 }
 SECRETS = frozenset({"web_token"})
 ENVIRONMENT = {"nom_root": "NOM_ROOT", "collector": "NECTAR_COLLECTOR", "dispatch": "NECTAR_DISPATCH",
-               "web_token": "NECTAR_WEB_TOKEN", "books": "NECTAR_BOOKS", "functions_path": "NECTAR_FUNCTIONS_PATH"}
+               "web_token": "NECTAR_WEB_TOKEN", "books": "NECTAR_BOOKS", "functions_path": "NECTAR_FUNCTIONS_PATH",
+               "stopwords": "NECTAR_STOPWORDS"}
 
 
 def config_dir() -> Path:

@@ -20,6 +20,7 @@ from nectar import commands
 from nectar.formats import to_text
 from nectar.render_applies import (
     empty_range_text,
+    problem_lines,
     result_table,
     show_apply_detail,
     show_apply_list,
@@ -159,7 +160,9 @@ class Renderer:
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
             return view.fetch()
         try:
-            with Live(self._apply_table(latest, live=True), console=self.console, refresh_per_second=4) as live:
+            # transient: the last frame goes when the view ends, and the result is printed once after it
+            with Live(self._apply_table(latest, live=True), console=self.console, refresh_per_second=4,
+                      transient=True) as live:
                 while deadline is None or time.monotonic() < deadline:
                     time.sleep(1.0)
                     latest = view.fetch()
@@ -235,6 +238,8 @@ class Renderer:
             self.console.print("request: " + orjson.dumps(result.request).decode())
         fields = ("typeReturned", "dispatchPort", "collectorPort", "source", "lastError")
         self.console.print("data.collector.job: " + ", ".join(f"{k} {s.get(k)}" for k in fields if s.get(k)))
+        for line in problem_lines(s):
+            self.console.print(line)
         if result.standing:
             table = Table(title="standing reductions")
             for column in ("apply", "map", "reduce", "objects", "lag (objects)", "last update"):

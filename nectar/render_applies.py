@@ -13,7 +13,7 @@ from nectar.results import ApplyDetail, ApplyList, ApplyResult, FunctionList, Jo
 from nectar.sizes import format_size
 
 __all__ = ["empty_range_text", "is_stats", "range_text", "result_table", "show_apply_detail", "show_apply_list",
-           "show_functions", "show_job_list", "span_text", "value_text", "when"]
+           "problem_lines", "show_functions", "show_job_list", "span_text", "value_text", "when"]
 
 
 def when(ns: int | None) -> str:
@@ -123,7 +123,7 @@ def is_stats(rows: list[list[Any]]) -> bool:
         isinstance(x, (int, float)) for x in v.values()) for _, v in rows)
 
 
-TIME_MAPS = ("hour", "minute")  # their keys are times: shown in time order, with bars
+TIME_MAPS = ("day", "hour", "minute")  # their keys are times: shown in time order, with bars
 
 
 def _bar(value: float, peak: float, width: int = 30) -> str:
@@ -199,3 +199,20 @@ def show_job_list(console: Console, result: JobList) -> None:
     console.print(table)
     if result.hidden:
         console.print(f"{result.hidden} result jobs not shown ('show jobs --all' lists them)", style="dim")
+
+
+def problem_lines(status: dict[str, Any]) -> list[str]:
+    """What went wrong while a job collected (a replay's skipped pages and bad lines, duplicates, warnings), and
+    why a finished job stored nothing."""
+    lines = []
+    skipped, duplicates = status.get("skippedRecords") or 0, status.get("duplicates") or 0
+    if skipped:
+        lines.append(f"skipped {skipped:,} records of the source (pages that hold no tweets, lines that are not JSON)")
+    if duplicates:
+        lines.append(f"left out {duplicates:,} duplicates (tweet ids seen already)")
+    lines += [f"warning: {w}" for w in status.get("warnings") or []]
+    if status.get("state") in ("finished", "stopped", "failed") and not status.get("objects"):
+        why = "; ".join(lines) or status.get("lastError") or "its source gave no objects"
+        lines.insert(0, f"stored no objects: {why}")
+    return lines
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -66,6 +67,13 @@ class Services:
         client = self.clients[name]
         if client.is_up(timeout=0.5):
             return f"{name} already answers at {client.endpoint}"
+        if _listening(client.endpoint):  # something holds the port but does not answer us: keys that differ
+            mine = f"with the keys in {self.keys.folder}" if self.keys is not None else "without keys"
+            raise ServiceUnavailable(
+                f"something listens at {client.endpoint} but does not answer this shell ({mine}): most likely the "
+                f"{name} there was started with other keys (or none) than the 'keys' setting now says. Make them "
+                f"match: stop it with the setting it was started with ('nectar down'), then 'nectar up'; or point "
+                f"'{name}' at another endpoint")
         logs = self.state / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", name, "--nom-root", str(self.config.nom_root_path), "--control", client.endpoint,
@@ -75,6 +83,8 @@ class Services:
         if name == "dispatch":
             if self.config.functions_path:  # the user's function modules, for Dispatch and its workers
                 cmd += ["--functions-path", str(Path(self.config.functions_path).expanduser().absolute())]
+            if self.config.stopwords:  # the user's stopwords for words:stop
+                cmd += ["--stopwords", str(Path(self.config.stopwords).expanduser().absolute())]
             cmd += ["--workers", str(self.config.workers), "--engine", self.config.engine,
                     "--spark-master", self.config.spark_master, "--books", str(self.config.books_path)]
         with open(logs / f"{name}.out", "ab") as out:
@@ -136,3 +146,16 @@ class Services:
             except Exception:  # noqa: BLE001 - down, whatever the reason
                 rows.append({"service": name, "endpoint": client.endpoint, "up": False, "pid": None, "uptime": None})
         return rows
+
+
+def _listening(endpoint: str) -> bool:
+    """True when a TCP ``endpoint`` (tcp://host:port) accepts connections."""
+    if not endpoint.startswith("tcp://"):
+        return False
+    host, _, port = endpoint[6:].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
+

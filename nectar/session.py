@@ -6,6 +6,7 @@ from nectar.commands import Context
 from nectar.errors import CommandError, ParseError, ServiceError
 from nectar.registry import parse
 from nectar.render import ProgressBar, Renderer
+from nectar.render_applies import problem_lines
 
 __all__ = ["Session", "split_commands"]
 
@@ -72,3 +73,19 @@ class Session:
         finally:
             if bar is not None:
                 bar.close()
+            self._report_finished_jobs()
+
+    def _report_finished_jobs(self) -> None:
+        """One line on stderr for each job started in this session that has ended since: its state, what it
+        stored, and what went wrong (a replay's skipped records, duplicates, warnings)."""
+        for job in list(self.ctx.started_jobs):
+            try:
+                status = self.ctx.services.clients["collector"].call("jobStatus", jobId=job, timeout=1.0)
+            except (ServiceError, KeyError):
+                continue
+            if status.get("state") in ("running", "paused"):
+                continue
+            self.ctx.started_jobs.discard(job)
+            problems = problem_lines(status)
+            self.renderer.notice(f"job {job} {status.get('state')}: {status.get('objects', 0):,} objects stored"
+                                 + (f"; {'; '.join(problems)}" if problems else ""))

@@ -112,7 +112,7 @@ def test_script_and_stdin(world, job) -> None:
     script = world.base / "s.nectar"
     script.write_text("# a comment\nsleep 0\nshow jobs\nquit\nshow jobs\n")
     done = world.nectar("-f", str(script))
-    assert done.returncode == 0 and done.stdout.count("jobs") == 1  # quit ended the script
+    assert done.returncode == 0 and done.stdout.count("\njobs ") == 1  # quit ended the script (one table title)
     piped = world.nectar("--json", stdin=f"disk {job}\nservices\n")
     documents = [json.loads(line) for line in piped.stdout.splitlines() if line.startswith("{")]
     assert piped.returncode == 0 and documents[0]["job"] == job and "services" in documents[1]

@@ -4,6 +4,8 @@ from one catalog; value:<path> numbers, words:stop, and warnings for pairs that 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from conftest import TWEETS, wait_for
 from dispatch.functions import MAP_NAMES, REDUCE_NAMES
 from dispatch.functions.catalog import BEGIN, END, FUNCTIONS, function_table
 from dispatch.functions.stopwords import ENGLISH
+from nectar.testing import ServiceProcess
 from shell_helpers import ShellWorld, write_job
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,6 +86,19 @@ def test_words_stop_leaves_stopwords_out(world, job) -> None:
     assert kept == {w: n for w, n in words.items() if w not in ENGLISH}
     top = Counter(kept).most_common(3)
     assert all(w not in ("the", "rt", "to", "s") for w, _ in top)
+    # a user's own stopwords too, from the file Dispatch is given (never from a message)
+    mine = [w for w, _ in top[:2]]
+    (world.base / "stop.txt").write_text("# my stopwords\n" + "\n".join(w.upper() for w in mine) + "\n")
+    other = ServiceProcess("dispatch", world.root, "--workers", "1", "--stopwords", str(world.base / "stop.txt"))
+    other.start()
+    try:
+        env = {**world.env, "NECTAR_DISPATCH": other.endpoint}
+        done = subprocess.run([sys.executable, "-m", "nectar.cli", "--json", "apply", "words:stop", "sum", job,
+                               "--top", "0"], cwd=world.base, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert dict(json.loads(done.stdout)["result"]) == {w: n for w, n in kept.items() if w not in mine}
+    finally:
+        other.kill()
 
 
 @pytest.mark.parametrize(("map_name", "reduce_name", "says"), [

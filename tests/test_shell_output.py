@@ -74,6 +74,9 @@ def test_time_keys_in_time_order_with_bars_and_plot(world, job) -> None:
     shown = re.findall(r"│ (\d{4}-\d\d-\d\dT\d\d:00Z) ", text)
     assert shown == sorted(k for k, _ in hours)  # by time, not by count
     assert "█" in text and any(c in text for c in "▁▂▃▄▅▆▇")  # bars and a sparkline
+    days = run_json(world, "apply", "day", "sum", job, "--top", "0")["result"]
+    shown_days = re.findall(r"│ (\d{4}-\d\d-\d\d) ", world.nectar("apply", "day", "sum", job, "--top", "0").stdout)
+    assert len(days) > 1 and shown_days == sorted(k for k, _ in days)  # the written clock's days, in order
     plain = world.nectar("apply", "hashtags", "topk:5", job).stdout
     plotted = world.nectar("apply", "hashtags", "topk:5", job, "--plot").stdout
     assert "█" not in plain and "█" in plotted

@@ -16,7 +16,7 @@ from dispatch.functions import finish, resolve_reduce
 from nom import Store
 
 MAPS = ["words", "hashtags", "mentions", "urls", "domains", "lang", "authors", "count", "hour", "minute", "length",
-        "field:data.lang", "value:data.public_metrics.retweet_count"]
+        "field:data.lang", "value:data.public_metrics.retweet_count", "day"]
 REDUCES = ["sum", "count", "min", "max", "mean", "stats", "topk:5", "distinct", "postings"]
 
 

@@ -1,4 +1,4 @@
-"""The Spark engine: the same apply on Apache Spark through PySpark (``pip install 'nectar[spark]'``).
+"""The Spark engine: the same apply on Apache Spark through PySpark (``pip install -e '.[spark]'`` in the clone).
 
 Dispatch picks the job's files in the range from the store (as for the local
 engine) and hands Spark the explicit file list; executors read, clip and fold
@@ -36,7 +36,8 @@ from nom.store import FileInfo, JobFolders, Store
 
 __all__ = ["INSTALL_HINT", "SparkEngine", "spark_available"]
 
-INSTALL_HINT = "the Spark engine needs PySpark and Java 17: pip install 'nectar[spark]'"
+INSTALL_HINT = ("the Spark engine needs PySpark and Java 17: from the clone, pip install -e '.[spark]' (the package "
+                "index's 'nectar' is another project); Java: apt-get install openjdk-17-jre-headless")
 
 
 def spark_available() -> bool:

@@ -34,8 +34,9 @@ class Function:
 _MAPS = [
     Function("words", "map", "the words of the text (lower-cased; URLs and @mentions left out)",
              f"(word, 1) {ONES} word", COUNTS, "apply words topk:20 @last"),
-    Function("words:stop", "map", "the words, without English stopwords (the, rt, to, s, ...: "
-             "dispatch/functions/stopwords.py)", f"(word, 1) {ONES} word", COUNTS, "apply words:stop topk:20 @last"),
+    Function("words:stop", "map", "the words, without stopwords: a shipped English list (the, rt, to, s, ...) "
+             "and your own file (the stopwords setting)", f"(word, 1) {ONES} word", COUNTS,
+             "apply words:stop topk:20 @last"),
     Function("hashtags", "map", "the hashtags (the tweet's entities, else #tags in the text), case-folded",
              f"(hashtag, 1) {ONES} hashtag", COUNTS, "apply hashtags sum @last 2021-01-01 2021-12-31"),
     Function("mentions", "map", "the @usernames mentioned, case-folded", f"(username, 1) {ONES} mention", COUNTS),
@@ -46,6 +47,8 @@ _MAPS = [
     Function("count", "map", "every object, keyed by its type", "(type, 1) per object", ("sum", "count")),
     Function("hour", "map", "the hour it was written (created_at), else collected", "(YYYY-MM-DDTHH:00Z, 1) per "
              "object", ("sum", "count"), "apply hour sum @last"),
+    Function("day", "map", "the day it was written (created_at/createdAt), else collected",
+             "(YYYY-MM-DD, 1) per object", ("sum", "count"), "apply day sum @last 2021-01-01 2021-12-31"),
     Function("minute", "map", "the minute it was collected (its id)", "(YYYY-MM-DDTHH:MMZ, 1) per object",
              ("sum", "count")),
     Function("length", "map", "the length of the text in characters", "('length', characters) per object",

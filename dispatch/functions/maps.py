@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from dispatch.functions.stopwords import ENGLISH
+from dispatch.functions.stopwords import stopwords
 from dispatch.functions.text import entities, terms, text_of, tweet_of
+from nom import written_ns
 
 __all__ = ["MAP_NAMES", "MapFn", "Pair", "builtin_map", "field_map", "value_map"]
 
@@ -114,6 +115,11 @@ def _hour(obj: dict[str, Any]) -> list[str]:
     return [stamp.strftime("%Y-%m-%dT%H:00Z")]
 
 
+def _day(obj: dict[str, Any]) -> list[str]:
+    # the day it was written (nom.written: created_at/createdAt, else collected), the clock ranges select by
+    return [datetime.fromtimestamp(written_ns(obj) // 10**9, tz=UTC).strftime("%Y-%m-%d")]
+
+
 def _minute(obj: dict[str, Any]) -> list[str]:
     # when the object entered Nectar (its id), for rates over time
     return [datetime.fromtimestamp(obj["id"] // 10**9, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")]
@@ -138,18 +144,20 @@ def _length(obj: dict[str, Any]) -> list[Pair]:
 
 _KEY_MAPS: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "words": _words, "hashtags": _hashtags, "mentions": _mentions, "urls": _urls, "domains": _domains,
-    "lang": _lang, "authors": _authors, "count": _count, "hour": _hour, "minute": _minute,
+    "lang": _lang, "authors": _authors, "count": _count, "hour": _hour, "minute": _minute, "day": _day,
 }
 MAP_NAMES = sorted([*_KEY_MAPS, "length", "words:stop", "field:<dotted.path>", "value:<dotted.path>",
                     "package.module:function"])
 
 
 def _words_stop(obj: dict[str, Any]) -> list[str]:
-    return [w for w in terms(text_of(obj)) if w not in ENGLISH]
+    stop = stopwords()
+    return [w for w in terms(text_of(obj)) if w not in stop]
 
 
 def _words_stop_batch(objs: list[dict[str, Any]]) -> list[str]:
-    return [w for w in _words_batch(objs) if w not in ENGLISH]
+    stop = stopwords()
+    return [w for w in _words_batch(objs) if w not in stop]
 
 
 def value_map(path: str) -> MapFn:

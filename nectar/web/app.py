@@ -163,7 +163,7 @@ class EventStream(Response):
         async def watch() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
-            hub._end(sub)
+            hub.end(sub)  # wakes the loop below
 
         watcher = asyncio.create_task(watch())
         try:

@@ -104,7 +104,7 @@ class Hub:
         if self._thread is not None:
             self._thread.join(timeout=5)
         for sub in list(self.subscribers):
-            self._end(sub)
+            self.end(sub)
 
     # -- subscribers (on the event loop) -------------------------------------
 
@@ -119,7 +119,8 @@ class Hub:
         """Forget a subscriber (its connection ended)."""
         self.subscribers.discard(sub)
 
-    def _end(self, sub: Subscriber) -> None:
+    def end(self, sub: Subscriber) -> None:
+        """End a stream: its queue is emptied and closed (None), and it gets no more events."""
         while not sub.queue.empty():
             sub.queue.get_nowait()
         sub.queue.put_nowait(None)
@@ -136,7 +137,7 @@ class Hub:
                     sub.dropped = True
                     self.dropped += 1
                     log.warning("a browser stopped reading (%d events queued): dropped", self.queue_max)
-                    self._end(sub)
+                    self.end(sub)
                     break
 
     def replay(self, last: int | None, sub: Subscriber) -> list[bytes]:
