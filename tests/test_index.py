@@ -93,6 +93,7 @@ def test_query_semantics_over_a_small_index() -> None:
     assert ids("whale OR ship") == {1, 2, 3, 4}
     assert ids("whale -white") == {3}
     assert ids("whal*") == {1, 3, 4, 5}
+    assert ids("shi*") == {2, 3} and ids("shi* white") == {2}  # a prefix that only one term has
     assert ids('white -"white whale"') == {2, 4}
     assert ids("kraken") == set() and ids('"whale white"') == set()
     ranked = run_query(index, parse_query("white"), limit=2)
@@ -208,3 +209,41 @@ def test_ranking_is_bm25(books) -> None:
     for better, worse in zip(once, once[1:]):  # same frequency: shorter (or equal) paragraphs first
         assert lengths[better["id"]] <= lengths[worse["id"]]
 
+
+
+def test_every_query_form_matches_a_plain_scan_of_a_book() -> None:
+    """Terms, AND, OR, -term, prefix* and phrases over a book, against sets made by a plain loop."""
+    from book_helpers import BOOKS, book_paragraphs
+
+    objs = [{"id": n, "data": p} for n, p in enumerate(book_paragraphs(BOOKS / "244-0.txt"))]
+    index = new_accumulator(resolve_map("words"), resolve_reduce("index"))
+    fold_objects(objs, resolve_map("words"), resolve_reduce("index"), index)
+    split = {o["id"]: terms(o["data"]["text"]) for o in objs}
+    vocab = sorted({t for ts in split.values() for t in ts})
+    rng = random.Random(7)
+
+    def has(doc: int, item: str) -> bool:
+        if item.endswith("*"):
+            return any(t.startswith(item[:-1]) for t in split[doc])
+        words = item.strip('"').split()
+        found = split[doc]
+        return any(found[i:i + len(words)] == words for i in range(len(found) - len(words) + 1))
+
+    def word() -> str:
+        return rng.choice(split[rng.choice([d for d in split if split[d]])])
+
+    for n in range(150):
+        a, b, c = word(), word(), word()
+        pre = rng.choice(vocab)[:rng.randint(1, 4)] + "*"
+        form = n % 7
+        query = [a, f"{a} {b}", f"{a} OR {b}", f"{a} -{b}", pre, f"{pre} {a} OR {c}", f'"{a} {b}" -{c}'][form]
+
+        def expect(d: int, form: int = form, a: str = a, b: str = b, c: str = c, pre: str = pre) -> bool:
+            return [has(d, a), has(d, a) and has(d, b), has(d, a) or has(d, b), has(d, a) and not has(d, b),
+                    has(d, pre), has(d, pre) and (has(d, a) or has(d, c)),
+                    has(d, f"{a} {b}") and not has(d, c)][form]
+
+        ranked = run_query(index, parse_query(query), limit=10**6)
+        got = {int(index.docs[d]) for d in ranked.docs}
+        assert got == {d for d in split if expect(d)}, query
+        assert ranked.total == len(got) and list(ranked.scores) == sorted(ranked.scores, reverse=True)
