@@ -302,8 +302,8 @@ def _match(index: InvertedIndex, item: Item) -> _Match:
         ids = index.prefix_ids(item.terms[0])
         if not len(ids):
             return _NO_MATCH
-        if len(ids) == 1:
-            return _match(index, Item("term", item.terms, item.text))
+        if len(ids) == 1:  # one term has the prefix: it is that term
+            return _match(index, Item("term", (index.terms[ids.start],), item.text))
         # the terms of a prefix are one run of the sorted vocabulary: one slice of the arrays, sorted by term
         a, b = int(index.starts[ids.start]), int(index.starts[ids.stop])
         doc, pos = index.post_doc[a:b], index.post_pos[a:b]

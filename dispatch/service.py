@@ -296,11 +296,16 @@ class Dispatcher(ControlService):
                 apply.reduction.checkpoint(self._record(apply), wait=True)
                 self._emit(apply, now)
             else:
+                marks = [time.perf_counter()]
                 apply.result = finish(run.acc, run.reducer, keep=apply.keep())
                 apply.state = ApplyState.DONE
                 self.snapshot_actions.finish(apply)
+                marks.append(time.perf_counter())
                 self._emit(apply, now)
                 self._trim_finished()
+                marks.append(time.perf_counter())
+                self.log.info("apply %s: finished and hashed in %.3fs, stored in %.3fs", apply.spec.apply_id,
+                              marks[1] - marks[0], marks[2] - marks[1])
             self.log.info("apply %s: %d objects in %.3fs", apply.spec.apply_id, run.objects,
                           run.progress()["seconds"])
         elif apply.state is ApplyState.STANDING and apply.reduction is not None:

@@ -93,6 +93,7 @@ def test_query_semantics_over_a_small_index() -> None:
     assert ids("whale OR ship") == {1, 2, 3, 4}
     assert ids("whale -white") == {3}
     assert ids("whal*") == {1, 3, 4, 5}
+    assert ids("shi*") == {2, 3} and ids("shi* white") == {2}  # a prefix that only one term has
     assert ids('white -"white whale"') == {2, 4}
     assert ids("kraken") == set() and ids('"whale white"') == set()
     ranked = run_query(index, parse_query("white"), limit=2)
@@ -116,11 +117,18 @@ def books(tmp_path_factory):
     dispatch.kill()
 
 
+_TERMS: dict[int, list[str]] = {}
+
+
 def occurrences(objs: dict[int, dict], phrase: list[str]) -> set[tuple[int, int]]:
-    """(object id, position) of every occurrence of ``phrase``, by a plain scan."""
+    """(object id, position) of every occurrence of ``phrase``, by a plain scan (of each text's terms, made once)."""
     found = set()
     for obj_id, obj in objs.items():
-        found_terms = terms(obj["data"]["text"])
+        if obj_id not in _TERMS:
+            _TERMS[obj_id] = terms(obj["data"]["text"])
+        found_terms = _TERMS[obj_id]
+        if phrase[0] not in found_terms:
+            continue
         for pos in range(len(found_terms) - len(phrase) + 1):
             if found_terms[pos:pos + len(phrase)] == phrase:
                 found.add((obj_id, pos))
@@ -208,3 +216,51 @@ def test_ranking_is_bm25(books) -> None:
     for better, worse in zip(once, once[1:]):  # same frequency: shorter (or equal) paragraphs first
         assert lengths[better["id"]] <= lengths[worse["id"]]
 
+
+
+def test_every_query_form_matches_a_plain_scan_of_a_book() -> None:
+    """Terms, AND, OR, -term, prefix* and phrases over a book, against sets made by a plain loop."""
+    from book_helpers import BOOKS, book_paragraphs
+
+    objs = [{"id": n, "data": p} for n, p in enumerate(book_paragraphs(BOOKS / "244-0.txt"))]
+    index = new_accumulator(resolve_map("words"), resolve_reduce("index"))
+    fold_objects(objs, resolve_map("words"), resolve_reduce("index"), index)
+    split = {o["id"]: terms(o["data"]["text"]) for o in objs}
+    vocab = sorted({t for ts in split.values() for t in ts})
+    rng = random.Random(7)
+
+    def has(doc: int, item: str) -> bool:
+        if item.endswith("*"):
+            return any(t.startswith(item[:-1]) for t in split[doc])
+        words = item.strip('"').split()
+        found = split[doc]
+        return any(found[i:i + len(words)] == words for i in range(len(found) - len(words) + 1))
+
+    def word() -> str:
+        return rng.choice(split[rng.choice([d for d in split if split[d]])])
+
+    for n in range(150):
+        a, b, c = word(), word(), word()
+        pre = rng.choice(vocab)[:rng.randint(1, 4)] + "*"
+        form = n % 7
+        query = [a, f"{a} {b}", f"{a} OR {b}", f"{a} -{b}", pre, f"{pre} {a} OR {c}", f'"{a} {b}" -{c}'][form]
+
+        def expect(d: int, form: int = form, a: str = a, b: str = b, c: str = c, pre: str = pre) -> bool:
+            if form == 0:
+                return has(d, a)
+            if form == 1:
+                return has(d, a) and has(d, b)
+            if form == 2:
+                return has(d, a) or has(d, b)
+            if form == 3:
+                return has(d, a) and not has(d, b)
+            if form == 4:
+                return has(d, pre)
+            if form == 5:
+                return has(d, pre) and (has(d, a) or has(d, c))
+            return has(d, f"{a} {b}") and not has(d, c)
+
+        ranked = run_query(index, parse_query(query), limit=10**6)
+        got = {int(index.docs[d]) for d in ranked.docs}
+        assert got == {d for d in split if expect(d)}, query
+        assert ranked.total == len(got) and list(ranked.scores) == sorted(ranked.scores, reverse=True)
