@@ -54,7 +54,7 @@ class Searcher:
         self.loaded: OrderedDict[tuple[str, str], InvertedIndex] = OrderedDict()
         self.files: dict[str, tuple[list[FileInfo], np.ndarray, np.ndarray]] = {}
 
-    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+    def search(self, request: dict[str, Any]) -> dict[str, Any]:
         """``search``: {"jobId", "query", "applyId"?, "limit"?, "offset"?} -> hits."""
         started = time.perf_counter()
         job = job_id_of(request)

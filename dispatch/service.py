@@ -102,7 +102,7 @@ class Dispatcher(ControlService):
         """The table from action name to handler (the actions of dispatch.protocol)."""
         return {"attach": self.attach, "detach": self.detach, "apply": self.apply, "status": self.status,
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
-                "ping": self.ping, "search": Searcher(self), **self.snapshot_actions.table(),
+                "ping": self.ping, "search": Searcher(self).search, **self.snapshot_actions.table(),
                 "applyBook": lambda request: apply_book(self, request),
                 "functions": lambda request: catalog()}
 
