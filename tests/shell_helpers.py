@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,10 @@ def write_job(folder: Path, name: str = "job.json", **overrides) -> Path:
 
 
 __all__ = ["REPO", "ShellWorld", "write_job"]
+
+
+def run_json(world: ShellWorld, *args: str):
+    """Run ``nectar --json ARGS`` in ``world``, assert it succeeded, and return what it printed, parsed."""
+    done = world.nectar("--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -16,7 +16,7 @@ from dispatch.errors import FunctionError
 from dispatch.functions import resolve_reduce
 from nectar.errors import ServiceError
 from nom import Store
-from shell_helpers import ShellWorld, write_job
+from shell_helpers import ShellWorld, run_json, write_job
 
 BOOKS = SHARED / "data" / "books"
 NAMES = ["1342-0.txt", "244-0.txt", "105.txt"]
@@ -116,11 +116,6 @@ def world(tmp_path_factory):
     yield world
     world.close()
 
-
-def run_json(world: ShellWorld, *args: str):
-    done = world.nectar("--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def run_lines(world: ShellWorld, *lines: str) -> list:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import time
@@ -14,7 +13,7 @@ import pytest
 from conftest import wait_for
 from nectar.client import Client
 from nom import Store
-from shell_helpers import ShellWorld
+from shell_helpers import ShellWorld, run_json
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
 
@@ -37,11 +36,6 @@ def big(world) -> str:
                              for _ in range(1000)]) for _ in range(10)])
     return job
 
-
-def run_json(world, *args):
-    done = world.nectar("--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def result_files(world) -> list[str]:

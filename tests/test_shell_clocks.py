@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ import pytest
 
 from conftest import TWEETS, wait_for
 from nectar.client import Client
-from shell_helpers import ShellWorld, write_job
+from shell_helpers import ShellWorld, run_json, write_job
 
 PATHS = [TWEETS / "brexit.jsonl", TWEETS / "entities_test.jsonl", TWEETS / "withheld.jsonl", TWEETS / "kpop.jsonl"]
 Y2021 = (datetime(2021, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC))
@@ -49,11 +48,6 @@ def world(tmp_path_factory):
     yield world
     world.close()
 
-
-def run_json(world, *args):
-    done = world.nectar("--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")

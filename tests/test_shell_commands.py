@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_for
-from shell_helpers import ShellWorld, write_job
+from shell_helpers import ShellWorld, run_json, write_job
 
 # the meta-test (test_shell_registry.py) checks that every registered command appears here
 COMMAND_TESTS = {
@@ -35,11 +35,6 @@ def world(tmp_path_factory):
     yield world
     world.close()
 
-
-def run_json(world: ShellWorld, *args: str):
-    done = world.nectar("--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 
 import pytest
 
 from conftest import TWEETS, wait_for
-from shell_helpers import ShellWorld, write_job
+from shell_helpers import ShellWorld, run_json, write_job
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +19,6 @@ def world(tmp_path_factory):
     yield world
     world.close()
 
-
-def run_json(world, *args):
-    done = world.nectar("--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")

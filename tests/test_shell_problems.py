@@ -4,7 +4,6 @@ where every object failed exits non-zero, a key mismatch named as one, the Spark
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
@@ -13,7 +12,7 @@ import sys
 import pytest
 
 from conftest import TWEETS, wait_for
-from shell_helpers import ShellWorld, write_job
+from shell_helpers import ShellWorld, run_json, write_job
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +21,6 @@ def world(tmp_path_factory):
     yield world
     world.close()
 
-
-def run_json(world, *args):
-    done = world.nectar("--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def finished(world, job: str) -> bool:

@@ -3,7 +3,6 @@ hidden from show jobs unless --all, --no-store, and a standing apply keeping its
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -12,7 +11,7 @@ from conftest import wait_for
 from dispatch.protocol import result_job
 from nom import Store
 from nom.store import is_data_name
-from shell_helpers import ShellWorld, write_job
+from shell_helpers import ShellWorld, run_json, write_job
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +21,6 @@ def world(tmp_path_factory):
     yield world
     world.close()
 
-
-def run_json(world, *args):
-    done = world.nectar("--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def stored_applies(world, job: str) -> set[str]:
