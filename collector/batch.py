@@ -96,7 +96,7 @@ def array_written(ids: range, columns: Sequence[Sequence[Any]], template: bytes 
     found = _WRITTEN_TEXT.findall(raw)
     if len(found) != len(ids):
         return None
-    return written_bounds(ids, [t.decode() for t in found])
+    return written_bounds(ids, b"\n".join(found).decode().split("\n"))  # decoded at once, not one by one
 
 
 def encode_array(kind: str, ids: range, columns: Sequence[Sequence[Any]], template: bytes | None) -> bytes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 __all__ = ["CLOCKS", "WRITTEN_KEYS", "written_bounds", "written_ns", "written_of_data"]
@@ -75,12 +75,71 @@ def written_ns(obj: dict[str, Any]) -> int:
     return obj["id"]
 
 
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+
+
+def _utc_bounds(texts: list[Any]) -> tuple[int, int] | None:
+    """``written_bounds`` of strings that are all ISO 8601 in UTC of one width (``...:SSZ`` or ``...:SS.fffZ``),
+    or None when any is not: then the per-object loop decides.
+
+    The common case (a batch of tweets), checked with built-ins over the strings joined into one, never a
+    Python step per object: the per-object loop had been a third of a collector's CPU an object. Whenever it
+    answers, it gives what the loop would.
+    """
+    first = texts[0]
+    if type(first) is not str:
+        return None
+    width = len(first)
+    if width == 20:
+        slack, shape = 0, "0000-00-00T00:00:00Z\n"
+    elif 22 <= width <= 31:  # a fraction of 1 to 9 digits
+        slack, shape = _SECOND, "0000-00-00T00:00:00." + "0" * (width - 21) + "Z\n"
+    else:
+        return None
+    try:
+        joined = "\n".join(texts) + "\n"
+    except TypeError:  # a None or a non-string among them
+        return None
+    if joined.translate(_DIGITS_TO_ZERO) != shape * len(texts):
+        return None
+    step = width + 1  # every string has this shape: its fields sit at fixed offsets of the joined string
+    if not _two_digits_within(joined, 11, step, "23") or max(joined[14::step]) > "5" or max(joined[17::step]) > "5":
+        return None  # an hour, minute or second out of range
+    for day in {text[:10] for text in texts}:  # a batch holds a day or two: each checked against the calendar
+        try:
+            date.fromisoformat(day)
+        except ValueError:  # not a date (30 February): the loop counts it by its id
+            return None
+    return _local_ns(min(texts)[:19]) - slack, _local_ns(max(texts)[:19]) + slack
+
+
+def _two_digits_within(joined: str, at: int, step: int, high: str) -> bool:
+    """Whether every two-digit field at ``at``, ``at + step``, ... of ``joined`` is at most ``high``."""
+    tens, ones = joined[at::step], joined[at + 1::step]
+    if tens.count(tens[0]) == len(tens):  # one tens digit (the usual case): the highest ones digit decides
+        return tens[0] + max(ones) <= high
+    return all(a + b <= high for a, b in set(zip(tens, ones)))
+
+
 def written_bounds(ids: Iterable[int], texts: Iterable[str | None]) -> tuple[int, int]:
     """Bounds that hold the written time of each object whose id and written-time string (or None) are given.
 
     The ISO strings are compared by their first 19 characters and only the extremes parsed; an object with
     no string (or one that is not ISO 8601) counts by its id, as ``written_ns`` does.
     """
+    texts = texts if isinstance(texts, list) else list(texts)
+    if texts:
+        if texts.count(None) == len(texts):  # none says when it was written: all count by their ids
+            ids = ids if isinstance(ids, (list, range)) else list(ids)
+            return min(ids), max(ids)
+        utc = _utc_bounds(texts)
+        if utc is not None:
+            return utc
+    return _bounds_by_loop(ids, texts)
+
+
+def _bounds_by_loop(ids: Iterable[int], texts: list[str | None]) -> tuple[int, int]:
+    """``written_bounds`` one object at a time: any mix of strings, None and ids."""
     low = high = None
     iso: list[str] = []
     exact = True  # every ISO string ends in Z with no fraction: no slack needed

@@ -197,12 +197,16 @@ ascending_ids(PyObject *Py_UNUSED(module), PyObject *args)
     long long max_id;
     if (!PyArg_ParseTuple(args, "O!O!L", &PyList_Type, &objects, &PySet_Type, &seen, &max_id))
         return NULL;
-    static PyObject *id_key = NULL, *type_key = NULL;
+    static PyObject *id_key = NULL, *type_key = NULL, *data_key = NULL, *written_keys[2] = {NULL, NULL};
     if (id_key == NULL && ((id_key = PyUnicode_InternFromString("id")) == NULL ||
-                           (type_key = PyUnicode_InternFromString("type")) == NULL))
+                           (type_key = PyUnicode_InternFromString("type")) == NULL ||
+                           (data_key = PyUnicode_InternFromString("data")) == NULL ||
+                           (written_keys[0] = PyUnicode_InternFromString("created_at")) == NULL ||
+                           (written_keys[1] = PyUnicode_InternFromString("createdAt")) == NULL))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(objects);
     long long first = 0, last = -1;
+    int any_written = 0; /* whether some object's data says when it was written (nom.written) */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *obj = PyList_GET_ITEM(objects, i);
         if (!PyDict_CheckExact(obj))
@@ -231,15 +235,29 @@ ascending_ids(PyObject *Py_UNUSED(module), PyObject *args)
         if (i == 0)
             first = value;
         last = value;
+        if (!any_written) {
+            PyObject *data = PyDict_GetItemWithError(obj, data_key);
+            if (data == NULL && PyErr_Occurred())
+                return NULL;
+            if (data != NULL && PyDict_CheckExact(data)) {
+                for (int k = 0; k < 2 && !any_written; k++) {
+                    if (PyDict_GetItemWithError(data, written_keys[k]) != NULL)
+                        any_written = 1;
+                    else if (PyErr_Occurred())
+                        return NULL;
+                }
+            }
+        }
     }
     if (n == 0)
         Py_RETURN_NONE;
-    return Py_BuildValue("(LL)", first, last);
+    return Py_BuildValue("(LLO)", first, last, any_written ? Py_True : Py_False);
 }
 
 static PyMethodDef methods[] = {
     {"ascending_ids", ascending_ids, METH_VARARGS,
-     "ascending_ids(objects, seen_types, max_id) -> (first_id, last_id) or None: the common case of a check."},
+     "ascending_ids(objects, seen_types, max_id) -> (first_id, last_id, any_written) or None: the common case of a "
+     "check; any_written: whether some object's data has created_at or createdAt."},
     {"write_unnamed", write_unnamed, METH_VARARGS,
      "write_unnamed(folders, datas, datasync) -> (fds, errno): an unnamed file per data, written."},
     {"link_unnamed", link_unnamed, METH_VARARGS,

@@ -56,8 +56,10 @@ class ArrayChecker:
         if _ascending_ids is not None and type(objects) is list:
             bounds = _ascending_ids(objects, self._types_seen, MAX_ID)
             if bounds is not None:  # well-formed, known types, ids ascending: encode as it is
+                # none saying when it was written: each counts by its id, so the id bounds are the written ones
+                written = _written(objects) if bounds[2] else (bounds[0], bounds[1])
                 return Encoded(raw if raw is not None else self._dumps(objects), bounds[0], bounds[1], len(objects),
-                               _written(objects))
+                               written)
         ids, is_sorted = self.check(objects)
         if not is_sorted or raw is None:
             objects = sorted(objects, key=_any_id) if not is_sorted else objects
