@@ -86,6 +86,7 @@ class JobRunner:
         self.buffer: list[list[Any]] = []  # items taken and not submitted yet, as columns (see Batch)
         self.buffer_pos: list[Any] = []  # the source position after each of them
         self.template: bytes | None = None  # the buffered items' template (see Batch)
+        self.written_column: int | None = None  # and the column of their written times
         self.buffer_since = 0.0
         self.in_flight: deque[Submitted] = deque()
         self.retry: deque[Submitted] = deque()
@@ -223,7 +224,8 @@ class JobRunner:
             batch = batch.select(fresh)
         if not batch:
             return
-        if self.buffer_pos and batch.template != self.template:  # a source keeps one; if not, arrays part here
+        if self.buffer_pos and (batch.template, batch.written_column) != (self.template, self.written_column):
+            # a source keeps one template; if not, arrays part here
             self._submit_buffer()
         if self.buffer_pos:
             for column, more in zip(self.buffer, batch.columns):
@@ -231,7 +233,7 @@ class JobRunner:
             self.buffer_pos.extend(batch.positions)
             columns, positions = self.buffer, self.buffer_pos
         else:  # full arrays are sliced from the batch itself; only the rest is copied into the buffer
-            self.buffer_since, self.template = now, batch.template
+            self.buffer_since, self.template, self.written_column = now, batch.template, batch.written_column
             columns, positions = batch.columns, batch.positions
         per_file, start = self.per_file, 0
         full = len(positions) // per_file * per_file
@@ -260,7 +262,8 @@ class JobRunner:
         if ids is None:
             ids = self.store.new_ids(self.job, len(columns[0]))
         raw = encode_array(self.type, ids, columns, self.template)
-        array = Encoded(raw, ids[0], ids[-1], len(ids), array_written(ids, columns, self.template, raw))
+        array = Encoded(raw, ids[0], ids[-1], len(ids), array_written(ids, columns, self.template, raw,
+                                                                     self.written_column))
         self.in_flight.append(Submitted(self.writer.submit(self.job, array), array, pos))
 
     def _resubmit(self, now: float) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nom.written import _bounds_by_loop, _utc_bounds, written_bounds, written_ns
+from nom.written import _bounds_by_loop, utc_bounds, written_bounds, written_ns
 
 HARD = [
     "2024-02-29T12:00:00Z",  # a leap day
@@ -47,7 +47,7 @@ def test_fast_paths_equal_the_loop_and_hold_every_object(seed: int) -> None:
             texts[rng.randrange(size)] = rng.choice([*HARD, None])
     ids = sorted(rng.randrange(10**18, 2 * 10**18) for _ in range(size))
     loop = _bounds_by_loop(ids, texts)
-    fast = _utc_bounds(texts) if None not in texts else None
+    fast = utc_bounds(texts) if None not in texts else None
     if fast is not None:
         assert fast == loop
     low, high = written_bounds(ids, texts)
@@ -59,11 +59,28 @@ def test_fast_paths_equal_the_loop_and_hold_every_object(seed: int) -> None:
 
 def test_a_clean_batch_takes_the_fast_path() -> None:
     texts = ["2024-03-01T00:00:05.120Z", "2024-02-29T23:59:59.000Z"]
-    assert _utc_bounds(texts) == _bounds_by_loop([1, 2], texts)
-    assert _utc_bounds(["2024-02-30T00:00:00Z"]) is None  # in range, not in the calendar
-    assert _utc_bounds(["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.1Z"]) is None  # two widths
+    assert utc_bounds(texts) == _bounds_by_loop([1, 2], texts)
+    assert utc_bounds(["2024-02-30T00:00:00Z"]) is None  # in range, not in the calendar
+    assert utc_bounds(["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.1Z"]) is None  # two widths
 
 
 def test_no_times_bound_by_ids() -> None:
     assert written_bounds([7, 3, 9], [None, None, None]) == (3, 9)
     assert written_bounds(range(5, 10), [None] * 5) == (5, 9)
+
+
+def test_a_synthetic_array_bounds_from_its_written_column_equal_its_bytes() -> None:
+    import orjson
+
+    from collector.batch import array_written, encode_array
+    from collector.sources.synthetic import SyntheticSource
+
+    batch = SyntheticSource("a", rate=None).read_batch(50)
+    assert batch.written_column is not None
+    ids = range(10**18, 10**18 + len(batch))
+    raw = encode_array("data.tweet-x", ids, batch.columns, batch.template)
+    by_column = array_written(ids, batch.columns, batch.template, raw, batch.written_column)
+    assert by_column is not None
+    assert by_column == array_written(ids, batch.columns, batch.template, raw)  # found in the array's bytes
+    low, high = by_column
+    assert all(low <= written_ns(obj) <= high for obj in orjson.loads(raw))

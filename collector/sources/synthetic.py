@@ -103,7 +103,7 @@ class SyntheticSource(Source):
         self.next = end
         if self.count is not None and end >= self.count:
             self.done = True
-        return Batch(IdKeys(ids), (ids, bodies, authors, tails), range(first + 1, end + 1), _TWEET)
+        return Batch(IdKeys(ids), (ids, bodies, authors, tails), range(first + 1, end + 1), _TWEET, written_column=3)
 
 
 class IdKeys(Sequence[str]):

@@ -6,8 +6,8 @@ What lives here:
   metadata, retention (its docstring is the store's contract).
 - ``folders.py``: ``JobFolders``, the layer under it: job folders, their indexes, id clocks, metadata,
   retention, quarantine, and reading one file.
-- ``index.py``: ``FileInfo`` (one data file: name, id range, count, size) and ``JobIndex``, the per-job
-  index file kept in memory as arrays.
+- ``fileinfo.py``: ``FileInfo``, one data file: name, id range, count, size, SHA-256, written bounds.
+- ``index.py``: ``JobIndex``, the per-job index file of ``FileInfo`` lines, kept in memory as arrays.
 - ``clock.py``: ``IdClock``, ids that never repeat and never go backwards, across processes and restarts.
 - ``durable.py``: syncfs, folder fsync, atomic whole-file writes, and removing the temp files of dead writers.
 - ``nofollow.py``: opening the store's files without following links or waiting on FIFOs.
@@ -15,7 +15,6 @@ What lives here:
 - ``follow.py``: ``Follower``, each new file of a job once, for standing reductions.
 - ``commit/``: the commit pipeline, from an array to a durable file, and the writers that run it in
   groups (see its own docstring).
-
 - ``pins.py``: which files the kept snapshots of a job hold (retention never deletes them).
 - ``snapshots.py``: ``Snapshots``, content-addressed manifests of a job's files (id = SHA-256 of the manifest),
   their diff, verify and drop.
