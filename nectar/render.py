@@ -479,6 +479,11 @@ def event_lines(event: dict[str, Any]) -> list[str]:
     return [f"{at} {kind}"]
 
 
+def _utc_seconds(epoch: float) -> str:
+    """An epoch time in seconds as UTC, to the second."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def provenance_lines(prov: dict[str, Any] | None) -> list[str]:
     """An apply's provenance (dispatch.provenance) as lines: inputs, functions, engine and version, times."""
     if not prov:
@@ -489,9 +494,12 @@ def provenance_lines(prov: dict[str, Any] | None) -> list[str]:
     functions = ", ".join(f"{part} {(prov.get(part) or {}).get('name')}" + (
         f" (source sha256 {prov[part]['sha256'][:12]})" if (prov.get(part) or {}).get("sha256") else "")
         for part in ("map", "reduce"))
-    ended = prov.get("ended")
-    span = f"{prov.get('started', 0):.3f} .. {ended:.3f}" if ended else f"{prov.get('started', 0):.3f} .. (running)"
-    return [f"provenance: {inputs.get('job')} over {source} ({inputs.get('files', 0):,} files, ids "
-            f"{inputs.get('from')} .. {inputs.get('to')})",
+    started, ended = prov.get("started") or 0, prov.get("ended")
+    span = (f"ran {_utc_seconds(started)} for {ended - started:.2f}s" if ended else
+            f"running since {_utc_seconds(started)}")
+    first = when(inputs["from"]) if inputs.get("from") else "the start"
+    last = when(inputs["to"]) if inputs.get("to") and inputs["to"] != "now" else "now"
+    return [f"provenance: {inputs.get('job')} over {source} ({inputs.get('files', 0):,} files, collected "
+            f"{first} .. {last})",
             f"  {functions}; {prov.get('engine')} engine, Nectar {prov.get('nectar')}; {prov.get('objects', 0):,} "
             f"objects; {span}; result sha256 {(prov.get('resultSha256') or '-')[:16]}"]
