@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dispatch.functions import normalise_term, resolve_map, term_spans, terms
 from dispatch.functions.marks import MARKS
+from dispatch.functions.text import SEP, terms_batch
 
 BOOKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "books"
 
@@ -79,6 +80,29 @@ def test_terms_and_spans_always_agree(text: str) -> None:
     spans = term_spans(text)
     assert [t for t, _, _ in spans] == terms(text)
     assert all(normalise_term(text[s:e]) == t for t, s, e in spans)
+
+
+def _one_by_one(texts: list[str]) -> list[str]:
+    out: list[str] = []
+    for text in texts:
+        out += terms(text) + [SEP]
+    return out
+
+
+def test_terms_batch_is_terms_text_by_text() -> None:
+    texts = [case for case, _ in HARD_CASES] + ["", "plain ascii words", "a\x01b SEP inside", "@end", "HTTP://X.Y z"]
+    assert terms_batch([]) == []
+    assert terms_batch(texts) == _one_by_one(texts)
+    plain = ["Hello World", "@bob see HTTPS://t.co/x now", "x_y 3.14", "", "end http"]
+    assert terms_batch(plain) == _one_by_one(plain)  # the all-ASCII path, in one pass
+    assert terms_batch(plain) == ["hello", "world", SEP, "see", "now", SEP, "x", "y", "3", "14", SEP, SEP, "end",
+                                  "http", SEP]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_ALPHABET, max_size=12).map("".join), max_size=8))
+def test_terms_batch_always_agrees(texts: list[str]) -> None:
+    assert terms_batch(texts) == _one_by_one(texts)
 
 
 @pytest.mark.parametrize("name", ["1342-0.txt", "244-0.txt", "105.txt"])

@@ -36,13 +36,14 @@ from typing import Any, overload
 import numpy as np
 
 from dispatch.errors import FoldError
+from dispatch.functions.text import SEP, terms_batch, text_of
 from dispatch.functions.text import terms as text_terms
-from dispatch.functions.text import text_of
 
 __all__ = ["INDEX_KEY", "IndexResult", "InvertedIndex", "fold_index", "index_merge", "is_index_pair"]
 
 INDEX_KEY = "\x00index"  # the one key of an index accumulator's pairs: no term holds a NUL
 FLUSH_POSTINGS = 200_000  # buffered postings turned into arrays at a time
+FLUSH_TEXTS = 10_000  # buffered texts tokenized at a time (terms_batch: fewer, larger calls)
 
 
 class InvertedIndex:
@@ -54,6 +55,9 @@ class InvertedIndex:
         self._tids: list[int] = []  # buffered: term id (in _vocab) per posting
         self._lens: list[int] = []  # buffered: terms per object
         self._ids: list[int] = []  # buffered: object id
+        self._texts: list[str] = []  # buffered: texts of documents (add_texts), with their ids in _text_ids
+        self._text_ids: list[int] = []
+        self._sep: int | None = None  # the id of SEP in _vocab, once add_texts used it (not a term)
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (tids, lens, ids) arrays
         self.terms: list[str] = []
         self.starts = np.zeros(1, np.int64)
@@ -69,6 +73,8 @@ class InvertedIndex:
 
     def add(self, obj_id: int, keys: list[str]) -> None:
         """Fold one document: its id and its terms in order (positions are their indexes)."""
+        if self._texts:
+            self._flush_texts()
         self._tids.extend(map(self._vocab.__getitem__, keys))
         self._lens.append(len(keys))
         self._ids.append(obj_id)
@@ -77,13 +83,38 @@ class InvertedIndex:
 
     def add_many(self, ids: list[int], keys: list[list[str]]) -> None:
         """Fold many documents at once (``add`` for each, with fewer calls)."""
+        if self._texts:
+            self._flush_texts()
         self._tids.extend(map(self._vocab.__getitem__, itertools.chain.from_iterable(keys)))
         self._lens.extend(map(len, keys))
         self._ids.extend(ids)
         if len(self._tids) >= FLUSH_POSTINGS:
             self._flush()
 
+    def add_texts(self, ids: list[int], texts: list[str]) -> None:
+        """Fold documents by their texts: ``add(id, terms(text))`` for each, tokenized in batches (terms_batch)."""
+        if self._ids:
+            self._flush()
+        self._text_ids += ids
+        self._texts += texts
+        if len(self._texts) >= FLUSH_TEXTS:
+            self._flush_texts()
+
+    def _flush_texts(self) -> None:
+        """Tokenize the buffered texts at once: their terms' ids, with SEP's after each text, give the lengths."""
+        if not self._texts:
+            return
+        found = terms_batch(self._texts)
+        if self._sep is None:
+            self._sep = self._vocab[SEP]
+        tids = np.fromiter(map(self._vocab.__getitem__, found), np.int32, len(found))
+        ends = np.flatnonzero(tids == self._sep)
+        lens = np.diff(ends, prepend=-1).astype(np.int32) - 1
+        self._parts.append((tids[tids != self._sep], lens, np.array(self._text_ids, np.int64)))
+        self._texts, self._text_ids = [], []
+
     def _flush(self) -> None:
+        self._flush_texts()
         if self._ids:
             self._parts.append((np.array(self._tids, np.int32), np.array(self._lens, np.int32),
                                 np.array(self._ids, np.int64)))
@@ -92,7 +123,7 @@ class InvertedIndex:
     @property
     def dirty(self) -> bool:
         """True when folded documents wait outside the compact form."""
-        return bool(self._ids or self._parts)
+        return bool(self._ids or self._texts or self._parts)
 
     def compact(self) -> InvertedIndex:
         """Merge what was folded since the last compaction into the sorted form; returns self."""
@@ -105,8 +136,12 @@ class InvertedIndex:
         self._parts = []
         vocab = self._vocab
         self._vocab = defaultdict(itertools.count().__next__)
+        size = len(vocab)
+        if self._sep is not None:  # a separator of add_texts, in no posting
+            del vocab[SEP]
+            self._sep = None
         names = sorted(vocab)  # sorted terms: a term's id becomes its rank
-        rank = np.empty(len(vocab), np.int32)
+        rank = np.zeros(size, np.int32)
         rank[[vocab[t] for t in names]] = np.arange(len(names), dtype=np.int32)
         tids = rank[tids]
         self._adopt(_merge_forms(self._form(), _raw_form(names, tids, lens, ids)))
@@ -514,8 +549,8 @@ def fold_index(objs: list[dict[str, Any]], mapper: Any, acc: InvertedIndex, skip
         try:  # the common shape (tweets, paragraphs): the whole batch in a few calls
             texts = [o["data"]["text"] for o in objs]
             ids = [o["id"] for o in objs]
-            if all(type(t) is str for t in texts) and all(type(i) is int for i in ids):
-                acc.add_many(ids, list(map(text_terms, texts)))
+            if not objs or set(map(type, texts)) == {str} and set(map(type, ids)) == {int}:
+                acc.add_texts(ids, texts)
                 return 0
         except (KeyError, TypeError):
             pass

@@ -12,10 +12,11 @@ The tokenizer's rules, the same for tweets and books, for the ``words`` map, the
 - Numbers are terms ("1342"); their punctuation separates them like any other ("3.14" is "3", "14").
 - URLs (``http://`` and ``https://`` up to the next space) and @mentions are not words.
 
-``terms`` gives the terms in order (a term's position is its index there); ``term_spans`` gives the same terms
-with their start and end offsets in the original text (for snippets); ``normalise_term`` folds one query word
-or specifier the same way (without splitting it). tests/test_text.py holds the rules to a table of hard cases
-and checks that ``terms`` and ``term_spans`` always agree.
+``terms`` gives the terms in order (a term's position is its index there); ``terms_batch`` gives the terms of
+many texts at once, each text's followed by ``SEP`` (the index folds a whole batch so); ``term_spans`` gives
+the same terms with their start and end offsets in the original text (for snippets); ``normalise_term`` folds
+one query word or specifier the same way (without splitting it). tests/test_text.py holds the rules to a
+table of hard cases and checks that ``terms``, ``terms_batch`` and ``term_spans`` always agree.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from dispatch.functions.marks import MARKS
 
-__all__ = ["entities", "normalise_term", "term_spans", "terms", "text_of", "tokens", "tweet_of"]
+__all__ = ["SEP", "entities", "normalise_term", "term_spans", "terms", "terms_batch", "text_of", "tokens", "tweet_of"]
 
 _CHAR = r"[\w" + MARKS + r"]"  # letters, digits, marks (and "_": it is made a space before terms are matched)
 _TERM = re.compile(rf"{_CHAR}+(?:'{_CHAR}+)*")
@@ -35,6 +36,9 @@ _URL_OR_MENTION_ANY_CASE = re.compile(_URL_OR_MENTION.pattern, re.IGNORECASE)
 # ASCII characters that are not letters or digits become spaces; then str.split() gives exactly what _TERM finds
 # in ASCII text without an apostrophe (the fast path of tweets)
 _ASCII_NON_TERM = {c: " " for c in range(128) if not chr(c).isalnum()}
+SEP = "\x01"  # what terms_batch puts after each text's terms: never a term (not a letter, digit or mark)
+_JOIN = f" {SEP} "  # spaces around it: no term, URL or @mention runs into it, in either text beside it
+_ASCII_NON_TERM_BUT_SEP = {c: t for c, t in _ASCII_NON_TERM.items() if chr(c) != SEP}
 
 
 def normalise_term(word: str) -> str:
@@ -59,6 +63,43 @@ def terms(text: str) -> list[str]:
     if "_" in text:
         text = text.replace("_", " ")
     return _TERM.findall(text)
+
+
+def terms_batch(texts: list[str]) -> list[str]:
+    """The terms of each text of ``texts`` (as ``terms`` gives them), each text's followed by ``SEP``.
+
+    Why: ``terms`` costs about 3 us a tweet, most of it per call; the texts joined (by " SEP ") are folded,
+    stripped of URLs and mentions and split in a few calls over the whole string, 4x faster. Texts that need the
+    general path (not ASCII, or with an apostrophe or a ``SEP`` of their own) take ``terms`` each, between runs
+    of the others."""
+    if not texts:
+        return []
+    joined = _JOIN.join(texts)
+    if joined.isascii() and "'" not in joined and joined.count(SEP) == len(texts) - 1:
+        return _ascii_batch(joined)
+    out: list[str] = []
+    run = 0  # the first text of the current run of ASCII texts without an apostrophe
+    for i, text in enumerate(texts):
+        if not text.isascii() or "'" in text or SEP in text:
+            if run < i:
+                out += _ascii_batch(_JOIN.join(texts[run:i]))
+            out += terms(text)
+            out.append(SEP)
+            run = i + 1
+    if run < len(texts):
+        out += _ascii_batch(_JOIN.join(texts[run:]))
+    return out
+
+
+def _ascii_batch(joined: str) -> list[str]:
+    """``terms_batch`` of ASCII texts without an apostrophe or ``SEP``, joined by ``_JOIN``: ``terms``'s fast path
+    (the URL and mention pattern cannot match across the spaces of ``_JOIN``)."""
+    text = joined.lower()
+    if "http" in text or "@" in text:
+        text = _URL_OR_MENTION.sub(" ", text)
+    found = text.translate(_ASCII_NON_TERM_BUT_SEP).split()
+    found.append(SEP)
+    return found
 
 
 def term_spans(text: str) -> list[tuple[str, int, int]]:
