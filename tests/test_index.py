@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+import orjson
 import pytest
 
 from book_helpers import NAMES, store_book
@@ -50,7 +51,15 @@ def test_index_equals_a_plain_loop_however_it_is_split_merged_and_encoded() -> N
         for part in (shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(objs)])):
             acc = new_accumulator(mapper, reducer)
             fold_objects(part, mapper, reducer, acc)
-            merge_into(total, list(acc.items()) if rng.random() < 0.5 else acc, reducer)  # on the wire or not
+            way = rng.randrange(3)
+            if way == 0:  # on the wire as JSON (Spark, checkpoints)
+                merge_into(total, orjson.loads(orjson.dumps(acc.items())), reducer)
+            elif way == 1:  # as a local worker sends it: JSON naming binary frames
+                frames: list = []
+                pairs = orjson.loads(orjson.dumps(acc.items(frames)))
+                merge_into(total, pairs, reducer, [bytes(f) for f in frames])
+            else:
+                merge_into(total, acc, reducer)
         result = finish(total, reducer)
         assert dict(result[:]) == expected
         dfs = [v["df"] for _, v in result]
@@ -65,6 +74,11 @@ def test_index_equals_a_plain_loop_however_it_is_split_merged_and_encoded() -> N
     assert dict(finish(twice, reducer)[:]) == expected
     again = InvertedIndex.from_pairs(finish(total, reducer)[:])  # a stored result read back
     assert dict(finish(again, reducer)[:]) == expected
+    frames: list = []
+    encoded = total.encode(frames)
+    for bad in ([], [bytes(f) for f in frames[:-1]], [b"\0\0\0" for _ in frames]):  # frames missing or cut
+        with pytest.raises(ValueError):
+            InvertedIndex.decode(encoded, bad)
 
 
 def test_query_language_errors_name_the_problem() -> None:

@@ -107,13 +107,13 @@ class LocalEngine(Engine):
         if polled:
             for _ in range(1000):
                 try:
-                    identity, raw = self.router.recv_multipart(zmq.NOBLOCK)
+                    identity, raw, *frames = self.router.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
                 except ValueError:
-                    continue  # not two frames: not one of ours
+                    continue  # not two frames or more: not one of ours
                 try:
-                    self._on_message(identity, raw, now)
+                    self._on_message(identity, raw, now, frames)
                 except (KeyError, TypeError, ValueError):
                     continue  # a message without the fields its op needs: ignored, like any stranger's
         self._check_liveness(now)
@@ -140,7 +140,7 @@ class LocalEngine(Engine):
                 run.owner[chunk] = worker.identity
                 worker.outstanding += 1
 
-    def _on_message(self, identity: bytes, raw: bytes, now: float) -> None:
+    def _on_message(self, identity: bytes, raw: bytes, now: float, frames: list[bytes] | None = None) -> None:
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -168,7 +168,7 @@ class LocalEngine(Engine):
                 for owner in run.awaiting:
                     self._send(owner, {"op": "collect", "apply": run.spec.apply_id})
         elif op == "result" and identity in run.awaiting:
-            merge_into(run.acc, message["pairs"], run.reducer)
+            merge_into(run.acc, message["pairs"], run.reducer, frames)
             run.merged.update(c for c in run.completed if run.owner.get(c) == identity)
             run.awaiting.discard(identity)
             if not run.awaiting:

@@ -8,7 +8,8 @@ one JSON frame each (see dispatch.engines.local for the engine's side)::
     worker -> engine  {"op": "ready"}                          once, at start
                       {"op": "beat", "pid"}                    every HEARTBEAT seconds, busy or not
                       {"op": "done", "apply", "chunk", "objects", "skipped"}
-                      {"op": "result", "apply", "pairs": [[key, acc], ...]}
+                      {"op": "result", "apply", "pairs": [[key, acc], ...]}  (then binary frames an index's
+                                                               pairs name: dispatch.functions.index.encode)
                       {"op": "error", "apply", "chunk", "message"}
     engine -> worker  {"op": "chunk", "apply", "chunk", "job", "map", "specifier", "reduce", "from", "to", "skip",
                        "files": [...]}
@@ -69,12 +70,15 @@ class Worker:
         self._beater.start()
         self.send({"op": "ready", "pid": os.getpid()})
 
-    def send(self, message: dict[str, Any]) -> None:
-        """One JSON frame to the engine."""
+    def send(self, message: dict[str, Any], frames: list[Any] | None = None) -> None:
+        """One JSON frame to the engine (then the binary ``frames`` it names, sent without a copy)."""
         message["engine"] = self.token
         raw = orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
         with self._lock:
-            self.sock.send(raw)
+            if frames:
+                self.sock.send_multipart([raw, *frames], copy=False)
+            else:
+                self.sock.send(raw)
 
     def _beat(self) -> None:
         """A heartbeat (with our pid, so that an engine that dropped us knows us again); the lock is held."""
@@ -117,8 +121,10 @@ class Worker:
         if op == "chunk":
             self.fold_chunk(message)
         elif op == "collect":
-            acc = self.accs.pop(message["apply"], (None, None, {}))[2]
-            self.send({"op": "result", "apply": message["apply"], "pairs": list(acc.items())})
+            _, reducer, acc = self.accs.pop(message["apply"], (None, None, {}))
+            frames: list[Any] = []  # an index's arrays go as binary frames: no base64 either side
+            pairs = acc.items(frames) if reducer is not None and reducer.accumulator is not None else acc.items()
+            self.send({"op": "result", "apply": message["apply"], "pairs": list(pairs)}, frames)
         elif op == "drop":
             self.accs.pop(message["apply"], None)
         elif op == "exit":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from dispatch.errors import FoldError
@@ -59,10 +59,12 @@ def new_accumulator(mapper: MapFn, reducer: ReduceFn) -> dict[Any, Any]:
     return Counter() if reducer.counts and mapper.keys is not None else {}
 
 
-def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, Any]], reducer: ReduceFn) -> None:
-    """Fold another accumulator (a dict, or [key, acc] pairs) into ``acc``."""
+def merge_into(acc: dict[Any, Any], other: dict[Any, Any] | Iterable[tuple[Any, Any]], reducer: ReduceFn,
+               frames: Sequence[Any] | None = None) -> None:
+    """Fold another accumulator (a dict, or [key, acc] pairs) into ``acc`` (``frames``: the binary frames a
+    whole-accumulator reduce's pairs name, from a local worker's reply)."""
     if reducer.accumulator is not None:
-        acc.absorb(other)  # type: ignore[attr-defined]
+        acc.absorb(other, frames)  # type: ignore[attr-defined]
         return
     items = other.items() if isinstance(other, dict) else ((tuple(k) if isinstance(k, list) else k, v)
                                                             for k, v in other)

@@ -168,26 +168,33 @@ class InvertedIndex:
         self.compact()
         self._adopt(_merge_forms(self._form(), other._form()))
 
-    def encode(self) -> dict[str, Any]:
-        """The compact form as a JSON-able dict (arrays in base64)."""
+    def encode(self, frames: list[Any] | None = None) -> dict[str, Any]:
+        """The compact form as a JSON-able dict (arrays in base64; with ``frames``, a list, the arrays are appended
+        to it as they are and named by their place there: a local worker's reply sends them as binary frames)."""
         self.compact()
-        return {"v": 1, "terms": self.terms, "counts": _b64(np.diff(self.starts).astype(np.int32)),
-                "doc": _b64(self.post_doc), "pos": _b64(self.post_pos), "docs": _b64(self.docs),
-                "lens": _b64(self.doc_len)}
+
+        def put(array: np.ndarray) -> Any:
+            if frames is None:
+                return _b64(array)
+            frames.append(np.ascontiguousarray(array).data)
+            return {"frame": len(frames) - 1}
+
+        return {"v": 1, "terms": self.terms, "counts": put(np.diff(self.starts).astype(np.int32)),
+                "doc": put(self.post_doc), "pos": put(self.post_pos), "docs": put(self.docs), "lens": put(self.doc_len)}
 
     @classmethod
-    def decode(cls, data: Any) -> InvertedIndex:
-        """An index from ``encode``'s form (ValueError when it is not one)."""
+    def decode(cls, data: Any, frames: Sequence[Any] | None = None) -> InvertedIndex:
+        """An index from ``encode``'s form (``frames``: the frames it named; ValueError when it is not one)."""
         if not isinstance(data, dict) or data.get("v") != 1:
             raise ValueError("not an encoded index")
         index = cls()
         index.terms = list(data["terms"])
-        counts = _unb64(data["counts"], np.int32)
+        counts = _unb64(data["counts"], np.int32, frames)
         index.starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-        index.post_doc = _unb64(data["doc"], np.int32)
-        index.post_pos = _unb64(data["pos"], np.int32)
-        index.docs = _unb64(data["docs"], np.int64)
-        index.doc_len = _unb64(data["lens"], np.int32)
+        index.post_doc = _unb64(data["doc"], np.int32, frames)
+        index.post_pos = _unb64(data["pos"], np.int32, frames)
+        index.docs = _unb64(data["docs"], np.int64, frames)
+        index.doc_len = _unb64(data["lens"], np.int32, frames)
         index._check()
         return index
 
@@ -275,24 +282,26 @@ class InvertedIndex:
         self.compact()
         return len(self.terms)
 
-    def items(self) -> list[tuple[str, dict[str, Any]]]:
-        """The accumulator's pairs, as every engine sends them: one ``(INDEX_KEY, encoded)``."""
-        return [(INDEX_KEY, self.encode())] if len(self.docs) or self.dirty else []
+    def items(self, frames: list[Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """The accumulator's pairs, as every engine sends them: one ``(INDEX_KEY, encoded)`` (``frames``: see
+        ``encode``)."""
+        return [(INDEX_KEY, self.encode(frames))] if len(self.docs) or self.dirty else []
 
     # the whole-accumulator protocol of dispatch.functions.fold
     def fold(self, objs: list[dict[str, Any]], mapper: Any, skip_errors: bool) -> int:
         """Fold objects (see ``fold_index``); returns how many were skipped."""
         return fold_index(objs, mapper, self, skip_errors)
 
-    def absorb(self, pairs: Iterable[tuple[Any, Any]]) -> None:
-        """Merge another accumulator (an index, or its pairs ``[INDEX_KEY, encoded]``) into this one."""
+    def absorb(self, pairs: Iterable[tuple[Any, Any]], frames: Sequence[Any] | None = None) -> None:
+        """Merge another accumulator (an index, or its pairs ``[INDEX_KEY, encoded]``, with the binary ``frames``
+        they name) into this one."""
         if isinstance(pairs, InvertedIndex):
             self.merge(pairs)
             return
         for key, value in (pairs.items() if isinstance(pairs, dict) else pairs):
             if not is_index_pair(key):
                 raise ValueError(f"an index accumulator got a pair keyed {key!r}")
-            self.merge(_as_index(value))
+            self.merge(_as_index(value, frames))
 
     def result(self, top: int | None = None, keep: Any = None) -> Sequence[list[Any]]:
         """The finished result (its ``top`` pairs; ``keep``: a filter of terms)."""
@@ -596,13 +605,20 @@ def index_merge(a: Any, b: Any) -> Any:
     return left.encode()
 
 
-def _as_index(value: Any) -> InvertedIndex:
-    return value if isinstance(value, InvertedIndex) else InvertedIndex.decode(value)
+def _as_index(value: Any, frames: Sequence[Any] | None = None) -> InvertedIndex:
+    return value if isinstance(value, InvertedIndex) else InvertedIndex.decode(value, frames)
 
 
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def _unb64(text: str, dtype: Any) -> np.ndarray:
+def _unb64(text: Any, dtype: Any, frames: Sequence[Any] | None = None) -> np.ndarray:
+    """An array from base64 text, or from the binary frame ``{"frame": n}`` names (read-only, not copied)."""
+    if isinstance(text, dict):
+        n = text.get("frame")
+        if frames is None or type(n) is not int or not 0 <= n < len(frames) or \
+                len(frames[n]) % np.dtype(dtype).itemsize:
+            raise ValueError("an encoded index naming a binary frame it was not sent with")
+        return np.frombuffer(frames[n], dtype=dtype)
     return np.frombuffer(base64.b64decode(text), dtype=dtype).copy()

@@ -25,7 +25,7 @@ class ReduceFn:
     counts: bool = False  # sum/count/topk of 1s: the Counter fast path applies
     wants_id: bool = False  # init takes the object's id, not the value (postings)
     limit: int | None = None  # keep only the top entries (topk)
-    # a whole-accumulator reduce (index): makes an accumulator object with fold/absorb/result/items/__len__
+    # a whole-accumulator reduce (index): an accumulator object with fold/absorb(pairs, frames)/result/items/__len__
     # that folds whole batches itself (see dispatch.functions.fold); init/merge/finish then act on its pairs
     accumulator: Callable[[], Any] | None = None
 
