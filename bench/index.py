@@ -7,8 +7,9 @@ store and stores the three books of ../shared/data/books as paragraph objects. T
 - Nectar: a real Dispatch process (2 local workers), timed from the apply request until it is done (the
   index built by the workers, merged in Dispatch, hashed for its provenance and stored: its compact arrays
   in parts). Printed too: the workers' time (the apply's own clock), Dispatch's time to merge their indexes,
-  to finish and hash the result and to store it (from its log), and the first search's (it derives the
-  document-level postings and BM25 impacts once). Peak RSS is the VmHWM of Dispatch and of each worker.
+  to finish and hash the result (and encode its parts, in the same time: the hash runs in a thread) and to
+  store it (from its log), and the first search's (it derives the document-level postings and BM25 impacts
+  once). Peak RSS is the VmHWM of Dispatch and of each worker.
   Result size: the stored result's bytes, and the index's own arrays.
 - Queries: 1,000 through the control socket, as the shell sends them (a new connection each), mixing the
   query forms: a term, two terms, ``a OR b``, ``a -b``, ``"a phrase"``, ``pre*``, and ``a "b c" -d``;
@@ -98,7 +99,8 @@ def build(dispatch: ServiceProcess, job: str) -> dict:
     elapsed = time.perf_counter() - started
     assert status["state"] == "done", status
     log = "".join(p.read_text() for p in dispatch.log_dir.glob("*.log"))
-    phases = re.findall(rf"apply {apply_id}: finished and hashed in ([\d.]+)s, stored in ([\d.]+)s", log)
+    phases = re.findall(rf"apply {apply_id}: finished(?: and hashed|, hashed and encoded) in ([\d.]+)s, "
+                        r"stored in ([\d.]+)s", log)
     hashed, stored = (float(x) for x in phases[-1]) if phases else (0.0, 0.0)
     started = time.perf_counter()  # the first search derives the document-level postings: timed on its own
     keys = dispatch.client.call("search", jobId=status["job"], query="zzzz", applyId=apply_id)["terms"]

@@ -298,13 +298,15 @@ class Dispatcher(ControlService):
             else:
                 marks = [time.perf_counter()]
                 apply.result = finish(run.acc, run.reducer, keep=apply.keep())
+                if isinstance(apply.result, IndexResult) and apply.store:  # its parts encoded while it is hashed
+                    apply.result.encode_parts(INDEX_POSTINGS_PER_OBJECT)
                 apply.state = ApplyState.DONE
                 self.snapshot_actions.finish(apply)
                 marks.append(time.perf_counter())
                 self._emit(apply, now)
                 self._trim_finished()
                 marks.append(time.perf_counter())
-                self.log.info("apply %s: finished and hashed in %.3fs, stored in %.3fs", apply.spec.apply_id,
+                self.log.info("apply %s: finished, hashed and encoded in %.3fs, stored in %.3fs", apply.spec.apply_id,
                               marks[1] - marks[0], marks[2] - marks[1])
             self.log.info("apply %s: %d objects in %.3fs", apply.spec.apply_id, run.objects,
                           run.progress()["seconds"])
@@ -360,7 +362,7 @@ class Dispatcher(ControlService):
         if isinstance(pairs, IndexResult) and not apply.standing:
             # an index is stored in its compact form (search reads it back after a restart): its postings as
             # JSON pairs would take ten times the time and the memory; status gives the pairs
-            encoded = pairs.index.encode_parts(INDEX_POSTINGS_PER_OBJECT)
+            encoded = pairs.take_parts(INDEX_POSTINGS_PER_OBJECT)
             count, chunks, per_write = len(encoded), ([] for _ in encoded), len(encoded)
         elif isinstance(pairs, IndexResult):  # a standing index: its top terms, within a bound of postings
             count, chunks, per_write = 1, [next(pairs.parts(STANDING_INDEX_POSTINGS, STANDING_EMIT_TOP), [])], 1
@@ -411,8 +413,10 @@ class Dispatcher(ControlService):
     def _store_results(self, attachment: Attachment | None, target: str, objects: list[dict[str, Any]]) -> int:
         """Store ``objects`` under ``target`` (through the collector's inlet while the job runs); their bytes."""
         big = len(objects) > 1 and "index" in objects[0]["data"]  # an index's parts: a file each (5 MB)
-        if big:  # plain JSON already (strings and lists): no copy of 100s of MB at once, only their size
-            size = sum(len(orjson.dumps(o)) for o in objects)
+        encoded: list[bytes] = []
+        if big:  # plain JSON already (strings and lists): each part encoded once, for its size and the store
+            encoded = [orjson.dumps([o]) for o in objects]
+            size = sum(len(raw) - 2 for raw in encoded)
         else:
             raw = orjson.dumps(objects, option=orjson.OPT_NON_STR_KEYS)
             objects, size = orjson.loads(raw), len(raw)
@@ -420,7 +424,7 @@ class Dispatcher(ControlService):
             for part in ([[o] for o in objects] if big else [objects]):
                 attachment.send_results(target, part)
         elif big:
-            self.store.commit([(target, [o]) for o in objects])  # one group: one sync for all
+            self.store.commit([(target, [o], raw) for o, raw in zip(objects, encoded)])  # one group: one sync
         else:
             self.store.append(target, objects)
         return size

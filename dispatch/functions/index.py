@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import base64
 import bisect
-import gc
-import hashlib
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, overload
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from dispatch.errors import FoldError
+from dispatch.functions.index_result import IndexResult
 from dispatch.functions.text import SEP, terms_batch, text_of
 from dispatch.functions.text import terms as text_terms
 
@@ -458,96 +456,6 @@ def _without_docs(form: _Form, drop: np.ndarray) -> _Form:
     terms = [t for t, p in zip(form.terms, present.tolist()) if p]
     return _Form(terms, counts[present], remap[form.post_doc[keep_post]].astype(np.int32),
                  form.post_pos[keep_post], form.docs[~drop], form.doc_len[~drop])
-
-
-class IndexResult(Sequence[list[Any]]):
-    """A finished index: ``[term, value]`` pairs ranked by df (ties by term), made only when read."""
-
-    def __init__(self, index: InvertedIndex, keep: Any = None) -> None:
-        """The result of ``index``; ``keep(term)`` (a specifier) leaves only the terms it accepts."""
-        self.index = index.compact()
-        order = index.ranked()
-        if keep is not None:
-            order = order[np.array([bool(keep(index.terms[t])) for t in order.tolist()], bool)]
-        self._order = order
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    @overload
-    def __getitem__(self, i: int) -> list[Any]: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[list[Any]]: ...
-
-    def __getitem__(self, i: int | slice) -> Any:
-        if isinstance(i, slice):
-            with _no_gc():
-                return [self._pair(int(t)) for t in self._order[i]]
-        return self._pair(int(self._order[i]))
-
-    def _pair(self, tid: int) -> list[Any]:
-        return [self.index.terms[tid], self.index.value(tid)]
-
-    def sha256(self) -> str:
-        """The SHA-256 of the whole index in its canonical form (terms sorted, documents sorted, postings by term,
-        document and position): equal indexes, equal hashes, whichever engine built them (a specifier's filter
-        hashes the kept terms' postings)."""
-        index = self.index
-        digest = hashlib.sha256(b"nectar-index-1\0")
-        keep = np.sort(self._order)
-        counts = np.diff(index.starts)[keep]
-        digest.update("\0".join(index.terms[t] for t in keep.tolist()).encode())
-        digest.update(counts.astype("<i8").tobytes())
-        if len(keep) == len(index.terms):  # everything: the canonical arrays as they are, no gather
-            digest.update(index.docs.astype("<i8").tobytes())
-            digest.update(index.post_doc.astype("<i4").tobytes())
-            digest.update(index.post_pos.astype("<i4").tobytes())
-            return digest.hexdigest()
-        runs = [(int(index.starts[t]), int(index.starts[t + 1])) for t in keep.tolist()]
-        for a, b in runs:  # a filtered index: every kept posting's id, then every position
-            digest.update(index.docs[index.post_doc[a:b]].astype("<i8").tobytes())
-        for a, b in runs:
-            digest.update(index.post_pos[a:b].astype("<i4").tobytes())
-        return digest.hexdigest()
-
-    def count_parts(self, max_postings: int, max_terms: int) -> int:
-        """How many runs ``parts`` gives."""
-        return sum(1 for _ in self._runs(max_postings, max_terms))
-
-    def _runs(self, max_postings: int, max_terms: int) -> Iterator[list[int]]:
-        counts = np.diff(self.index.starts)[self._order].tolist()
-        order = self._order.tolist()
-        run: list[int] = []
-        size = 0
-        for tid, n in zip(order, counts):
-            if run and (size + n > max_postings or len(run) >= max_terms):
-                yield run
-                run, size = [], 0
-            run.append(tid)
-            size += n
-        if run:
-            yield run
-
-    def parts(self, max_postings: int, max_terms: int) -> Iterator[list[list[Any]]]:
-        """The pairs in runs of at most ``max_terms`` terms and about ``max_postings`` postings (a term with more
-        goes alone): what a stored result object holds."""
-        for run in self._runs(max_postings, max_terms):
-            with _no_gc():
-                chunk = [self._pair(t) for t in run]
-            yield chunk
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Cyclic GC off while many small lists are made (it would scan them again and again: twice the time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def fold_index(objs: list[dict[str, Any]], mapper: Any, acc: InvertedIndex, skip_errors: bool) -> int:
