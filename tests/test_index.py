@@ -43,9 +43,12 @@ def test_index_equals_a_plain_loop_however_it_is_split_merged_and_encoded() -> N
     mapper, reducer = resolve_map("words"), resolve_reduce("index")
     expected = reference_index(objs)
     rng = random.Random(2)
-    for _ in range(5):
+    for turn in range(6):
         shuffled = objs[:]
-        rng.shuffle(shuffled)  # parts in any order, as workers and partitions finish
+        if turn % 2:
+            rng.shuffle(shuffled)  # parts in any order, as workers and partitions finish
+        else:
+            shuffled.reverse()  # parts of runs of ids (as local workers fold them), merged in either order
         cuts = sorted(rng.sample(range(1, len(objs)), 4))
         total = new_accumulator(mapper, reducer)
         for part in (shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(objs)])):

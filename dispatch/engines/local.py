@@ -130,7 +130,7 @@ class LocalEngine(Engine):
                 worker = min(self.workers.values(), key=lambda w: w.outstanding, default=None)
                 if worker is None or worker.outstanding >= CREDIT:
                     return
-                chunk = run.pending.popleft()
+                chunk = run.pending.pop() if self._from_the_end(run, worker) else run.pending.popleft()
                 spec = run.spec
                 self._send(worker.identity, {"op": "chunk", "apply": spec.apply_id, "chunk": chunk, "job": spec.job,
                                              "map": spec.map, "specifier": spec.specifier, "reduce": spec.reduce,
@@ -139,6 +139,12 @@ class LocalEngine(Engine):
                                              "files": run.chunks[chunk]})
                 run.owner[chunk] = worker.identity
                 worker.outstanding += 1
+
+    def _from_the_end(self, run: Run, worker: _Worker) -> bool:
+        """Whether ``worker`` takes ``run``'s chunks from the end of the queue: one worker does for an index, so
+        that two workers fold a run of ids each (chunks are in id order) and Dispatch joins their indexes without
+        a search (dispatch.functions.index._concat_forms); other reduces take them in order."""
+        return run.reducer.accumulator is not None and len(self.workers) > 1 and worker.identity == max(self.workers)
 
     def _on_message(self, identity: bytes, raw: bytes, now: float, frames: list[bytes] | None = None) -> None:
         try:

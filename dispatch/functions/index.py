@@ -326,8 +326,8 @@ class InvertedIndex:
             if n:
                 new[1:] = self.post_doc[1:] != self.post_doc[:-1]
                 new[self.starts[:-1][np.diff(self.starts) > 0]] = True
-            counts = np.concatenate([[0], np.cumsum(new, dtype=np.int64)])
-            self._df = counts[self.starts[1:]] - counts[self.starts[:-1]]
+            firsts = np.searchsorted(np.flatnonzero(new), self.starts)  # (a cumsum of the mask: 3x the time)
+            self._df = np.diff(firsts)
         return self._df
 
     def ranked(self) -> np.ndarray:
@@ -409,16 +409,21 @@ def _merge_forms(a: _Form, b: _Form) -> _Form:
         return b
     if not len(b.docs):
         return a
-    if not (a.docs[-1] < b.docs[0] or b.docs[-1] < a.docs[0]):  # (sorted, distinct: binary search, no hashing)
+    apart = a.docs[-1] < b.docs[0] or b.docs[-1] < a.docs[0]
+    if not apart:  # (sorted, distinct: binary search, no hashing)
         at = np.minimum(np.searchsorted(a.docs, b.docs), len(a.docs) - 1)
         both = a.docs[at] == b.docs
         if both.any():
             b = _without_docs(b, both)
+            if not len(b.docs):
+                return a
     terms = a.terms if a.terms == b.terms else sorted(set(a.terms) | set(b.terms))
     where = {t: i for i, t in enumerate(terms)}
     ra = np.arange(len(terms), dtype=np.int64) if terms is a.terms else np.array([where[t] for t in a.terms],
                                                                                     np.int64)
     rb = np.array([where[t] for t in b.terms], np.int64)
+    if apart:
+        return _concat_forms(terms, ra, a, rb, b) if a.docs[-1] < b.docs[0] else _concat_forms(terms, rb, b, ra, a)
     docs = np.concatenate([a.docs, b.docs])  # distinct now: sorting them is the union
     docs.sort()
     da, db = np.searchsorted(docs, a.docs), np.searchsorted(docs, b.docs)
@@ -444,6 +449,27 @@ def _merge_forms(a: _Form, b: _Form) -> _Form:
     doc_len[da] = a.doc_len
     doc_len[db] = b.doc_len
     return _Form(terms, counts, post_doc, post_pos, docs, doc_len)
+
+
+def _concat_forms(terms: list[str], ra: np.ndarray, a: _Form, rb: np.ndarray, b: _Form) -> _Form:
+    """``_merge_forms`` when every document of ``a`` comes before every one of ``b`` (two local workers' indexes,
+    each of its own run of chunks): a term's postings are ``a``'s then ``b``'s, placed without a search."""
+    counts_a = np.zeros(len(terms), np.int64)
+    counts_a[ra] = a.counts
+    counts = counts_a.copy()
+    counts[rb] += b.counts
+    starts = np.cumsum(counts) - counts  # where each term's postings begin in the merged form
+    n = int(counts.sum())
+    post_doc = np.empty(n, np.int32)
+    post_pos = np.empty(n, np.int32)
+    for form, first, doc_base in ((a, starts[ra], 0), (b, starts[rb] + counts_a[rb], len(a.docs))):
+        own = np.cumsum(form.counts) - form.counts  # where each term's postings begin in `form`
+        at = np.repeat(first - own, form.counts)
+        at += np.arange(len(form.post_doc), dtype=np.int64)
+        post_doc[at] = form.post_doc + doc_base if doc_base else form.post_doc
+        post_pos[at] = form.post_pos
+    return _Form(terms, counts, post_doc, post_pos, np.concatenate([a.docs, b.docs]),
+                 np.concatenate([a.doc_len, b.doc_len]))
 
 
 def _without_docs(form: _Form, drop: np.ndarray) -> _Form:
