@@ -21,7 +21,9 @@ Playwright for the browser figures):
   (Chromium) and the web process take meanwhile, in cores.
 
 The fold's rate is given twice: per second of wall time (the goal's figure), and per second of CPU the
-folding thread got, which says what the pages cost the fold itself apart from the 2 cores they share.
+folding thread got, which says what the pages cost the fold itself apart from the 2 cores they share, and
+beside a control: a plain process that keeps busy the share of a core the pages took (what any neighbour of
+that size costs the fold on this machine).
 BENCH_PARTS=live or BENCH_PARTS=dashboards runs one half.
 
 The machine is shared and loaded (2 cores, several sessions): the figures say so (load average printed).
@@ -30,6 +32,7 @@ The last line is one JSON object with every figure.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -244,15 +247,30 @@ def chromium_pids() -> list[int]:
     return pids
 
 
+def _burn(share: float) -> None:
+    """Keep ``share`` of one core busy, in 100-ms periods (the control beside the fold), until killed."""
+    while True:
+        started = time.monotonic()
+        while time.monotonic() - started < share * 0.1:
+            pass
+        time.sleep(max(0.0, (1 - share) * 0.1))
+
+
 def dashboards_vs_fold(base: Path, web: WebProcess, rounds: int = 5) -> dict[str, Any]:
     root = base / "fold"
     generate(root, int(os.environ.get("BENCH_FOLD_OBJECTS", 200_000)))
     fold_rates(root)  # warm the page cache and the index
     assert web.proc is not None
-    without, with_ten, browser_cpu, web_cpu = [], [], [], []
+    without, with_ten, with_burner, browser_cpu, web_cpu = [], [], [], [], []
     with sync_playwright() as p:
         for _ in range(rounds):
             without.append(fold_rates(root))
+            if browser_cpu:  # the control: a plain process taking the CPU the pages took last round, no browser
+                burner = multiprocessing.Process(target=_burn, args=(browser_cpu[-1],), daemon=True)
+                burner.start()
+                with_burner.append(fold_rates(root))
+                burner.kill()
+                burner.join()
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             pages = [browser.new_page() for _ in range(10)]
             for page in pages:
@@ -275,6 +293,9 @@ def dashboards_vs_fold(base: Path, web: WebProcess, rounds: int = 5) -> dict[str
             # per second of CPU the fold got: the pages' cost to the fold itself, apart from sharing 2 cores
             "fold_objects_per_cpu_s_no_dashboard": round(a_cpu), "fold_objects_per_cpu_s_10_dashboards": round(b_cpu),
             "fold_cpu_drop_pct": round(100 * (a_cpu - b_cpu) / a_cpu, 1),
+            # a plain process taking the same share of a core beside the fold: what any neighbour that size costs
+            "fold_objects_per_s_same_cpu_burner": round(statistics.median(r[0] for r in with_burner)),
+            "fold_drop_pct_same_cpu_burner": round(100 * (a - statistics.median(r[0] for r in with_burner)) / a, 1),
             "dashboards_10_chromium_cores": round(statistics.median(browser_cpu), 3),
             "dashboards_10_web_process_cores": round(statistics.median(web_cpu), 3)}
 

@@ -499,7 +499,7 @@ def provenance_lines(prov: dict[str, Any] | None) -> list[str]:
             f"running since {_utc_seconds(started)}")
     first = when(inputs["from"]) if inputs.get("from") else "the start"
     last = when(inputs["to"]) if inputs.get("to") and inputs["to"] != "now" else "now"
-    return [f"provenance: {inputs.get('job')} over {source} ({inputs.get('files', 0):,} files, collected "
+    return [f"provenance: {inputs.get('job')} over {source} ({inputs.get('files', 0):,} files, "
             f"{first} .. {last})",
             f"  {functions}; {prov.get('engine')} engine, Nectar {prov.get('nectar')}; {prov.get('objects', 0):,} "
             f"objects; {span}; result sha256 {(prov.get('resultSha256') or '-')[:16]}"]

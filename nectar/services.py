@@ -76,8 +76,10 @@ class Services:
                 f"'{name}' at another endpoint")
         logs = self.state / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", name, "--nom-root", str(self.config.nom_root_path), "--control", client.endpoint,
-               "--log-dir", str(logs), "--pid-file", str(self.pid_file(name))]
+        # -P: the current folder is not put on sys.path, so a folder there named like a package (a NOM_ROOT
+        # called ./nom, a ./dispatch) can never stand in for Nectar's own (every process Nectar starts does so)
+        cmd = [sys.executable, "-P", "-m", name, "--nom-root", str(self.config.nom_root_path),
+               "--control", client.endpoint, "--log-dir", str(logs), "--pid-file", str(self.pid_file(name))]
         if self.keys is not None:
             cmd += ["--keys", str(self.keys.folder)]
         if name == "dispatch":

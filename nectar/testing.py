@@ -47,7 +47,7 @@ class ServiceProcess:
 
     def start(self, endpoint: str = "tcp://127.0.0.1:*", timeout: float = 20.0) -> ServiceProcess:
         """Start the process and wait for it to print its control endpoint."""
-        cmd = [sys.executable, "-m", self.module, "--nom-root", str(self.nom_root), "--control", endpoint,
+        cmd = [sys.executable, "-P", "-m", self.module, "--nom-root", str(self.nom_root), "--control", endpoint,
                "--log-dir", str(self.log_dir), *self.args]
         self.proc = proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=self.preexec_fn)
@@ -101,7 +101,7 @@ class WebProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_CONFIG_HOME": str(self.home / "config"),
                "NECTAR_WEB_TOKEN": self.token}
-        cmd = [sys.executable, "-m", "nectar.web", "--host", self.host, "--port", str(self.port),
+        cmd = [sys.executable, "-P", "-m", "nectar.web", "--host", self.host, "--port", str(self.port),
                "--collector", self.collector, "--dispatch", self.dispatch]
         self.proc = proc = subprocess.Popen(cmd, cwd=self.home, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                             env=env)

@@ -116,7 +116,8 @@ def test_script_and_stdin(world, job) -> None:
 
 
 def test_up_and_down(tmp_path) -> None:
-    """up starts both services in the background; down stops them gracefully."""
+    """up starts both services in the background; down stops them gracefully. Run from a folder holding a
+    NOM_ROOT named ./nom and a ./dispatch folder: neither may stand in for Nectar's packages of those names."""
     import os
     import socket
 
@@ -125,20 +126,22 @@ def test_up_and_down(tmp_path) -> None:
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    env = {**os.environ, "NOM_ROOT": str(tmp_path / "root"), "XDG_STATE_HOME": str(tmp_path / "state"),
+    (tmp_path / "dispatch").mkdir()
+    env = {**os.environ, "NOM_ROOT": "nom", "XDG_STATE_HOME": str(tmp_path / "state"),
            "NECTAR_COLLECTOR": f"tcp://127.0.0.1:{free_port()}", "NECTAR_DISPATCH": f"tcp://127.0.0.1:{free_port()}"}
     import subprocess
     import sys
 
     def nectar(*args):
-        return subprocess.run([sys.executable, "-m", "nectar.cli", "--json", *args], env=env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run([sys.executable, "-P", "-m", "nectar.cli", "--json", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
 
     up = nectar("up")
     try:
         assert up.returncode == 0 and "started collector" in json.loads(up.stdout)["message"]
         assert all(r["up"] for r in json.loads(nectar("services").stdout)["services"])
         assert (tmp_path / "state" / "nectar" / "collector.pid").exists()
+        assert (tmp_path / "nom").is_dir()  # the store, where NOM_ROOT said
     finally:
         down = nectar("down")
     assert down.returncode == 0 and "stopped collector" in json.loads(down.stdout)["message"]

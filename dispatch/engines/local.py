@@ -71,7 +71,7 @@ class LocalEngine(Engine):
                 self._spawn()
 
     def _spawn(self) -> None:
-        proc = subprocess.Popen([sys.executable, "-m", "dispatch.engines.worker", "--connect", self.endpoint,
+        proc = subprocess.Popen([sys.executable, "-P", "-m", "dispatch.engines.worker", "--connect", self.endpoint,
                                  "--nom-root", self.nom_root, "--token", self.token, "--parent", str(os.getpid())])
         self.procs.append(proc)
 

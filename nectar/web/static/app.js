@@ -4,7 +4,8 @@
 // seconds through BigInt for the chart's time axis.
 "use strict";
 
-const RENDER_HZ = 4;
+// redraws a second: 4 unless the page's URL says ?hz=N (1 to 10): a wall screen or a slow machine takes fewer
+const RENDER_HZ = Math.min(10, Math.max(1, Number(new URLSearchParams(location.search).get("hz")) || 4));
 const HISTORY_SECONDS = 600;  // the chart's window
 const state = {
   jobs: new Map(),        // jobId -> row of /api/v1/jobs

@@ -160,8 +160,8 @@ class ProcessWriter(Writer):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_source_root(),
                                                                        os.environ.get("PYTHONPATH")])))
         return subprocess.Popen(
-            [sys.executable, "-m", "nom.store.commit.process", "--nom-root", str(self.root), "--sockets", self._dir,
-             "--epoch", str(self._epoch), "--parent", str(os.getpid())],
+            [sys.executable, "-P", "-m", "nom.store.commit.process", "--nom-root", str(self.root),
+             "--sockets", self._dir, "--epoch", str(self._epoch), "--parent", str(os.getpid())],
             env=env, stdin=subprocess.DEVNULL)
 
     def _read(self) -> None:
