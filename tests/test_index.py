@@ -281,3 +281,19 @@ def test_every_query_form_matches_a_plain_scan_of_a_book() -> None:
         got = {int(index.docs[d]) for d in ranked.docs}
         assert got == {d for d in split if expect(d)}, query
         assert ranked.total == len(got) and list(ranked.scores) == sorted(ranked.scores, reverse=True)
+
+
+def test_stored_parts_read_back_equal_with_narrow_and_wide_positions() -> None:
+    mapper, reducer = resolve_map("words"), resolve_reduce("index")
+    objs = words(300, 5)
+    long_text = " ".join(["whale"] * 70_000 + ["sea"])  # a position past 65,535: 4-byte positions
+    for extra in ([], [{"id": 999, "type": "data.t", "data": {"text": long_text}}]):
+        acc = new_accumulator(mapper, reducer)
+        fold_objects(objs + extra, mapper, reducer, acc)
+        parts = orjson.loads(orjson.dumps(acc.encode_parts(50)))  # as stored: JSON
+        assert len(parts) > 3 and {p.get("posWidth") for p in parts} == ({2} if not extra else {None})
+        again = InvertedIndex.decode_parts(parts)
+        assert dict(finish(again, reducer)[:]) == dict(finish(acc, reducer)[:]) == reference_index(objs + extra)
+    parts[1]["posWidth"] = 3
+    with pytest.raises(ValueError):
+        InvertedIndex.decode_parts(parts)

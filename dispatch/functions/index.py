@@ -208,9 +208,12 @@ class InvertedIndex:
 
     def encode_parts(self, max_postings: int) -> list[dict[str, Any]]:
         """The compact form in parts of runs of terms (in term order) of about ``max_postings`` postings each (a
-        term with more goes alone); the first part also holds the documents. ``decode_parts`` joins them."""
+        term with more goes alone); the first part also holds the documents. ``decode_parts`` joins them.
+        Positions are stored in 2 bytes when they all fit (``"posWidth": 2``): a quarter of the bytes to encode,
+        write and read back, for tweets and paragraphs alike."""
         self.compact()
         counts = np.diff(self.starts)
+        narrow = not len(self.post_pos) or int(self.post_pos.max()) < 1 << 16
         parts: list[dict[str, Any]] = []
         first = 0
         while first < len(self.terms) or not parts:
@@ -223,7 +226,10 @@ class InvertedIndex:
                 last = first
             a, b = int(self.starts[first]), int(self.starts[last])
             part = {"v": 1, "terms": self.terms[first:last], "counts": _b64(counts[first:last].astype(np.int32)),
-                    "doc": _b64(self.post_doc[a:b]), "pos": _b64(self.post_pos[a:b])}
+                    "doc": _b64(self.post_doc[a:b]),
+                    "pos": _b64(self.post_pos[a:b].astype(np.uint16) if narrow else self.post_pos[a:b])}
+            if narrow:
+                part["posWidth"] = 2
             if not parts:
                 part.update(docs=_b64(self.docs), lens=_b64(self.doc_len))
             parts.append(part)
@@ -240,7 +246,10 @@ class InvertedIndex:
         counts = np.concatenate([_unb64(p["counts"], np.int32) for p in parts])
         index.starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
         index.post_doc = np.concatenate([_unb64(p["doc"], np.int32) for p in parts])
-        index.post_pos = np.concatenate([_unb64(p["pos"], np.int32) for p in parts])
+        if any(p.get("posWidth", 4) not in (2, 4) for p in parts):
+            raise ValueError("an encoded index whose positions are neither 2 nor 4 bytes wide")
+        index.post_pos = np.concatenate([_unb64(p["pos"], np.uint16 if p.get("posWidth") == 2 else np.int32)
+                                         for p in parts]).astype(np.int32, copy=False)
         index.docs = _unb64(parts[0]["docs"], np.int64)
         index.doc_len = _unb64(parts[0]["lens"], np.int32)
         index._check()
