@@ -93,6 +93,8 @@ class InvertedIndex:
         """Fold documents by their texts: ``add(id, terms(text))`` for each, tokenized in batches (terms_batch)."""
         if self._ids:
             self._flush()
+        if self._text_ids and ids and ids[0] < self._text_ids[-1]:  # going back (a worker taking chunks from the
+            self._flush_texts()  # end): each buffered part stays in id order, and compact puts parts in order
         self._text_ids += ids
         self._texts += texts
         if len(self._texts) >= FLUSH_TEXTS:
@@ -128,9 +130,10 @@ class InvertedIndex:
         self._flush()
         if not self._parts:
             return self
-        tids = np.concatenate([p[0] for p in self._parts])
-        lens = np.concatenate([p[1] for p in self._parts])
-        ids = np.concatenate([p[2] for p in self._parts])
+        parts = sorted(self._parts, key=lambda p: int(p[2][0]) if len(p[2]) else 0)  # parts of runs of ids: in
+        tids = np.concatenate([p[0] for p in parts])  # order, the documents are, and need no reordering
+        lens = np.concatenate([p[1] for p in parts])
+        ids = np.concatenate([p[2] for p in parts])
         self._parts = []
         vocab = self._vocab
         self._vocab = defaultdict(itertools.count().__next__)
