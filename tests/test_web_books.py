@@ -64,3 +64,15 @@ def test_an_unknown_book_is_a_404_naming_it_and_a_path_is_a_400(stack: Stack) ->
     for bad in ("../books/1342-0.txt", "sub/1342-0.txt", "..", "%2Fetc%2Fpasswd"):
         status, reply = stack.call("GET", f"/?method=word-count&book={bad}")
         assert status == 400 and reply["field"] == "book", bad
+
+
+@pytest.mark.parametrize("specifier", ["pride*", "pride,prejudice", "Pride", "don\u2019t"])
+def test_any_specifier_form_gives_what_the_shell_gives(stack: Stack, specifier: str) -> None:
+    """A prefix, a comma list, capitals and a curly apostrophe: Dispatch normalises and filters (the same
+    tokenizer as the shell's --specifier); the URL passes the specifier on and filters nothing itself."""
+    from urllib.parse import quote
+
+    status, reply = stack.call("GET", f"/?method=word-count&book=1342-0.txt&specifier={quote(specifier)}")
+    assert status == 200, reply
+    shell = shell_apply(stack, "words", "sum", "1342-0", "--specifier", specifier, "--top", "0")
+    assert reply["result"] == dict(shell["result"]) and reply["keys"] >= 1, specifier
