@@ -76,3 +76,15 @@ def test_any_specifier_form_gives_what_the_shell_gives(stack: Stack, specifier: 
     assert status == 200, reply
     shell = shell_apply(stack, "words", "sum", "1342-0", "--specifier", specifier, "--top", "0")
     assert reply["result"] == dict(shell["result"]) and reply["keys"] >= 1, specifier
+
+
+def test_the_books_list_names_each_book_and_whether_it_is_stored(stack: Stack) -> None:
+    stack.call("GET", "/?method=word-count&book=1342-0.txt&specifier=pride")  # stores this one
+    status, reply = stack.call("GET", "/api/v1/books")
+    assert status == 200, reply
+    listed = {b["book"]: b for b in reply["books"]}
+    assert set(listed) == {"105.txt", "1342-0.txt", "244-0.txt"}  # the folder's README.md is no book
+    pride = listed["1342-0.txt"]
+    assert pride["stored"] is True and pride["jobId"] == "1342-0" and pride["paragraphs"] > 1000
+    assert pride["bytes"] == (BOOKS / "1342-0.txt").stat().st_size
+    assert reply["folder"] == str(BOOKS)
