@@ -29,7 +29,7 @@ from dispatch.errors import FunctionError
 from dispatch.functions import resolve_reduce
 from nom import BookError, ProtocolError, Store, book_job_id, book_type, check_book_name, paragraphs, quote
 
-__all__ = ["METHODS", "PARAGRAPHS_PER_FILE", "apply_book", "book_path", "ingest_book"]
+__all__ = ["METHODS", "PARAGRAPHS_PER_FILE", "apply_book", "book_path", "ingest_book", "list_books"]
 
 METHODS = {"word-count": "sum", "inverted-index": "index"}  # method -> the reduce of ``words <reduce>``
 PARAGRAPHS_PER_FILE = 100
@@ -56,6 +56,28 @@ def apply_book(dispatcher: Any, request: dict[str, Any]) -> dict[str, Any]:
         fields["engine"] = request["engine"]
     reply = dispatcher.apply(fields)
     return {**reply, "book": path.name, "method": method, "jobId": job, "ingested": ingested}
+
+
+def list_books(dispatcher: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """``listBooks``: the ``.txt`` files of the books folder, each with its job id and whether the store holds it
+    (with its paragraphs when it does), sorted by name; the folder itself, so a user can see where to put books."""
+    folder: Path = dispatcher.books
+    store: Store = dispatcher.store
+    books = []
+    for path in sorted(folder.glob("*.txt")) if folder.is_dir() else []:
+        try:
+            check_book_name(path.name)
+            size = path.stat().st_size
+        except (BookError, OSError):
+            continue  # a name no request could give, or gone since the listing
+        if not path.is_file():
+            continue
+        job = book_job_id(path.name)
+        record = store.read_meta(job, "job", None) if store.exists(job) else None
+        stored = isinstance(record, dict) and record.get("state") not in ("running", "paused")
+        books.append({"book": path.name, "bytes": size, "jobId": job, "stored": stored,
+                      "paragraphs": store.usage(job).objects if stored else None})
+    return {"folder": str(folder), "books": books}
 
 
 def book_path(folder: Path, name: Any) -> Path:

@@ -28,6 +28,8 @@ Control socket (REP, one JSON object per request and per reply)::
            not hold it (dispatch.books); then status with the applyId gives {"state": "done", "result": [...]}.
            Errors on field "book": "no such book ..." (not in the folder), "... not a path ..." (a name with a
            folder or '..'); on field "method": an unknown method.
+    {"action": "listBooks"}                    -> {"folder", "books": [{"book", "bytes", "jobId", "stored",
+                                                  "paragraphs"}]}: the books folder's .txt files, by name
 
 Snapshots, provenance, verify and watch (issue 20; dispatch.snapshots answers them)::
 

@@ -32,7 +32,7 @@ import zmq
 from dispatch import protocol
 from dispatch.applies import Apply, ApplyState
 from dispatch.attach import LOOPBACK, Attachment
-from dispatch.books import apply_book
+from dispatch.books import apply_book, list_books
 from dispatch.cache import Cache
 from dispatch.dates import parse_range
 from dispatch.engines import DEAD_AFTER, ApplySpec, Engine, LocalEngine
@@ -104,6 +104,7 @@ class Dispatcher(ControlService):
                 "cancel": self.cancel, "listApplies": self.list_applies, "showCache": self.show_cache,
                 "ping": self.ping, "search": Searcher(self).search, **self.snapshot_actions.table(),
                 "applyBook": lambda request: apply_book(self, request),
+                "listBooks": lambda request: list_books(self, request),
                 "functions": lambda request: catalog()}
 
     # -- life ---------------------------------------------------------------

@@ -64,3 +64,27 @@ def test_an_unknown_book_is_a_404_naming_it_and_a_path_is_a_400(stack: Stack) ->
     for bad in ("../books/1342-0.txt", "sub/1342-0.txt", "..", "%2Fetc%2Fpasswd"):
         status, reply = stack.call("GET", f"/?method=word-count&book={bad}")
         assert status == 400 and reply["field"] == "book", bad
+
+
+@pytest.mark.parametrize("specifier", ["pride*", "pride,prejudice", "Pride", "don\u2019t"])
+def test_any_specifier_form_gives_what_the_shell_gives(stack: Stack, specifier: str) -> None:
+    """A prefix, a comma list, capitals and a curly apostrophe: Dispatch normalises and filters (the same
+    tokenizer as the shell's --specifier); the URL passes the specifier on and filters nothing itself."""
+    from urllib.parse import quote
+
+    status, reply = stack.call("GET", f"/?method=word-count&book=1342-0.txt&specifier={quote(specifier)}")
+    assert status == 200, reply
+    shell = shell_apply(stack, "words", "sum", "1342-0", "--specifier", specifier, "--top", "0")
+    assert reply["result"] == dict(shell["result"]) and reply["keys"] >= 1, specifier
+
+
+def test_the_books_list_names_each_book_and_whether_it_is_stored(stack: Stack) -> None:
+    stack.call("GET", "/?method=word-count&book=1342-0.txt&specifier=pride")  # stores this one
+    status, reply = stack.call("GET", "/api/v1/books")
+    assert status == 200, reply
+    listed = {b["book"]: b for b in reply["books"]}
+    assert set(listed) == {"105.txt", "1342-0.txt", "244-0.txt"}  # the folder's README.md is no book
+    pride = listed["1342-0.txt"]
+    assert pride["stored"] is True and pride["jobId"] == "1342-0" and pride["paragraphs"] > 1000
+    assert pride["bytes"] == (BOOKS / "1342-0.txt").stat().st_size
+    assert reply["folder"] == str(BOOKS)

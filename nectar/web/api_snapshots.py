@@ -1,4 +1,5 @@
-"""More of ``/api/v1``: search over a job's inverted index (issue 19), snapshots and provenance (issue 20).
+"""More of ``/api/v1``: books and search over a job's inverted index (issue 19), snapshots and provenance
+(issue 20).
 
 Each route is one request to Dispatch (dispatch.protocol lists the actions); the shapes are Dispatch's, ids as
 strings.
@@ -26,6 +27,13 @@ def _snapshot(value: str, field: str = "snapshot") -> str:
         raise ApiError(400, "bad_request", f"{field} must be a snapshot id or name (letters, digits, '.', ':', "
                        f"'_' or '-'), got {value[:80]!r}", field)
     return value
+
+
+@router.get("/books", summary="the books folder's .txt files: job id, whether stored, paragraphs (seed 004's "
+            "URLs name them)")
+def books(request: Request) -> Response:
+    """Dispatch's ``listBooks``."""
+    return json_response(backend_of(request).call("dispatch", "listBooks"))
 
 
 @router.get("/jobs/{job_id}/search", summary="search a job's newest inverted index (words ANDed, OR, -term, "

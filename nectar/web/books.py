@@ -46,10 +46,7 @@ def answer(backend: Backend, method: str | None, book: str | None, specifier: st
                 from None
         raise
     reply = backend.wait_apply(started["applyId"], WAIT, top=0)
-    rows = reply.get("result", [])
-    if specifier:
-        wanted = specifier.lower()
-        rows = [row for row in rows if str(row[0]).lower() == wanted]
+    rows = reply.get("result", [])  # filtered by Dispatch: a specifier is normalised by the one tokenizer there
     if METHODS[method] == "inverted-index":
         result = {key: {**value, "postings": [[str(doc), positions] for doc, positions in value.get("postings", [])]}
                   if isinstance(value, dict) else value for key, value in rows}
