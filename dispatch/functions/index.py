@@ -465,22 +465,21 @@ def _merge_forms(a: _Form, b: _Form) -> _Form:
 
 def _concat_forms(terms: list[str], ra: np.ndarray, a: _Form, rb: np.ndarray, b: _Form) -> _Form:
     """``_merge_forms`` when every document of ``a`` comes before every one of ``b`` (two local workers' indexes,
-    each of its own run of chunks): a term's postings are ``a``'s then ``b``'s, placed without a search."""
+    each of its own run of chunks): a term's postings are ``a``'s then ``b``'s, so a mask of which come from
+    ``b`` (a byte a posting, runs repeated) places both in order, without a search or an index a posting."""
     counts_a = np.zeros(len(terms), np.int64)
     counts_a[ra] = a.counts
-    counts = counts_a.copy()
-    counts[rb] += b.counts
-    starts = np.cumsum(counts) - counts  # where each term's postings begin in the merged form
-    n = int(counts.sum())
-    post_doc = np.empty(n, np.int32)
-    post_pos = np.empty(n, np.int32)
-    for form, first, doc_base in ((a, starts[ra], 0), (b, starts[rb] + counts_a[rb], len(a.docs))):
-        own = np.cumsum(form.counts) - form.counts  # where each term's postings begin in `form`
-        at = np.repeat(first - own, form.counts)
-        at += np.arange(len(form.post_doc), dtype=np.int64)
-        post_doc[at] = form.post_doc + doc_base if doc_base else form.post_doc
-        post_pos[at] = form.post_pos
-    return _Form(terms, counts, post_doc, post_pos, np.concatenate([a.docs, b.docs]),
+    counts_b = np.zeros(len(terms), np.int64)
+    counts_b[rb] = b.counts
+    runs = np.empty(2 * len(terms), np.int64)  # per term: a's run, then b's
+    runs[0::2], runs[1::2] = counts_a, counts_b
+    from_b = np.repeat(np.tile(np.array([False, True]), len(terms)), runs)
+    from_a = ~from_b
+    post_doc = np.empty(len(from_b), np.int32)
+    post_pos = np.empty(len(from_b), np.int32)
+    post_doc[from_a], post_pos[from_a] = a.post_doc, a.post_pos
+    post_doc[from_b], post_pos[from_b] = b.post_doc + np.int32(len(a.docs)), b.post_pos
+    return _Form(terms, counts_a + counts_b, post_doc, post_pos, np.concatenate([a.docs, b.docs]),
                  np.concatenate([a.doc_len, b.doc_len]))
 
 
