@@ -143,7 +143,7 @@ class LocalEngine(Engine):
     def _from_the_end(self, run: Run, worker: _Worker) -> bool:
         """Whether ``worker`` takes ``run``'s chunks from the end of the queue: one worker does for an index, so
         that two workers fold a run of ids each (chunks are in id order) and Dispatch joins their indexes without
-        a search (dispatch.functions.index._concat_forms); other reduces take them in order."""
+        a search (dispatch.functions.index_forms._concat_forms); other reduces take them in order."""
         return run.reducer.accumulator is not None and len(self.workers) > 1 and worker.identity == max(self.workers)
 
     def _on_message(self, identity: bytes, raw: bytes, now: float, frames: list[bytes] | None = None) -> None:
