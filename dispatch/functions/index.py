@@ -24,6 +24,7 @@ ranked by df (ties by term): only the pairs asked for become Python objects.
 from __future__ import annotations
 
 import base64
+import binascii
 import bisect
 import itertools
 from collections import defaultdict
@@ -427,7 +428,8 @@ def _as_index(value: Any, frames: Sequence[Any] | None = None) -> InvertedIndex:
 
 
 def _b64(array: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+    # binascii reads the array's buffer as it is (tobytes would copy it first)
+    return binascii.b2a_base64(np.ascontiguousarray(array), newline=False).decode("ascii")
 
 
 def _unb64(text: Any, dtype: Any, frames: Sequence[Any] | None = None) -> np.ndarray:
