@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from conftest import REPO
 from nectar.testing import ServiceProcess
@@ -47,7 +50,7 @@ def write_job(folder: Path, name: str = "job.json", **overrides) -> Path:
     return path
 
 
-__all__ = ["REPO", "ShellWorld", "write_job"]
+__all__ = ["REPO", "ShellWorld", "world_fixture", "write_job"]
 
 
 def run_json(world: ShellWorld, *args: str):
@@ -55,3 +58,16 @@ def run_json(world: ShellWorld, *args: str):
     done = world.nectar("--json", *args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def world_fixture(folder: str) -> Callable[..., Iterator[ShellWorld]]:
+    """A module's ``world`` fixture: one ShellWorld (its own store and services) in a temp folder named
+    ``folder``, closed after the module's tests (``world = world_fixture("applies")``)."""
+
+    @pytest.fixture(scope="module")
+    def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShellWorld]:
+        shell = ShellWorld(tmp_path_factory.mktemp(folder))
+        yield shell
+        shell.close()
+
+    return world

@@ -13,16 +13,12 @@ import pytest
 from conftest import wait_for
 from nectar.client import Client
 from nom import Store
-from shell_helpers import ShellWorld, run_json
+from shell_helpers import run_json, world_fixture
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = ShellWorld(tmp_path_factory.mktemp("applies"))
-    yield world
-    world.close()
+world = world_fixture("applies")
 
 
 @pytest.fixture(scope="module")

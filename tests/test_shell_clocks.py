@@ -11,7 +11,7 @@ import pytest
 
 from conftest import TWEETS, wait_for
 from nectar.client import Client
-from shell_helpers import ShellWorld, run_json, write_job
+from shell_helpers import run_json, world_fixture, write_job
 
 PATHS = [TWEETS / "brexit.jsonl", TWEETS / "entities_test.jsonl", TWEETS / "withheld.jsonl", TWEETS / "kpop.jsonl"]
 Y2021 = (datetime(2021, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, tzinfo=UTC))
@@ -42,11 +42,7 @@ def hashtags_written_in(tweets: dict, low: datetime, high: datetime) -> Counter:
     return counts
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = ShellWorld(tmp_path_factory.mktemp("clocks"))
-    yield world
-    world.close()
+world = world_fixture("clocks")
 
 
 

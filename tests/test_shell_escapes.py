@@ -5,21 +5,15 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
-
 from nectar.render import Renderer, SafeConsole
 from nectar.results import ApplyResult, JobList, Message
-from shell_helpers import ShellWorld, write_job
+from shell_helpers import ShellWorld, world_fixture, write_job
 
 EVIL = "evil\x1b[2J\x1b]0;pwned\x07\x9b31m\u202egnp.exe\r"
 RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\r")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = ShellWorld(tmp_path_factory.mktemp("escapes"))
-    yield world
-    world.close()
+world = world_fixture("escapes")
 
 
 def test_show_jobs_and_show_job_escape_a_job_name(world: ShellWorld) -> None:

@@ -17,7 +17,7 @@ from dispatch.functions import MAP_NAMES, REDUCE_NAMES
 from dispatch.functions.catalog import BEGIN, END, FUNCTIONS, function_table
 from dispatch.functions.stopwords import ENGLISH
 from nectar.testing import ServiceProcess
-from shell_helpers import ShellWorld, write_job
+from shell_helpers import world_fixture, write_job
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,11 +30,7 @@ def test_the_catalog_documents_every_function_the_resolver_knows() -> None:
         "README is stale: run python -m dispatch.functions.catalog"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = ShellWorld(tmp_path_factory.mktemp("functions"))
-    yield world
-    world.close()
+world = world_fixture("functions")
 
 
 def run_json(world, *args):

@@ -9,17 +9,10 @@ import socket
 import subprocess
 import sys
 
-import pytest
-
 from conftest import TWEETS, wait_for
-from shell_helpers import ShellWorld, run_json, write_job
+from shell_helpers import run_json, world_fixture, write_job
 
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    world = ShellWorld(tmp_path_factory.mktemp("problems"))
-    yield world
-    world.close()
+world = world_fixture("problems")
 
 
 
