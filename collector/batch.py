@@ -22,8 +22,7 @@ from typing import Any
 
 import orjson
 
-from nom import written_bounds, written_of_data
-from nom.written import utc_bounds
+from nom import utc_bounds, written_bounds, written_of_data
 
 __all__ = ["WHOLE_ITEM", "Batch", "Item", "array_written", "encode_array"]
 

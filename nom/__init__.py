@@ -34,13 +34,13 @@ from nom.errors import (
 )
 from nom.model import MAX_ID, Nom, check_job_id, check_object, check_type, is_job_id, slug, tweet_type, type_matches
 from nom.store import Encoded, FileInfo, IdClock, Quarantined, Scan, Store, ThreadWriter, Usage, Writer
-from nom.written import CLOCKS, written_bounds, written_ns, written_of_data
+from nom.written import CLOCKS, utc_bounds, written_bounds, written_ns, written_of_data
 
 __all__ = [
     "BookError", "Paragraph", "book_job_id", "book_type", "check_book_name", "paragraphs",
     "MAX_ID", "QUOTE_LIMIT", "CorruptFile", "Encoded", "FieldError", "FileInfo", "IdClock", "InsecureBinding",
     "Nom", "NomError", "ProtocolError", "Quarantined", "Scan", "Store", "StoreError", "ThreadWriter", "Usage",
     "Writer", "check_job_id", "check_object", "check_type", "dumps", "dumps_nom", "failure", "is_job_id", "loads",
-    "loads_nom", "quote", "shorten", "slug", "tweet_type", "type_matches", "CLOCKS", "written_bounds", "written_ns",
-    "written_of_data",
+    "loads_nom", "quote", "shorten", "slug", "tweet_type", "type_matches", "CLOCKS", "utc_bounds", "written_bounds",
+    "written_ns", "written_of_data",
 ]

@@ -18,8 +18,8 @@ ALLOWED = {"nom": set(), "collector": {"nom"}, "dispatch": {"nom"}, "nectar": {"
 # within nom, layers from the bottom: a module may import its own layer's modules (acyclically) or lower ones
 NOM_LAYERS = [
     ("the object model", ("nom.errors", "nom.model", "nom.codec", "nom.written", "nom.books")),
-    ("the store's job folders", ("nom.store.nofollow", "nom.store.durable", "nom.store.index", "nom.store.clock",
-                                 "nom.store.pins", "nom.store.folders", "nom.store.snapshots")),
+    ("the store's job folders", ("nom.store.nofollow", "nom.store.durable", "nom.store.fileinfo", "nom.store.index",
+                                 "nom.store.clock", "nom.store.pins", "nom.store.folders", "nom.store.snapshots")),
     ("the commit pipeline", ("nom.store.commit",)),
     ("the store's facade and readers", ("nom.store.store", "nom.store.scan", "nom.store.follow", "nom.store")),
     ("the package's names", ("nom",)),

@@ -9,12 +9,9 @@ import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from dispatch.functions.index import InvertedIndex
 
 __all__ = ["IndexResult", "no_gc"]
 
@@ -22,8 +19,9 @@ __all__ = ["IndexResult", "no_gc"]
 class IndexResult(Sequence[list[Any]]):
     """A finished index: ``[term, value]`` pairs ranked by df (ties by term), made only when read."""
 
-    def __init__(self, index: InvertedIndex, keep: Any = None) -> None:
-        """The result of ``index``; ``keep(term)`` (a specifier) leaves only the terms it accepts."""
+    def __init__(self, index: Any, keep: Any = None) -> None:
+        """The result of ``index`` (a dispatch.functions.index.InvertedIndex: not imported, as that module imports
+        this one); ``keep(term)`` (a specifier) leaves only the terms it accepts."""
         self.index = index.compact()
         order = index.ranked()
         if keep is not None:
